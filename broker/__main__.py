@@ -1,0 +1,5 @@
+"""`python -m broker`: the ingress role."""
+
+from broker.cli import main
+
+main(["ingress"])

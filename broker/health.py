@@ -1,0 +1,53 @@
+"""`/healthz`, `/readyz` and `/metrics`, served by every role."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from broker.metrics import BUILD_INFO
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+"""Returns None when ready, else the reason it is not."""
+
+_READINESS = web.AppKey("readiness", ReadinessCheck)
+log = structlog.get_logger()
+
+
+def package_version() -> str:
+    try:
+        return version("hookstream")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def add_health_routes(app: web.Application, role: str, readiness: ReadinessCheck) -> None:
+    """Mount the three endpoints and publish build info for this role."""
+    BUILD_INFO.labels(version=package_version(), revision="unknown", role=role).set(1)
+    app[_READINESS] = readiness
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    try:
+        problem = await request.app[_READINESS]()
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        log.warning("readiness.failed", reason=problem)
+        return web.json_response({"status": "unready", "reason": problem}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,34 @@
+"""The ingress: an aiohttp application serving the QStash v2 API. It validates, writes to
+Redis and answers; it never calls a destination."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from broker.health import add_health_routes
+from broker.http.context import CONNECTION
+from broker.http.middleware import auth_middleware, error_middleware, metrics_middleware
+from broker.http.routes import keys, messages, publish
+from broker.queue.connection import Connection
+from broker.queue.keys import SIGNING_KEYS
+
+
+def build_app(conn: Connection) -> web.Application:
+    """The API application on an open connection (the caller owns its lifecycle)."""
+    settings = conn.settings
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[metrics_middleware, error_middleware, auth_middleware(settings.tokens)],
+    )
+    app[CONNECTION] = conn
+    for routes in (publish, messages, keys):
+        routes.add_routes(app)
+
+    async def readiness() -> str | None:
+        await conn.redis.ping()
+        if not await conn.redis.exists(SIGNING_KEYS):
+            return "signing keys are not initialised"
+        return None
+
+    add_health_routes(app, "ingress", readiness)
+    return app

@@ -1,0 +1,50 @@
+"""Destinations in the path: the raw path after the route prefix plus the raw query string.
+
+The SDKs put the destination URL raw into the path (`/v2/publish/https://e.com/a?x=1`), so its
+own query string arrives as the API request's query string and percent-escapes must not be
+decoded (qstash-api.md 2.1).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+from aiohttp import web
+
+from broker.errors import BadRequest
+from broker.options import validate_url
+
+# Query parameters meant for us, not for the destination (webhook senders pass the token so).
+_OWN_PARAMETERS = ("qstash_token",)
+
+
+def raw_destination(request: web.Request, prefix: str) -> str:
+    """The destination as the client wrote it: raw path after `prefix`, plus raw query."""
+    path = request.raw_path.split("?", 1)[0]
+    if not path.startswith(prefix):
+        raise BadRequest("missing destination")
+    destination = path[len(prefix) :]
+    query = request.raw_path.partition("?")[2]
+    if query:
+        kept = [
+            (k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _OWN_PARAMETERS
+        ]
+        if len(kept) != len(parse_qsl(query, keep_blank_values=True)):
+            query = urlencode(kept)
+        if query:
+            destination = f"{destination}?{query}"
+    if not destination:
+        raise BadRequest("missing destination")
+    return destination
+
+
+def is_url(destination: str) -> bool:
+    """http(s) URLs are destinations; anything else names a URL group."""
+    return destination.lower().startswith(("http://", "https://"))
+
+
+def url_destination(destination: str) -> str:
+    """A URL destination, validated."""
+    if not is_url(destination):
+        raise BadRequest(f"invalid destination {destination!r}: it must be an http(s) URL")
+    return validate_url(destination, "destination")

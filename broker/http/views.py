@@ -1,0 +1,59 @@
+"""JSON shapes of the API objects, with the exact key spellings the SDKs read (qstash-api.md 8).
+
+Keys that the Python SDK reads with `[...]` are always present; optional ones are left out
+when empty, as the Go server does.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from broker.queue.model import Envelope
+from broker.queue.store import StoredMessage
+
+
+def body_fields(body: bytes, text_key: str = "body", b64_key: str = "bodyBase64") -> dict[str, str]:
+    """`body` when the bytes are UTF-8 text, else `bodyBase64`."""
+    try:
+        return {text_key: body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {b64_key: base64.b64encode(body).decode()}
+
+
+def envelope_fields(envelope: Envelope) -> dict[str, Any]:
+    """The Message keys that come from the envelope."""
+    fields: dict[str, Any] = {
+        "messageId": envelope.id,
+        "url": envelope.url,
+        "method": envelope.method,
+        "header": envelope.headers,
+        "maxRetries": envelope.retries,
+        "notBefore": envelope.not_before,
+        "createdAt": envelope.created_at,
+        "callerIP": envelope.caller_ip,
+        "callerIp": envelope.caller_ip,
+    }
+    optional = {
+        "topicName": envelope.topic_name,
+        "endpointName": envelope.endpoint_name,
+        "queueName": envelope.queue_name,
+        "scheduleId": envelope.schedule_id,
+        "retryDelayExpression": envelope.retry_delay,
+        "callback": envelope.callback.url if envelope.callback else None,
+        "callbackHeader": envelope.callback.headers if envelope.callback else None,
+        "failureCallback": envelope.failure_callback.url if envelope.failure_callback else None,
+        "failureCallbackHeader": (
+            envelope.failure_callback.headers if envelope.failure_callback else None
+        ),
+    }
+    fields.update({k: v for k, v in optional.items() if v is not None})
+    if envelope.labels:
+        fields["label"] = envelope.labels[0]
+        fields["labels"] = list(envelope.labels)
+    return fields
+
+
+def message_json(message: StoredMessage) -> dict[str, Any]:
+    """`GET /v2/messages/{id}`."""
+    return envelope_fields(message.envelope) | body_fields(message.body)

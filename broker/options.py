@@ -1,0 +1,182 @@
+"""`Upstash-*` request headers → PublishOptions (qstash-api.md section 4).
+
+One parser serves publish, enqueue, batch items and schedules. Header names are matched
+case-insensitively (the TypeScript SDK lowercases them); values are parsed leniently where the
+SDKs differ (`True`/`true`, `", "` separators, bare seconds) and strictly otherwise: a value we
+cannot understand is a 400, never a silent default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from broker.durations import parse_duration_ms
+from broker.errors import BadRequest
+from broker.expressions import compile_expression
+from broker.queue.model import CallbackSpec
+from broker.settings import Settings
+
+Headers = CIMultiDict[str] | CIMultiDictProxy[str]
+
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_FORWARD = "upstash-forward-"
+_CALLBACK_PREFIXES = {"callback": "upstash-callback-", "failure": "upstash-failure-callback-"}
+_CALLBACK_SETTINGS = frozenset({"method", "timeout", "retries", "retry-delay", "delay"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishOptions:
+    """What the headers of one publish ask for."""
+
+    method: str = "POST"
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    retries: int
+    retry_delay: str | None = None
+    timeout_ms: int
+    delay_ms: int = 0
+    not_before_ms: int | None = None
+    callback: CallbackSpec | None = None
+    failure_callback: CallbackSpec | None = None
+    labels: tuple[str, ...] = ()
+
+
+def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
+    """Read every publish option from request headers."""
+    return PublishOptions(
+        method=_method(headers.get("Upstash-Method"), "Upstash-Method"),
+        headers=forwarded_headers(headers.items(), _FORWARD, headers.get("Content-Type")),
+        retries=_retries(headers.get("Upstash-Retries"), "Upstash-Retries", settings),
+        retry_delay=_retry_delay(headers.get("Upstash-Retry-Delay")),
+        timeout_ms=_timeout(headers.get("Upstash-Timeout"), "Upstash-Timeout", settings),
+        delay_ms=_duration(headers.get("Upstash-Delay"), "Upstash-Delay"),
+        not_before_ms=_not_before(headers.get("Upstash-Not-Before")),
+        callback=_callback(headers, "callback", settings),
+        failure_callback=_callback(headers, "failure", settings),
+        labels=_labels(headers.getall("Upstash-Label", [])),
+    )
+
+
+def forwarded_headers(
+    items: Iterable[tuple[str, str]], prefix: str, content_type: str | None = None
+) -> dict[str, list[str]]:
+    """Headers named `<prefix><Name>` become `<Name>`; Content-Type rides along unless a
+    forwarded Content-Type overrides it."""
+    plen = len(prefix)
+    forwarded = _group((n[plen:], v) for n, v in items if n.lower().startswith(prefix))
+    if content_type and "Content-Type" not in forwarded:
+        forwarded["Content-Type"] = [content_type]
+    return forwarded
+
+
+def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Collect (name, value) pairs into the `{Name: [values]}` shape of the API."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if name:
+            grouped.setdefault(_canonical(name), []).append(value)
+    return grouped
+
+
+def validate_url(url: str, what: str) -> str:
+    """An absolute http(s) URL with a host, or BadRequest."""
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    if not sep or scheme.lower() not in ("http", "https") or not host or host.startswith(":"):
+        raise BadRequest(f"invalid {what} {url!r}: it must be an absolute http(s) URL")
+    if any(c.isspace() for c in url):
+        raise BadRequest(f"invalid {what} {url!r}: it contains whitespace")
+    return url
+
+
+def _canonical(name: str) -> str:
+    """`content-type` → `Content-Type`, the way Go's http.Header shows names."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def _method(value: str | None, header: str) -> str:
+    if value is None:
+        return "POST"
+    method = value.strip().upper()
+    if method not in METHODS:
+        raise BadRequest(f"{header}: unsupported method {value!r}")
+    return method
+
+
+def _int(value: str, header: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise BadRequest(f"{header} must be an integer, got {value!r}") from None
+
+
+def _retries(value: str | None, header: str, settings: Settings) -> int:
+    if value is None:
+        return settings.default_retries
+    retries = _int(value, header)
+    if not 0 <= retries <= settings.max_retries:
+        raise BadRequest(f"{header} must be between 0 and {settings.max_retries}, got {retries}")
+    return retries
+
+
+def _retry_delay(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    compile_expression(value)
+    return value.strip()
+
+
+def _duration(value: str | None, header: str) -> int:
+    if value is None or not value.strip():
+        return 0
+    try:
+        return parse_duration_ms(value)
+    except ValueError as exc:
+        raise BadRequest(f"{header}: {exc}") from None
+
+
+def _timeout(value: str | None, header: str, settings: Settings) -> int:
+    timeout = _duration(value, header) or settings.default_timeout_ms
+    if timeout > settings.max_timeout_ms:
+        raise BadRequest(f"{header} is above the maximum of {settings.max_timeout_ms // 1000}s")
+    return timeout
+
+
+def _not_before(value: str | None) -> int | None:
+    if value is None or not value.strip():
+        return None
+    seconds = _int(value, "Upstash-Not-Before")
+    if seconds < 0:
+        raise BadRequest("Upstash-Not-Before must be a unix time in seconds")
+    return seconds * 1000
+
+
+def _labels(values: list[str]) -> tuple[str, ...]:
+    return tuple(label.strip() for value in values for label in value.split(",") if label.strip())
+
+
+def _callback(headers: Headers, kind: str, settings: Settings) -> CallbackSpec | None:
+    """`Upstash-(Failure-)Callback` and its `-Method`, `-Retries`, `-Forward-X`... settings."""
+    name = "Upstash-Callback" if kind == "callback" else "Upstash-Failure-Callback"
+    url = headers.get(name)
+    if url is None or not url.strip():
+        return None
+    prefix = _CALLBACK_PREFIXES[kind]
+    own = [(n[len(prefix) :], v) for n, v in headers.items() if n.lower().startswith(prefix)]
+    settings_of = {n.lower(): v for n, v in own if n.lower() in _CALLBACK_SETTINGS}
+    # Python's SDK sends callback_headers={"X": ...} as Upstash-Callback-X (no Forward-):
+    # treat every name that is not a setting as a header to forward.
+    extra = [(n, v) for n, v in own if n.lower() not in _CALLBACK_SETTINGS]
+    extra = [(n[len("forward-") :] if n.lower().startswith("forward-") else n, v) for n, v in extra]
+    retries = settings_of.get("retries")
+    return CallbackSpec(
+        url=validate_url(url.strip(), name),
+        method=_method(settings_of.get("method"), f"{name}-Method"),
+        headers=_group(extra),
+        retries=None if retries is None else _retries(retries, f"{name}-Retries", settings),
+        timeout_ms=_timeout(settings_of.get("timeout"), f"{name}-Timeout", settings),
+        retry_delay=_retry_delay(settings_of.get("retry-delay")),
+        delay_ms=_duration(settings_of.get("delay"), f"{name}-Delay"),
+    )

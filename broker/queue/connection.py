@@ -1,0 +1,43 @@
+"""The Redis connection every role shares, with the scripts registered on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from broker.queue.keys import GROUP, PartitionKeys
+from broker.queue.scripts import Scripts
+from broker.settings import Settings
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A Redis client plus the loaded scripts and the partitions they serve."""
+
+    redis: Redis
+    scripts: Scripts
+    settings: Settings
+
+    @classmethod
+    def open(cls, settings: Settings, url: str) -> Connection:
+        # hiredis parses replies when installed; a bounded pool shared by all tasks.
+        redis = Redis.from_url(url, max_connections=settings.worker_concurrency + 32)
+        return cls(redis, Scripts(redis, settings.events_max), settings)
+
+    @property
+    def partitions(self) -> list[PartitionKeys]:
+        return [PartitionKeys(p) for p in range(self.settings.partitions)]
+
+    async def ensure_groups(self) -> None:
+        """Create each ready stream's consumer group; an existing group is fine."""
+        for partition in self.partitions:
+            try:
+                await self.redis.xgroup_create(partition.ready, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def close(self) -> None:
+        await self.redis.aclose()

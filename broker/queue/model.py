@@ -1,0 +1,91 @@
+"""The stored message envelope and the values that travel between roles.
+
+The envelope is immutable once published and is stored msgpack-encoded in the message hash
+(field `m`); the mutable parts of a message (state, attempts, last response) are separate hash
+fields, so settling never re-encodes the body. New fields always get defaults, so old and new
+workers can share a stream during a rolling deploy.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+
+class State(StrEnum):
+    """Event states exactly as the SDKs parse them (note CANCELED with one L)."""
+
+    CREATED = "CREATED"
+    ACTIVE = "ACTIVE"
+    RETRY = "RETRY"
+    ERROR = "ERROR"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+    CANCEL_REQUESTED = "CANCEL_REQUESTED"
+    CANCELED = "CANCELED"
+
+
+class CallbackSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Where and how to send a callback or failure callback (itself a signed message)."""
+
+    url: str
+    method: str = "POST"
+    headers: dict[str, list[str]] = {}
+    retries: int | None = None
+    timeout_ms: int | None = None
+    retry_delay: str | None = None
+    delay_ms: int = 0
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Everything needed to deliver one message to one URL, except its body (hash field `b`)."""
+
+    id: str
+    url: str
+    method: str = "POST"
+    headers: dict[str, list[str]] = {}
+    retries: int = 3
+    retry_delay: str | None = None
+    timeout_ms: int = 30_000
+    created_at: int
+    not_before: int
+    caller_ip: str = ""
+    callback: CallbackSpec | None = None
+    failure_callback: CallbackSpec | None = None
+    topic_name: str | None = None
+    endpoint_name: str | None = None
+    queue_name: str | None = None
+    schedule_id: str | None = None
+    labels: tuple[str, ...] = ()
+    # Set on callback messages: the id of the message whose outcome they report.
+    source_message_id: str | None = None
+
+
+class Response(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What the destination answered to one attempt (status 0 = no HTTP response)."""
+
+    status: int = 0
+    headers: dict[str, list[str]] = {}
+    body: bytes = b""
+    error: str = ""
+
+
+_envelope_encoder = msgspec.msgpack.Encoder()
+_envelope_decoder = msgspec.msgpack.Decoder(Envelope)
+_response_decoder = msgspec.msgpack.Decoder(Response)
+
+
+def encode(value: Envelope | Response) -> bytes:
+    """Serialise an envelope or response for storage."""
+    return _envelope_encoder.encode(value)
+
+
+def decode_envelope(data: bytes) -> Envelope:
+    """Read back a stored envelope."""
+    return _envelope_decoder.decode(data)
+
+
+def decode_response(data: bytes) -> Response:
+    """Read back a stored response."""
+    return _response_decoder.decode(data)

@@ -1,0 +1,109 @@
+"""Writing new messages: the one publish path for the ingress, schedules, callbacks and DLQ
+retries. Nothing is written until every draft of a request has been built and validated."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from broker.options import PublishOptions
+from broker.queue.events import event_header
+from broker.queue.keys import PartitionKeys, keys_for, new_message_id
+from broker.queue.model import Envelope, encode
+from broker.queue.scripts import Scripts
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message ready to be stored.
+
+    Its due time is `not_before_ms` when set, else Redis TIME + `delay_ms` (decided inside
+    the script). A failure callback's body is `body` + DLQ id + `body_suffix`: its DLQ id only
+    exists inside the script that dead-letters the source message.
+    """
+
+    envelope: Envelope
+    body: bytes
+    delay_ms: int = 0
+    not_before_ms: int = 0
+    body_suffix: bytes = b""
+
+    def script_args(self) -> list[bytes | str | int]:
+        """The seven ARGV values create_message in lib.lua expects."""
+        env = self.envelope
+        return [
+            env.id,
+            encode(env),
+            self.body,
+            self.body_suffix,
+            self.not_before_ms,
+            self.delay_ms,
+            event_header(env),
+        ]
+
+    @property
+    def partition(self) -> PartitionKeys:
+        return keys_for(self.envelope.id)
+
+    @property
+    def key(self) -> str:
+        return self.partition.message(self.envelope.id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Routing:
+    """Where a draft came from: URL group, queue, schedule, caller."""
+
+    caller_ip: str = ""
+    topic_name: str | None = None
+    endpoint_name: str | None = None
+    queue_name: str | None = None
+    schedule_id: str | None = None
+
+
+def build_draft(
+    url: str, options: PublishOptions, body: bytes, message_id: str, routing: Routing
+) -> Draft:
+    """The draft for one destination URL."""
+    now = int(time.time() * 1000)
+    not_before = options.not_before_ms or 0
+    envelope = Envelope(
+        id=message_id,
+        url=url,
+        method=options.method,
+        headers=options.headers,
+        retries=options.retries,
+        retry_delay=options.retry_delay,
+        timeout_ms=options.timeout_ms,
+        created_at=now,
+        not_before=not_before or now + options.delay_ms,
+        caller_ip=routing.caller_ip,
+        callback=options.callback,
+        failure_callback=options.failure_callback,
+        topic_name=routing.topic_name,
+        endpoint_name=routing.endpoint_name,
+        queue_name=routing.queue_name,
+        schedule_id=routing.schedule_id,
+        labels=options.labels,
+    )
+    return Draft(envelope, body, delay_ms=options.delay_ms, not_before_ms=not_before)
+
+
+def new_ids(partitions: int, count: int) -> list[str]:
+    """Ids for the messages of one request, all in one partition so one script stores them."""
+    first = new_message_id(partitions)
+    partition = keys_for(first).partition
+    return [first] + [new_message_id(partitions, partition) for _ in range(count - 1)]
+
+
+async def publish(scripts: Scripts, drafts: Sequence[Draft]) -> None:
+    """Store drafts; those sharing a partition are written in one atomic script call."""
+    by_partition: dict[PartitionKeys, list[Draft]] = defaultdict(list)
+    for draft in drafts:
+        by_partition[draft.partition].append(draft)
+    for partition, group in by_partition.items():
+        keys = [d.key for d in group]
+        args = [value for d in group for value in d.script_args()]
+        await scripts.run("publish", partition, keys, args)

@@ -1,0 +1,80 @@
+-- Shared prelude, prepended to every script by broker/queue/scripts.py.
+--
+-- Every script receives the partition's base keys first:
+--   KEYS[1] ready stream   KEYS[2] delayed zset   KEYS[3] events stream   KEYS[4] dlq stream
+-- and ARGV[1] = events MAXLEN, ARGV[2] = consumer group. Keys are never built here: all come
+-- from broker/queue/keys.py and share one hash tag, so each script stays in one cluster slot.
+local READY, DELAYED, EVENTS, DLQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local EVENTS_MAXLEN, GROUP = ARGV[1], ARGV[2]
+
+-- Redis TIME, in ms: one clock for every role, whatever the hosts' clocks say.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Append a state change. `h` is the message's event header (JSON object text, stored with
+-- the message); `x` holds the fields specific to this event (JSON object text).
+local function add_event(message_id, state, h, x)
+  redis.call('XADD', EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
+    'm', message_id, 's', state, 'h', h, 'x', x or '{}')
+end
+
+local function event_header(message_key)
+  return redis.call('HGET', message_key, 'evh') or '{}'
+end
+
+-- The consumer that holds a pending entry, or false when it is not pending (acked).
+local function owner_of(entry_id)
+  local pending = redis.call('XPENDING', READY, GROUP, entry_id, entry_id, 1)
+  if #pending == 0 then return false end
+  return pending[1][2]
+end
+
+local function ack(entry_id)
+  redis.call('XACK', READY, GROUP, entry_id)
+  redis.call('XDEL', READY, entry_id)
+end
+
+-- Store a new message and make it due: to the ready stream now, or to the delayed set.
+-- The due time is `not_before` (absolute ms) when given, else Redis TIME + `delay` ms, so
+-- the ingress host's clock never decides when a message runs.
+local function create_message(message_key, id, envelope, body, not_before, delay, evh)
+  redis.call('HSET', message_key, 'm', envelope, 'b', body, 'state', 'CREATED',
+    'attempts', 0, 'evh', evh)
+  local now = now_ms()
+  local due = now + delay
+  if not_before > 0 then due = not_before end
+  local extra = '{}'
+  if due > now then
+    redis.call('ZADD', DELAYED, due, id)
+    extra = string.format('{"nextDeliveryTime":%d}', due)
+  else
+    redis.call('XADD', READY, '*', 'id', id)
+  end
+  add_event(id, 'CREATED', evh, extra)
+end
+
+-- Create the messages described by seven ARGV each from `argv_at` on (id, envelope, body
+-- prefix, body suffix, not-before ms or 0, delay ms, event header),
+-- with their hash keys in KEYS from `key_at` on. A failure callback's body is prefix ..
+-- dlq id .. suffix, because the DLQ id only exists once this script has added the entry.
+local function create_children(key_at, argv_at, dlq_id)
+  local n = 0
+  while ARGV[argv_at] do
+    local id, envelope, prefix, suffix = ARGV[argv_at], ARGV[argv_at + 1], ARGV[argv_at + 2], ARGV[argv_at + 3]
+    local body = prefix
+    if suffix ~= '' then body = prefix .. (dlq_id or '') .. suffix end
+    create_message(KEYS[key_at + n], id, envelope, body,
+      tonumber(ARGV[argv_at + 4]), tonumber(ARGV[argv_at + 5]), ARGV[argv_at + 6])
+    n = n + 1
+    argv_at = argv_at + 7
+  end
+  return n
+end
+
+-- A message that was cancelled while waiting or in flight ends here.
+local function finish_cancelled(message_key, message_id)
+  add_event(message_id, 'CANCELED', event_header(message_key))
+  redis.call('DEL', message_key)
+end

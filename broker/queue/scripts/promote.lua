@@ -1,0 +1,15 @@
+-- Move due members of the delayed set to the ready stream (at most ARGV[3] of them).
+-- ZREM decides who moves a member, so any number of workers may run this at once without
+-- duplicates. Returns {moved, ms until the next due member or -1 when none is left}.
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local moved = 0
+for _, id in ipairs(due) do
+  if redis.call('ZREM', DELAYED, id) == 1 then
+    redis.call('XADD', READY, '*', 'id', id)
+    moved = moved + 1
+  end
+end
+local next_due = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
+if #next_due == 0 then return {moved, -1} end
+return {moved, math.max(0, tonumber(next_due[2]) - now)}

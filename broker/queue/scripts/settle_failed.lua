@@ -1,0 +1,22 @@
+-- Retries exhausted (or a non-retryable answer): dead-letter the message.
+-- KEYS[5] message hash, KEYS[6..] child hashes.
+-- ARGV[3] consumer, ARGV[4] entry id, ARGV[5] message id, ARGV[6] last response,
+-- ARGV[7] ERROR event extra, ARGV[8] DLQ retention ms, ARGV[9..] children.
+-- The message hash stays (with a TTL) because DLQ listings read it. Returns the DLQ id.
+local key, entry_id, message_id = KEYS[5], ARGV[4], ARGV[5]
+local owner = owner_of(entry_id)
+if owner == false then return 'gone' end
+if owner ~= ARGV[3] then return 'stolen' end
+ack(entry_id)
+local h = event_header(key)
+add_event(message_id, 'ERROR', h, ARGV[7])
+if redis.call('HGET', key, 'state') == 'CANCEL_REQUESTED' then
+  finish_cancelled(key, message_id)
+  return 'cancelled'
+end
+local dlq_id = redis.call('XADD', DLQ, '*', 'id', message_id)
+redis.call('HSET', key, 'state', 'FAILED', 'last', ARGV[6], 'dlq', dlq_id)
+redis.call('PEXPIRE', key, ARGV[8])
+add_event(message_id, 'FAILED', h, ARGV[7])
+create_children(6, 9, dlq_id)
+return dlq_id

@@ -1,0 +1,41 @@
+"""Reading message records back (for the API and for callbacks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from broker.queue.keys import keys_for
+from broker.queue.model import Envelope, Response, decode_envelope, decode_response
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as Redis holds it right now."""
+
+    envelope: Envelope
+    body: bytes
+    state: str
+    attempts: int
+    last_response: Response | None
+    dlq_id: str | None
+
+
+async def load_message(redis: Redis, message_id: str) -> StoredMessage | None:
+    """The message with this id, or None when unknown, delivered or expired."""
+    try:
+        key = keys_for(message_id).message(message_id)
+    except ValueError:
+        return None
+    fields = await redis.hmget(key, "m", "b", "state", "attempts", "last", "dlq")
+    if fields[0] is None:
+        return None
+    return StoredMessage(
+        envelope=decode_envelope(fields[0]),
+        body=fields[1] or b"",
+        state=fields[2].decode(),
+        attempts=int(fields[3] or 0),
+        last_response=decode_response(fields[4]) if fields[4] else None,
+        dlq_id=fields[5].decode() if fields[5] else None,
+    )

@@ -1,0 +1,89 @@
+"""Callback and failure-callback messages (qstash-api.md 6.2, 6.3).
+
+A callback is an ordinary signed message to the callback URL, created inside the same script
+that settles the attempt, so it cannot be lost between the two. It lives in the source
+message's partition for that reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import msgspec
+
+from broker.queue.keys import keys_for, new_message_id
+from broker.queue.model import CallbackSpec, Envelope, Response
+from broker.queue.producer import Draft
+
+_json = msgspec.json.Encoder()
+# Stands where the DLQ id goes; the settle script splits the body around it.
+_DLQ_ID_SLOT = "\x00dlq-id\x00"
+
+
+def callback_body(
+    envelope: Envelope, body: bytes, attempts: int, response: Response
+) -> dict[str, Any]:
+    """The JSON a callback URL receives about one attempt."""
+    fields: dict[str, Any] = {
+        "status": response.status,
+        "header": response.headers,
+        "body": base64.b64encode(response.body).decode(),
+        "retried": attempts - 1,
+        "maxRetries": envelope.retries,
+        "sourceMessageId": envelope.id,
+        "url": envelope.url,
+        "method": envelope.method,
+        "sourceHeader": envelope.headers,
+        "sourceBody": base64.b64encode(body).decode(),
+        "notBefore": envelope.not_before,
+        "createdAt": envelope.created_at,
+        "callerIP": envelope.caller_ip,
+    }
+    optional = {
+        "topicName": envelope.topic_name,
+        "endpointName": envelope.endpoint_name,
+        "scheduleId": envelope.schedule_id,
+        "error": response.error or None,
+    }
+    return fields | {k: v for k, v in optional.items() if v is not None}
+
+
+def _callback_draft(source: Envelope, spec: CallbackSpec, payload: bytes, suffix: bytes) -> Draft:
+    now = int(time.time() * 1000)
+    envelope = Envelope(
+        id=new_message_id(0, keys_for(source.id).partition),
+        url=spec.url,
+        method=spec.method,
+        headers={"Content-Type": ["application/json"], **spec.headers},
+        retries=source.retries if spec.retries is None else spec.retries,
+        retry_delay=spec.retry_delay,
+        timeout_ms=spec.timeout_ms or source.timeout_ms,
+        created_at=now,
+        not_before=now + spec.delay_ms,
+        caller_ip=source.caller_ip,
+        source_message_id=source.id,
+    )
+    return Draft(envelope, payload, delay_ms=spec.delay_ms, body_suffix=suffix)
+
+
+def attempt_callback(
+    source: Envelope, body: bytes, attempts: int, response: Response
+) -> list[Draft]:
+    """The callback after an attempt, if the source asked for one (never for callbacks)."""
+    if source.callback is None or source.source_message_id is not None:
+        return []
+    payload = _json.encode(callback_body(source, body, attempts, response))
+    return [_callback_draft(source, source.callback, payload, b"")]
+
+
+def failure_callback(
+    source: Envelope, body: bytes, attempts: int, response: Response
+) -> list[Draft]:
+    """The failure callback once the source is dead-lettered; its body carries the DLQ id."""
+    if source.failure_callback is None or source.source_message_id is not None:
+        return []
+    fields = callback_body(source, body, attempts, response) | {"dlqId": _DLQ_ID_SLOT}
+    prefix, _, suffix = _json.encode(fields).partition(_json.encode(_DLQ_ID_SLOT)[1:-1])
+    return [_callback_draft(source, source.failure_callback, prefix, suffix)]

@@ -1,0 +1,75 @@
+"""One HTTP attempt: build the request from the envelope, send it, capture the answer.
+
+`send` never raises for what the destination does (errors, timeouts, refusals): those are a
+Response with status 0 and an `error`, so the caller always gets a value to decide on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from broker.queue.model import Envelope, Response
+from workers.signing import sign
+
+USER_AGENT = "Upstash-QStash"
+# Stored response bodies (DLQ, callbacks) are cut here; the rest is read and dropped.
+RESPONSE_BODY_CAP = 64 * 1024
+
+
+def request_headers(
+    envelope: Envelope, body: bytes, attempts: int, signing_key: str
+) -> CIMultiDict[str]:
+    """Forwarded headers plus the Upstash-* headers of a delivery."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, values in envelope.headers.items():
+        for value in values:
+            headers.add(name, value)
+    headers["User-Agent"] = USER_AGENT
+    headers["Upstash-Message-Id"] = envelope.id
+    headers["Upstash-Retried"] = str(attempts - 1)
+    headers["Upstash-Signature"] = sign(envelope.url, body, signing_key)
+    if envelope.caller_ip:
+        headers["Upstash-Caller-Ip"] = envelope.caller_ip
+    if envelope.schedule_id:
+        headers["Upstash-Schedule-Id"] = envelope.schedule_id
+    if envelope.topic_name:
+        headers["Upstash-Topic-Name"] = envelope.topic_name
+    return headers
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    envelope: Envelope,
+    body: bytes,
+    attempts: int,
+    signing_key: str,
+) -> Response:
+    """Deliver once. Redirects are not followed: a 3xx is a failed attempt, as in QStash."""
+    headers = request_headers(envelope, body, attempts, signing_key)
+    timeout = aiohttp.ClientTimeout(total=envelope.timeout_ms / 1000)
+    try:
+        async with session.request(
+            envelope.method,
+            URL(envelope.url, encoded=True),
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=timeout,
+        ) as answer:
+            content = await answer.content.read(RESPONSE_BODY_CAP)
+            return Response(status=answer.status, headers=_header_map(answer), body=content)
+    except TimeoutError:
+        return Response(error="timeout")
+    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
+        return Response(error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _header_map(answer: aiohttp.ClientResponse) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for name, value in answer.headers.items():
+        grouped.setdefault(name, []).append(value)
+    return grouped

@@ -1,0 +1,277 @@
+"""The delivery worker: read → start → send → settle, per partition, with bounded concurrency.
+
+Background loops keep the rest moving: promote (delayed → ready), reclaim (entries a dead
+worker left pending), heartbeat (keep our own long deliveries from being reclaimed), gauges
+(backlog from Redis) and a signing-key refresh (rotation takes effect without restarts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import aiohttp
+import structlog
+
+from broker.metrics import (
+    CONCURRENCY,
+    DELIVERIES,
+    DELIVERY_DURATION,
+    DELIVERY_WAIT,
+    INFLIGHT,
+    status_class,
+)
+from broker.queue.connection import Connection
+from broker.queue.keys import GROUP, PartitionKeys
+from broker.queue.model import Response, decode_envelope
+from broker.queue.signing_keys import current_keys
+from workers.backoff import decide
+from workers.capacity import Capacity
+from workers.delivery import send
+from workers.gauges import sample_backlog
+from workers.outcome import DeadLetter, Outcome
+from workers.settle import Attempt, settle
+
+log = structlog.get_logger()
+READ_BLOCK_MS = 1000
+READ_BATCH = 100
+KEY_REFRESH_SECONDS = 5.0
+GAUGE_SECONDS = 5.0
+
+
+def consumer_name() -> str:
+    """Unique per process: two live processes must never share a consumer name."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Worker:
+    """One worker process's delivery machinery."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.settings = conn.settings
+        self.consumer = consumer_name()
+        share = max(1, -(-self.settings.worker_concurrency // self.settings.partitions))
+        self._capacity = {p.partition: Capacity(share) for p in conn.partitions}
+        self._inflight: dict[int, set[str]] = {p.partition: set() for p in conn.partitions}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._signing_key = ""
+        self._session: aiohttp.ClientSession | None = None
+
+    async def run(self) -> None:
+        """Serve until stop() is called, then drain within the shutdown grace period."""
+        await self.conn.ensure_groups()
+        await self._refresh_signing_key()
+        CONCURRENCY.set(self.settings.worker_concurrency)
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, enable_cleanup_closed=True)
+        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+            self._session = session
+            loops = [self._read_loop(p) for p in self.conn.partitions]
+            loops += [self._promote_loop(), self._reclaim_loop(), self._heartbeat_loop()]
+            loops += [self._every(KEY_REFRESH_SECONDS, self._refresh_signing_key)]
+            loops += [self._every(GAUGE_SECONDS, lambda: sample_backlog(self.conn))]
+            log.info("worker.started", consumer=self.consumer)
+            background = [asyncio.create_task(loop) for loop in loops]
+            await self._stopping.wait()
+            await self._drain(background)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _drain(self, background: list[asyncio.Task[None]]) -> None:
+        """Stop reading, give in-flight deliveries the grace period, leave the rest pending.
+
+        Loops end by themselves once `_stopping` is set (a blocked XREADGROUP returns within
+        READ_BLOCK_MS), so no Redis command is cancelled halfway.
+        """
+        _, stuck = await asyncio.wait(background, timeout=READ_BLOCK_MS / 1000 + 5)
+        for task in stuck:
+            task.cancel()
+        if self._tasks:
+            log.info("worker.draining", inflight=len(self._tasks))
+            _, late = await asyncio.wait(
+                self._tasks, timeout=self.settings.shutdown_grace_ms / 1000
+            )
+            for task in late:
+                task.cancel()
+        log.info("worker.stopped", consumer=self.consumer)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, but wake at once on stop; True when the worker is stopping."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
+
+    async def _every(self, seconds: float, action: Any) -> None:
+        while not await self._pause(seconds):
+            try:
+                await action()
+            except Exception:
+                log.exception("worker.background_failed")
+
+    async def _refresh_signing_key(self) -> None:
+        self._signing_key, _ = await current_keys(self.conn.redis)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def _read_loop(self, partition: PartitionKeys) -> None:
+        capacity = self._capacity[partition.partition]
+        while not self._stopping.is_set():
+            slots = await capacity.take_up_to(READ_BATCH)
+            if self._stopping.is_set():
+                capacity.give_back(slots)
+                return
+            try:
+                entries = await self._read(partition, slots)
+            except Exception:
+                capacity.give_back(slots)
+                log.exception("worker.read_failed", partition=partition.partition)
+                await self._pause(1)
+                continue
+            capacity.give_back(slots - len(entries))
+            await self._start(partition, entries)
+
+    async def _read(self, partition: PartitionKeys, count: int) -> list[tuple[str, str]]:
+        """(entry id, message id) pairs newly delivered to this consumer."""
+        reply = await self.conn.redis.xreadgroup(
+            GROUP, self.consumer, {partition.ready: ">"}, count=count, block=READ_BLOCK_MS
+        )
+        if not reply:
+            return []
+        return [(eid.decode(), fields[b"id"].decode()) for eid, fields in reply[0][1]]
+
+    async def _start(self, partition: PartitionKeys, entries: list[tuple[str, str]]) -> None:
+        """Count the attempts and load the messages in one script call, then deliver each."""
+        if not entries:
+            return
+        keys = [partition.message(message_id) for _, message_id in entries]
+        args = [value for pair in entries for value in pair]
+        started = await self.conn.scripts.run("start", partition, keys, args)
+        capacity = self._capacity[partition.partition]
+        for (entry_id, _), record in zip(entries, started, strict=True):
+            if not record:
+                capacity.give_back()
+                continue
+            envelope_blob, body, attempts = record
+            attempt = Attempt(
+                partition, entry_id, decode_envelope(envelope_blob), body or b"", attempts
+            )
+            self._spawn(self._deliver(attempt))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- delivering -------------------------------------------------------------------------
+
+    async def _deliver(self, attempt: Attempt) -> None:
+        inflight = self._inflight[attempt.partition.partition]
+        inflight.add(attempt.entry_id)
+        INFLIGHT.inc()
+        log_ctx = structlog.contextvars.bound_contextvars(
+            message_id=attempt.envelope.id, attempt=attempt.attempts
+        )
+        try:
+            with log_ctx:
+                outcome = await self._attempt(attempt)
+                # Shielded: a shutdown must not cut a settle script in half on the client side.
+                result = await asyncio.shield(settle(self.conn, self.consumer, attempt, outcome))
+                log.debug("delivery.settled", outcome=type(outcome).__name__, result=result)
+        except Exception:
+            log.exception("delivery.failed_to_settle", message_id=attempt.envelope.id)
+        finally:
+            inflight.discard(attempt.entry_id)
+            INFLIGHT.dec()
+            self._capacity[attempt.partition.partition].give_back()
+
+    async def _attempt(self, attempt: Attempt) -> Outcome:
+        envelope = attempt.envelope
+        if attempt.attempts > envelope.retries + 1:
+            # Earlier attempts died with their worker; do not try forever.
+            return DeadLetter(
+                Response(error="delivery attempts exhausted by worker crashes"), "crashes"
+            )
+        started = time.time()
+        DELIVERY_WAIT.observe(max(0.0, started - envelope.not_before / 1000))
+        assert self._session is not None
+        response = await send(
+            self._session, envelope, attempt.body, attempt.attempts, self._signing_key
+        )
+        DELIVERY_DURATION.observe(time.time() - started)
+        outcome = decide(envelope, attempt.attempts, response, int(time.time() * 1000),
+                         self.settings.retry_time_scale)  # fmt: skip
+        DELIVERIES.labels(_outcome_label(response), status_class(response.status)).inc()
+        return outcome
+
+    # -- background loops -------------------------------------------------------------------
+
+    async def _promote_loop(self) -> None:
+        """Move due delayed messages to the ready streams; sleep until the next one is due."""
+        interval = self.settings.promote_interval_ms
+        wait_ms = 0
+        while not await self._pause(wait_ms / 1000):
+            wait_ms = interval
+            for partition in self.conn.partitions:
+                try:
+                    moved, next_due = await self.conn.scripts.run(
+                        "promote", partition, [], [READ_BATCH]
+                    )
+                except Exception:
+                    log.exception("worker.promote_failed")
+                    moved, next_due = 0, -1
+                if moved == READ_BATCH:
+                    wait_ms = 0
+                elif next_due >= 0:
+                    wait_ms = min(wait_ms, next_due)
+
+    async def _reclaim_loop(self) -> None:
+        """Take over entries idle past the visibility timeout (their worker died)."""
+        visibility = self.settings.visibility_timeout_ms
+        while not await self._pause(visibility / 2000):
+            for partition in self.conn.partitions:
+                try:
+                    await self._reclaim(partition, visibility)
+                except Exception:
+                    log.exception("worker.reclaim_failed")
+
+    async def _reclaim(self, partition: PartitionKeys, visibility: int) -> None:
+        capacity = self._capacity[partition.partition]
+        slots = await capacity.take_up_to(READ_BATCH)
+        _, claimed, _ = await self.conn.redis.xautoclaim(
+            partition.ready, GROUP, self.consumer, visibility, "0-0", count=slots
+        )
+        capacity.give_back(slots - len(claimed))
+        entries = [(eid.decode(), fields[b"id"].decode()) for eid, fields in claimed if fields]
+        capacity.give_back(len(claimed) - len(entries))
+        if entries:
+            log.info("worker.reclaimed", partition=partition.partition, count=len(entries))
+        await self._start(partition, entries)
+
+    async def _heartbeat_loop(self) -> None:
+        """Reset the idle time of our in-flight entries well before the visibility timeout."""
+        while not await self._pause(self.settings.visibility_timeout_ms / 3000):
+            for partition in self.conn.partitions:
+                entries = list(self._inflight[partition.partition])
+                if not entries:
+                    continue
+                try:
+                    await self.conn.scripts.run("extend", partition, [], [self.consumer, *entries])
+                except Exception:
+                    log.exception("worker.heartbeat_failed")
+
+
+def _outcome_label(response: Response) -> str:
+    if 200 <= response.status < 300:
+        return "success"
+    if response.status:
+        return "http_error"
+    return "timeout" if response.error == "timeout" else "connect_error"
