@@ -1,0 +1,62 @@
+# hookstream: `make run` starts the dev server, `make test` runs every test.
+# Both create the virtualenv and install on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+SDK_MODULES := tests/sdk/node_modules/.package-lock.json
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit test-integration lint fmt typecheck deploy-check clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "hookstream needs Python 3.11+ (found $$($(PYTHON) --version))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED)  ## create .venv and install hookstream with its dev tools
+
+# The TypeScript SDK test needs @upstash/qstash; npm ci only when the lock file changed.
+$(SDK_MODULES): tests/sdk/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the TypeScript SDK test will be skipped"; fi
+
+run: install  ## start the all-in-one dev server (ingress + worker) on an embedded Redis
+	$(BIN)/hookstream dev
+
+test: install $(SDK_MODULES)  ## run the whole suite against a real Redis-compatible server
+ifeq ($(CI),true)
+	bash deploy/install-tools.sh
+endif
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install  ## only the fast unit tests
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install $(SDK_MODULES)  ## only the tests against a real server
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+deploy-check: install  ## chart, manifests, rules and dashboard checks (tests/deploy)
+	$(BIN)/pytest tests/deploy $(PYTEST_ARGS)
+
+lint: install  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install  ## format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install  ## mypy --strict on the three packages
+	$(BIN)/mypy
+
+clean:  ## remove the virtualenv, caches and dev data
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hookstream-data tests/sdk/node_modules

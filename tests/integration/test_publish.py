@@ -1,0 +1,197 @@
+"""The walking skeleton: publish over HTTP → Redis → worker → signed delivery."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from qstash import Receiver
+
+from tests.support.hookstream import TEST_TOKEN, Hookstream
+from tests.support.sink import Sink
+
+pytestmark = pytest.mark.integration
+
+
+async def test_publish_is_delivered_signed(hookstream: Hookstream, sink: Sink) -> None:
+    """Body, content type, forwarded headers and Upstash-* headers reach the destination,
+    and the signature verifies with the official Receiver and the keys from /v2/keys."""
+    answer = await hookstream.publish(
+        sink.url("/hook"),
+        '{ "hello": "world" }',
+        **{"Content-Type": "application/json", "Upstash-Forward-My-Header": "my-value"},
+    )
+    message_id = answer["messageId"]
+    assert message_id.startswith("msg_")
+
+    (received,) = await sink.wait_for(1)
+    assert received.method == "POST"
+    assert received.body == b'{ "hello": "world" }'
+    assert received.headers["Content-Type"] == "application/json"
+    assert received.headers["My-Header"] == "my-value"
+    assert received.headers["Upstash-Message-Id"] == message_id
+    assert received.headers["Upstash-Retried"] == "0"
+    assert "Upstash-Forward-My-Header" not in received.headers
+
+    assert hookstream.http is not None
+    async with hookstream.http.get("/v2/keys") as resp:
+        keys = await resp.json()
+    receiver = Receiver(current_signing_key=keys["current"], next_signing_key=keys["next"])
+    receiver.verify(
+        signature=received.headers["Upstash-Signature"],
+        body=received.body.decode(),
+        url=sink.url("/hook"),
+    )
+
+
+async def test_destination_keeps_its_query_and_escapes(hookstream: Hookstream, sink: Sink) -> None:
+    """The destination is the raw path plus the raw query; qstash_token is not forwarded."""
+    assert hookstream.http is not None
+    url = f"/v2/publish/{sink.url('/a%20b/c')}?x=1&y=two%2F&qstash_token={TEST_TOKEN}"
+    async with (
+        aiohttp.ClientSession(hookstream.url) as anonymous,
+        anonymous.post(url, data="q") as resp,
+    ):
+        assert resp.status == 201, await resp.text()
+        assert (await resp.json())["url"] == sink.url("/a%20b/c") + "?x=1&y=two%2F"
+    (received,) = await sink.wait_for(1)
+    assert received.path == "/a%20b/c?x=1&y=two%2F"
+
+
+async def test_method_and_empty_body(hookstream: Hookstream, sink: Sink) -> None:
+    """Upstash-Method picks the verb; an empty body is delivered as empty."""
+    await hookstream.publish(sink.url("/put"), b"", **{"Upstash-Method": "PUT"})
+    (received,) = await sink.wait_for(1)
+    assert received.method == "PUT"
+    assert received.body == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "error"),
+    [
+        ("/v2/publish/ftp://example.com", {}, 400, "http(s) URL"),
+        ("/v2/publish/https://", {}, 400, "invalid destination"),
+        ("/v2/publish/http://h.io/x", {"Upstash-Retries": "lots"}, 400, "Upstash-Retries"),
+        ("/v2/publish/http://h.io/x", {"Upstash-Delay": "tomorrow"}, 400, "Upstash-Delay"),
+        ("/v2/publish/http://h.io/x", {"Upstash-Method": "BREW"}, 400, "Upstash-Method"),
+        ("/v2/publish/http://h.io/x", {"Authorization": "Bearer wrong"}, 401, "token"),
+    ],
+)
+async def test_bad_input_writes_nothing(
+    hookstream: Hookstream, path: str, headers: dict[str, str], status: int, error: str
+) -> None:
+    """Every invalid publish gets a JSON error and leaves Redis exactly as it was."""
+    assert hookstream.http is not None
+    before = await _snapshot(hookstream.conn.redis)
+    async with hookstream.http.post(path, data=b"x", headers=headers) as resp:
+        assert resp.status == status
+        assert error in (await resp.json())["error"]
+    assert await _snapshot(hookstream.conn.redis) == before
+
+
+async def test_oversized_body_is_413(redis_url: str) -> None:
+    """A body over HOOKSTREAM_MAX_BODY_BYTES is refused with JSON and not stored."""
+    server = await Hookstream(redis_url, with_worker=False, max_body_bytes=1024).start()
+    try:
+        assert server.http is not None
+        before = await _snapshot(server.conn.redis)
+        async with server.http.post("/v2/publish/http://h.io/x", data=b"x" * 2048) as resp:
+            assert resp.status == 413
+            assert "error" in await resp.json()
+        assert await _snapshot(server.conn.redis) == before
+    finally:
+        await server.stop()
+
+
+async def test_missing_token_is_401(hookstream: Hookstream) -> None:
+    """No Authorization header and no qstash_token → 401."""
+    async with (
+        aiohttp.ClientSession(hookstream.url) as anonymous,
+        anonymous.get("/v2/keys") as resp,
+    ):
+        assert resp.status == 401
+        assert await resp.json() == {"error": "missing or invalid bearer token"}
+
+
+async def test_get_message_while_waiting_then_404_after_delivery(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """A delayed message is visible with the fields the SDKs read; once delivered it is gone."""
+    assert hookstream.http is not None
+    answer = await hookstream.publish(
+        sink.url("/later"),
+        "hi",
+        **{"Upstash-Delay": "1s", "Upstash-Label": "l1", "Content-Type": "text/plain"},
+    )
+    async with hookstream.http.get(f"/v2/messages/{answer['messageId']}") as resp:
+        assert resp.status == 200
+        message = await resp.json()
+    assert message["messageId"] == answer["messageId"]
+    assert message["url"] == sink.url("/later")
+    assert message["method"] == "POST"
+    assert message["body"] == "hi"
+    assert message["maxRetries"] == 3
+    assert message["notBefore"] >= message["createdAt"] + 1000
+    assert message["header"] == {"Content-Type": ["text/plain"]}
+    assert message["label"] == "l1"
+    await sink.wait_for(1)
+    await _eventually_404(hookstream, answer["messageId"])
+
+
+async def _eventually_404(hookstream: Hookstream, message_id: str) -> None:
+    assert hookstream.http is not None
+    for _ in range(100):
+        async with hookstream.http.get(f"/v2/messages/{message_id}") as resp:
+            if resp.status == 404:
+                return
+        await _sleep(0.02)
+    raise AssertionError("message still present after delivery")
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+async def test_unknown_message_is_404(hookstream: Hookstream) -> None:
+    """Unknown and malformed ids are 404 with a JSON error."""
+    assert hookstream.http is not None
+    for message_id in ("msg_0_NOPE", "garbage"):
+        async with hookstream.http.get(f"/v2/messages/{message_id}") as resp:
+            assert resp.status == 404
+            assert "not found" in (await resp.json())["error"]
+
+
+async def test_rotate_keys(hookstream: Hookstream) -> None:
+    """Rotation makes next the current key and generates a fresh next."""
+    assert hookstream.http is not None
+    async with hookstream.http.get("/v2/keys") as resp:
+        before = await resp.json()
+    async with hookstream.http.post("/v2/keys/rotate") as resp:
+        after = await resp.json()
+    assert after["current"] == before["next"]
+    assert after["next"] not in (before["current"], before["next"])
+    assert after["next"].startswith("sig_")
+    assert len(after["next"]) == 32
+
+
+async def test_health_endpoints(hookstream: Hookstream) -> None:
+    """/healthz, /readyz and /metrics answer without a token."""
+    async with aiohttp.ClientSession(hookstream.url) as anonymous:
+        async with anonymous.get("/healthz") as resp:
+            assert resp.status == 200
+        async with anonymous.get("/readyz") as resp:
+            assert (await resp.json()) == {"status": "ready"}
+        async with anonymous.get("/metrics") as resp:
+            assert "hookstream_http_requests_total" in await resp.text()
+
+
+async def _snapshot(redis: aioredis.Redis) -> dict[bytes, object]:
+    """Every key with its type and size: enough to see that nothing was written."""
+    snapshot: dict[bytes, object] = {}
+    async for key in redis.scan_iter():
+        kind = await redis.type(key)
+        size = await redis.xlen(key) if kind == b"stream" else await redis.memory_usage(key)
+        snapshot[key] = (kind, size)
+    return snapshot

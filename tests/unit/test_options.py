@@ -1,0 +1,123 @@
+"""Publish headers → PublishOptions."""
+
+from __future__ import annotations
+
+import pytest
+from multidict import CIMultiDict
+
+from broker.errors import BadRequest
+from broker.options import parse_publish_headers, validate_url
+from broker.settings import Settings
+
+SETTINGS = Settings(max_retries=5, default_retries=3, max_timeout_ms=60_000)
+
+
+def parse(**headers: str) -> object:
+    return parse_publish_headers(CIMultiDict(headers), SETTINGS)
+
+
+def test_defaults() -> None:
+    """No headers: POST, default retries and timeout, nothing forwarded."""
+    options = parse_publish_headers(CIMultiDict(), SETTINGS)
+    assert options.method == "POST"
+    assert options.retries == 3
+    assert options.timeout_ms == SETTINGS.default_timeout_ms
+    assert options.headers == {}
+    assert options.delay_ms == 0
+    assert options.not_before_ms is None
+
+
+def test_forward_headers_are_stripped_and_content_type_kept() -> None:
+    """Upstash-Forward-X arrives as X (any case), Content-Type rides along."""
+    headers = CIMultiDict(
+        [
+            ("Content-Type", "application/json"),
+            ("upstash-forward-x-custom", "a"),
+            ("Upstash-Forward-X-Custom", "b"),
+            ("Upstash-Telemetry-Sdk", "upstash-qstash-js@2.12.0"),
+        ]
+    )
+    options = parse_publish_headers(headers, SETTINGS)
+    assert options.headers == {"X-Custom": ["a", "b"], "Content-Type": ["application/json"]}
+
+
+def test_forwarded_content_type_overrides() -> None:
+    """Python's SDK sends Upstash-Forward-content-type; it wins over Content-Type."""
+    headers = CIMultiDict(
+        [("Content-Type", "text/plain"), ("Upstash-Forward-content-type", "application/xml")]
+    )
+    assert parse_publish_headers(headers, SETTINGS).headers == {"Content-Type": ["application/xml"]}
+
+
+def test_all_options() -> None:
+    """Every option header is read."""
+    options = parse_publish_headers(
+        CIMultiDict(
+            {
+                "Upstash-Method": "put",
+                "Upstash-Retries": "2",
+                "Upstash-Retry-Delay": "1000 * (1 + retried)",
+                "Upstash-Timeout": "30s",
+                "Upstash-Delay": "1h30m",
+                "Upstash-Not-Before": "1700000000",
+                "Upstash-Label": "a, b",
+                "Upstash-Callback": "https://cb.example/ok",
+                "Upstash-Callback-Retries": "1",
+                "Upstash-Callback-Forward-H": "1",
+                "Upstash-Failure-Callback": "https://cb.example/fail",
+                "Upstash-Failure-Callback-H2": "2",
+            }
+        ),
+        SETTINGS,
+    )
+    assert options.method == "PUT"
+    assert options.retries == 2
+    assert options.retry_delay == "1000 * (1 + retried)"
+    assert options.timeout_ms == 30_000
+    assert options.delay_ms == 5_400_000
+    assert options.not_before_ms == 1_700_000_000_000
+    assert options.labels == ("a", "b")
+    assert options.callback is not None
+    assert options.callback.url == "https://cb.example/ok"
+    assert options.callback.retries == 1
+    assert options.callback.headers == {"H": ["1"]}
+    assert options.failure_callback is not None
+    assert options.failure_callback.headers == {"H2": ["2"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("Upstash-Retries", "many", "integer"),
+        ("Upstash-Retries", "9", "between 0 and 5"),
+        ("Upstash-Retries", "-1", "between 0 and 5"),
+        ("Upstash-Method", "TRACE", "unsupported method"),
+        ("Upstash-Delay", "soon", "invalid duration"),
+        ("Upstash-Timeout", "2m", "maximum"),
+        ("Upstash-Not-Before", "tomorrow", "integer"),
+        ("Upstash-Retry-Delay", "__import__('os')", "unknown function"),
+        ("Upstash-Retry-Delay", "1000 *", "invalid"),
+        ("Upstash-Callback", "ftp://x", "absolute http"),
+    ],
+)
+def test_bad_values_are_rejected(name: str, value: str, message: str) -> None:
+    """A value we cannot understand is a 400 that says which header is wrong."""
+    with pytest.raises(BadRequest, match=message):
+        parse_publish_headers(CIMultiDict({name: value}), SETTINGS)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com", "http://127.0.0.1:9000/a?b=1", "https://u:p@h.io/x"]
+)
+def test_valid_urls(url: str) -> None:
+    """Absolute http(s) URLs with a host pass unchanged."""
+    assert validate_url(url, "destination") == url
+
+
+@pytest.mark.parametrize(
+    "url", ["example.com", "ftp://h/x", "https://", "http:///path", "https://a b"]
+)
+def test_invalid_urls(url: str) -> None:
+    """Anything without an http(s) scheme and a host is refused."""
+    with pytest.raises(BadRequest, match="invalid destination"):
+        validate_url(url, "destination")
