@@ -35,6 +35,7 @@ from workers.backoff import decide
 from workers.capacity import Capacity
 from workers.delivery import send
 from workers.gauges import sample_backlog
+from workers.housekeeping import trim_retention
 from workers.outcome import DeadLetter, Outcome
 from workers.settle import Attempt, settle
 
@@ -43,6 +44,7 @@ READ_BLOCK_MS = 1000
 READ_BATCH = 100
 KEY_REFRESH_SECONDS = 5.0
 GAUGE_SECONDS = 5.0
+RETENTION_SECONDS = 60.0
 
 
 def consumer_name() -> str:
@@ -77,6 +79,7 @@ class Worker:
             loops += [self._promote_loop(), self._reclaim_loop(), self._heartbeat_loop()]
             loops += [self._every(KEY_REFRESH_SECONDS, self._refresh_signing_key)]
             loops += [self._every(GAUGE_SECONDS, lambda: sample_backlog(self.conn))]
+            loops += [self._every(RETENTION_SECONDS, lambda: trim_retention(self.conn))]
             log.info("worker.started", consumer=self.consumer)
             background = [asyncio.create_task(loop) for loop in loops]
             await self._stopping.wait()

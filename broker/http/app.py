@@ -8,7 +8,7 @@ from aiohttp import web
 from broker.health import add_health_routes
 from broker.http.context import CONNECTION
 from broker.http.middleware import auth_middleware, error_middleware, metrics_middleware
-from broker.http.routes import keys, messages, publish
+from broker.http.routes import dlq, events, keys, messages, publish
 from broker.queue.connection import Connection
 from broker.queue.keys import SIGNING_KEYS
 
@@ -21,7 +21,7 @@ def build_app(conn: Connection) -> web.Application:
         middlewares=[metrics_middleware, error_middleware, auth_middleware(settings.tokens)],
     )
     app[CONNECTION] = conn
-    for routes in (publish, messages, keys):
+    for routes in (publish, messages, keys, events, dlq):
         routes.add_routes(app)
 
     async def readiness() -> str | None:

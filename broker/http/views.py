@@ -57,3 +57,16 @@ def envelope_fields(envelope: Envelope) -> dict[str, Any]:
 def message_json(message: StoredMessage) -> dict[str, Any]:
     """`GET /v2/messages/{id}`."""
     return envelope_fields(message.envelope) | body_fields(message.body)
+
+
+def dlq_json(message: StoredMessage, dlq_id: str) -> dict[str, Any]:
+    """A DLQ message: the Message keys plus the last response (`responseStatus` always)."""
+    response = message.last_response
+    fields = message_json(message) | {"dlqId": dlq_id, "responseStatus": 0}
+    if response is not None:
+        fields["responseStatus"] = response.status
+        fields["responseHeader"] = response.headers
+        fields |= body_fields(response.body, "responseBody", "responseBodyBase64")
+        if response.error:
+            fields["error"] = response.error
+    return fields

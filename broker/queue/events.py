@@ -44,3 +44,17 @@ def event_header(envelope: Envelope) -> bytes:
 def event_extra(**fields: Any) -> bytes:
     """The fields of one event (error, responseStatus, ...), leaving out empty ones."""
     return _json.encode({k: v for k, v in fields.items() if v not in (None, "", {})})
+
+
+_decode = msgspec.json.Decoder(dict[str, Any])
+
+
+def event_json(
+    message_id: bytes, state: bytes, header: bytes, extra: bytes, time_ms: int
+) -> dict[str, Any]:
+    """An Event object (qstash-api.md 8.4) from a stored entry."""
+    event = _decode.decode(header) | _decode.decode(extra)
+    if "responseHeader" in event:
+        event["responseHeaders"] = event["responseHeader"]
+    event.update(time=time_ms, messageId=message_id.decode(), state=state.decode())
+    return event

@@ -52,6 +52,11 @@ class PartitionKeys:
         """Hash holding one message: envelope `m` plus mutable fields."""
         return f"{self.tag}:msg:{message_id}"
 
+    @property
+    def message_pattern(self) -> str:
+        """SCAN pattern of every message hash of this partition."""
+        return f"{self.tag}:msg:*"
+
 
 def ulid() -> str:
     """A 26-character, time-ordered, random id (ULID layout, Crockford base32)."""

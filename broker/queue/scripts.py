@@ -24,6 +24,7 @@ _NAMES = (
     "settle_failed",
     "extend",
     "cancel",
+    "dlq_retry",
 )
 
 

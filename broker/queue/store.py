@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
-from broker.queue.keys import keys_for
+from broker.queue.keys import PartitionKeys, keys_for
 from broker.queue.model import Envelope, Response, decode_envelope, decode_response
 
 
@@ -22,13 +24,30 @@ class StoredMessage:
     dlq_id: str | None
 
 
+_FIELDS = ("m", "b", "state", "attempts", "last", "dlq")
+
+
 async def load_message(redis: Redis, message_id: str) -> StoredMessage | None:
     """The message with this id, or None when unknown, delivered or expired."""
     try:
         key = keys_for(message_id).message(message_id)
     except ValueError:
         return None
-    fields = await redis.hmget(key, "m", "b", "state", "attempts", "last", "dlq")
+    return _stored(await redis.hmget(key, *_FIELDS))
+
+
+async def scan_messages(
+    redis: Redis, partitions: Sequence[PartitionKeys]
+) -> AsyncIterator[StoredMessage]:
+    """Every stored message (waiting, in flight or dead-lettered), in no particular order."""
+    for partition in partitions:
+        async for key in redis.scan_iter(match=partition.message_pattern, count=1000):
+            message = _stored(await redis.hmget(key, *_FIELDS))
+            if message is not None:
+                yield message
+
+
+def _stored(fields: list[Any]) -> StoredMessage | None:
     if fields[0] is None:
         return None
     return StoredMessage(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from qstash import Receiver
 
+from tests.support.api import verify_signature
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 
@@ -33,15 +33,7 @@ async def test_publish_is_delivered_signed(hookstream: Hookstream, sink: Sink) -
     assert received.headers["Upstash-Retried"] == "0"
     assert "Upstash-Forward-My-Header" not in received.headers
 
-    assert hookstream.http is not None
-    async with hookstream.http.get("/v2/keys") as resp:
-        keys = await resp.json()
-    receiver = Receiver(current_signing_key=keys["current"], next_signing_key=keys["next"])
-    receiver.verify(
-        signature=received.headers["Upstash-Signature"],
-        body=received.body.decode(),
-        url=sink.url("/hook"),
-    )
+    await verify_signature(hookstream, received, sink.url("/hook"))
 
 
 async def test_destination_keeps_its_query_and_escapes(hookstream: Hookstream, sink: Sink) -> None:

@@ -12,8 +12,9 @@ import pytest
 from qstash import AsyncQStash, QStash, Receiver
 
 from tests.conftest import require_tool
+from tests.support.api import verify_signature
 from tests.support.hookstream import TEST_TOKEN, Hookstream
-from tests.support.sink import Received, Sink
+from tests.support.sink import Sink
 
 pytestmark = pytest.mark.integration
 SDK_DIR = Path(__file__).resolve().parent.parent / "sdk"
@@ -23,13 +24,6 @@ async def _keys(hookstream: Hookstream) -> dict[str, str]:
     assert hookstream.http is not None
     async with hookstream.http.get("/v2/keys") as resp:
         return await resp.json()  # type: ignore[no-any-return]
-
-
-def _verify_with_python(received: Received, keys: dict[str, str], url: str) -> None:
-    receiver = Receiver(current_signing_key=keys["current"], next_signing_key=keys["next"])
-    receiver.verify(
-        signature=received.headers["Upstash-Signature"], body=received.body.decode(), url=url
-    )
 
 
 async def test_python_sync_client(hookstream: Hookstream, sink: Sink) -> None:
@@ -44,7 +38,7 @@ async def test_python_sync_client(hookstream: Hookstream, sink: Sink) -> None:
     assert received.headers["Upstash-Message-Id"] == result.message_id
     assert json.loads(received.body) == {"n": 1}
     assert received.headers["X-Custom"] == "v"
-    _verify_with_python(received, await _keys(hookstream), url)
+    await verify_signature(hookstream, received, url)
 
 
 async def test_python_async_client(hookstream: Hookstream, sink: Sink) -> None:
@@ -106,4 +100,4 @@ async def test_typescript_sdk(hookstream: Hookstream, sink: Sink) -> None:
     )
     verdict = await asyncio.to_thread(_node, ["verify"], hookstream, keys, payload)
     assert verdict == {"valid": True}
-    _verify_with_python(received, keys, url)
+    await verify_signature(hookstream, received, url)

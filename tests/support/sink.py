@@ -67,7 +67,7 @@ class Sink:
     async def wait_for(
         self,
         count: int,
-        timeout: float = 10.0,  # noqa: ASYNC109 - a test helper that fails loudly when late
+        timeout: float = 10.0,
         path: str | None = None,
     ) -> list[Received]:
         """Wait until `count` requests (to `path`, if given) arrived; return them."""

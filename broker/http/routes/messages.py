@@ -1,14 +1,17 @@
-"""`GET /v2/messages/{id}` and `DELETE /v2/messages/{id}`."""
+"""`GET /v2/messages/{id}`, `DELETE /v2/messages/{id}` and bulk cancel `DELETE /v2/messages`."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from broker.errors import NotFound
+from broker.http.body import json_object
 from broker.http.context import connection
+from broker.http.filters import Filter, filter_from_body, filter_from_query
 from broker.http.views import message_json
+from broker.queue.connection import Connection
 from broker.queue.keys import keys_for
-from broker.queue.store import load_message
+from broker.queue.store import load_message, scan_messages
 
 
 async def get_message(request: web.Request) -> web.Response:
@@ -20,21 +23,52 @@ async def get_message(request: web.Request) -> web.Response:
     return web.json_response(message_json(message))
 
 
-async def cancel_message(request: web.Request) -> web.Response:
+async def cancel(conn: Connection, message_id: str) -> bool:
     """Cancel one message: it is never delivered (again), retried or dead-lettered."""
-    message_id = request.match_info["message_id"]
     try:
         partition = keys_for(message_id)
     except ValueError:
-        raise NotFound(f"message {message_id} not found") from None
-    conn = connection(request)
+        return False
     key = partition.message(message_id)
-    cancelled = await conn.scripts.run("cancel", partition, [key], [message_id])
-    if not cancelled:
+    return bool(await conn.scripts.run("cancel", partition, [key], [message_id]))
+
+
+async def cancel_message(request: web.Request) -> web.Response:
+    message_id = request.match_info["message_id"]
+    if not await cancel(connection(request), message_id):
         raise NotFound(f"message {message_id} not found")
     return web.json_response({"cancelled": 1})
+
+
+async def cancel_messages(request: web.Request) -> web.Response:
+    """Bulk cancel: ids, a filter, or everything (no body and no selecting parameter)."""
+    conn = connection(request)
+    ids, wanted = await _bulk_selection(request)
+    if ids is None:
+        ids = [
+            m.envelope.id
+            async for m in scan_messages(conn.redis, conn.partitions)
+            if m.state != "FAILED" and wanted.matches(message_json(m), m.envelope.created_at)
+        ]
+    cancelled = sum([await cancel(conn, message_id) for message_id in dict.fromkeys(ids)])
+    return web.json_response({"cancelled": cancelled})
+
+
+async def _bulk_selection(request: web.Request) -> tuple[list[str] | None, Filter]:
+    """Explicit ids (None when the call selects by filter, or all by an empty filter)."""
+    if request.can_read_body:
+        body = await json_object(request)
+        if "messageIds" in body:
+            # An explicit empty list cancels nothing: Python sends [] for cancel_many([]).
+            return [str(i) for i in body["messageIds"] or []], Filter()
+        return None, filter_from_body(body)
+    ids = [v for value in request.query.getall("messageIds", []) for v in value.split(",") if v]
+    if ids:
+        return ids, Filter()
+    return None, filter_from_query(request.query)  # paging keys like count select nothing
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v2/messages/{message_id}", get_message)
     app.router.add_delete("/v2/messages/{message_id}", cancel_message)
+    app.router.add_delete("/v2/messages", cancel_messages)

@@ -1,0 +1,168 @@
+"""The DLQ API: list, get, delete (one or many) and retry (one or many).
+
+Bulk calls come in two wire forms: a JSON body `{"dlqIds": [...]}` (Python SDK, TypeScript
+≤ 2.9) or query parameters (`dlqIds=a&dlqIds=b`, or filters + `count` + `cursor`, TypeScript
+≥ 2.10). Both are accepted everywhere.
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDictProxy
+
+from broker.errors import NotFound
+from broker.http.body import json_object
+from broker.http.context import connection
+from broker.http.filters import Filter, count_parameter, filter_from_query
+from broker.http.views import dlq_json
+from broker.options import parse_publish_headers
+from broker.queue.connection import Connection
+from broker.queue.dlq import DlqEntry, delete_entry, find_entries, load_entry, retry_entry
+from broker.queue.paging import Entry, merged, page
+
+MAX_COUNT = 100
+
+
+async def _listing(
+    conn: Connection, wanted: Filter, count: int, cursor: str | None, newest_first: bool
+) -> tuple[list[tuple[DlqEntry, dict[str, Any]]], str | None]:
+    """A page of DLQ entries that pass `wanted`, with their API objects."""
+    partitions = conn.partitions
+
+    async def render(entry: Entry) -> tuple[DlqEntry, dict[str, Any]] | None:
+        located = DlqEntry(
+            partitions[entry.position.partition],
+            entry.position.stream_id,
+            entry.fields[b"id"].decode(),
+        )
+        message = await load_entry(conn.redis, located)
+        if message is None:
+            return None
+        item = dlq_json(message, located.dlq_id)
+        return (located, item) if wanted.matches(item, entry.position.ms) else None
+
+    keys = [p.dlq for p in partitions]
+    async with aclosing(merged(conn.redis, keys, cursor, newest_first)) as entries:
+        return await page(entries, count, render)
+
+
+async def list_dlq(request: web.Request) -> web.Response:
+    query = request.query
+    found, cursor = await _listing(
+        connection(request),
+        filter_from_query(query),
+        count_parameter(query, default=MAX_COUNT, maximum=MAX_COUNT),
+        query.get("cursor"),
+        newest_first=query.get("order") == "latestFirst",
+    )
+    body: dict[str, Any] = {"messages": [item for _, item in found]}
+    if cursor:
+        body["cursor"] = cursor
+    return web.json_response(body)
+
+
+async def _one(request: web.Request) -> DlqEntry:
+    conn = connection(request)
+    dlq_id = request.match_info["dlq_id"]
+    found = await find_entries(conn.redis, conn.partitions, [dlq_id])
+    if not found:
+        raise NotFound(f"dlq entry {dlq_id} not found")
+    return found[0]
+
+
+async def get_dlq(request: web.Request) -> web.Response:
+    entry = await _one(request)
+    message = await load_entry(connection(request).redis, entry)
+    if message is None:
+        raise NotFound(f"dlq entry {entry.dlq_id} not found")
+    return web.json_response(dlq_json(message, entry.dlq_id))
+
+
+async def delete_dlq(request: web.Request) -> web.Response:
+    entry = await _one(request)
+    if not await delete_entry(connection(request).redis, entry):
+        raise NotFound(f"dlq entry {entry.dlq_id} not found")
+    return web.json_response({"deleted": 1})
+
+
+async def _selection(request: web.Request) -> tuple[list[DlqEntry], str | None]:
+    """The entries a bulk call names: ids (body or query), else a filtered page."""
+    conn = connection(request)
+    body = await json_object(request)
+    ids = body.get("dlqIds") or request.query.getall("dlqIds", [])
+    ids = [part for value in ids for part in str(value).split(",") if part]
+    if ids:
+        return await find_entries(conn.redis, conn.partitions, ids), None
+    if "dlqIds" in body:
+        return [], None  # an explicit empty list selects nothing, never everything
+    query = request.query
+    count = count_parameter(query, default=MAX_COUNT, maximum=MAX_COUNT)
+    found, cursor = await _listing(
+        conn, filter_from_query(query), count, query.get("cursor"), False
+    )
+    return [entry for entry, _ in found], cursor
+
+
+async def delete_many(request: web.Request) -> web.Response:
+    entries, cursor = await _selection(request)
+    redis = connection(request).redis
+    deleted = sum([await delete_entry(redis, entry) for entry in entries])
+    answer: dict[str, Any] = {"deleted": deleted}
+    if cursor:
+        answer["cursor"] = cursor
+    return web.json_response(answer)
+
+
+def _overrides(headers: CIMultiDictProxy[str], conn: Connection) -> dict[str, object]:
+    """Publish settings given on a retry request replace the original ones."""
+    present = {name.lower() for name in headers}
+    options = parse_publish_headers(headers, conn.settings)
+    chosen = {
+        "retries": ("upstash-retries", options.retries),
+        "timeout_ms": ("upstash-timeout", options.timeout_ms),
+        "method": ("upstash-method", options.method),
+        "retry_delay": ("upstash-retry-delay", options.retry_delay),
+        "delay_ms": ("upstash-delay", options.delay_ms),
+    }
+    return {field: value for field, (header, value) in chosen.items() if header in present}
+
+
+async def _retry(request: web.Request, entries: list[DlqEntry]) -> list[dict[str, str]]:
+    conn = connection(request)
+    overrides = _overrides(request.headers, conn)
+    responses = []
+    for entry in entries:
+        message = await load_entry(conn.redis, entry)
+        if message is None:
+            continue
+        new_id = await retry_entry(conn.scripts, entry, message, dict(overrides))
+        if new_id:
+            responses.append({"messageId": new_id})
+    return responses
+
+
+async def retry_many(request: web.Request) -> web.Response:
+    entries, cursor = await _selection(request)
+    answer: dict[str, Any] = {"responses": await _retry(request, entries)}
+    if cursor:
+        answer["cursor"] = cursor
+    return web.json_response(answer, status=201)
+
+
+async def retry_one(request: web.Request) -> web.Response:
+    responses = await _retry(request, [await _one(request)])
+    if not responses:
+        raise NotFound(f"dlq entry {request.match_info['dlq_id']} not found")
+    return web.json_response(responses[0], status=201)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v2/dlq", list_dlq)
+    app.router.add_delete("/v2/dlq", delete_many)
+    app.router.add_post("/v2/dlq/retry", retry_many)
+    app.router.add_post("/v2/dlq/retry/{dlq_id}", retry_one)
+    app.router.add_get("/v2/dlq/{dlq_id}", get_dlq)
+    app.router.add_delete("/v2/dlq/{dlq_id}", delete_dlq)
