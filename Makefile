@@ -10,6 +10,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-integration lint fmt typecheck deploy-check clean
+.PHONY: bench bench-peers
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -57,6 +58,20 @@ fmt: install  ## format the code
 
 typecheck: install  ## mypy --strict on the three packages
 	$(BIN)/mypy
+
+# Not part of `make test`: a few minutes of load on this machine (docs/performance.md).
+bench: install  ## performance scenarios and their ceilings: one table, JSON in bench/results/
+	$(BIN)/python -m bench
+
+# The peers (taskiq, saq) get their own venv, so their dependencies never touch .venv.
+PEERS_VENV := bench/.peers-venv
+$(PEERS_VENV)/.installed: bench/peers/requirements.txt
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet -r bench/peers/requirements.txt
+	touch $@
+
+bench-peers: install $(PEERS_VENV)/.installed  ## the same drain on hookstream, taskiq and saq
+	$(BIN)/python -m bench peers --peers-python $(PEERS_VENV)/bin/python
 
 clean:  ## remove the virtualenv, caches and dev data
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hookstream-data tests/sdk/node_modules

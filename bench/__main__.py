@@ -1,0 +1,79 @@
+"""`python -m bench [run|peers|profile]`: see docs/performance.md.
+
+- run (what `make bench` does): every scenario, one table, JSON under bench/results/;
+- peers (what `make bench-peers` does): the drain of hookstream, taskiq and saq side by side;
+- profile: py-spy on a worker during a drain and on the ingress during publishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import uvloop
+
+from bench.lab import Lab
+from bench.peers import run as peers
+from bench.report import Report
+from bench.scenarios import delay, drain, latency, memory, publish, retry
+from bench.sizes import Sizes
+
+RESULTS = Path(__file__).parent / "results"
+Scenario = Callable[[Lab, Sizes, Report], Awaitable[None]]
+# Drain runs before retry: the retry rows compare with the plain drain.
+SCENARIOS: dict[str, Scenario] = {
+    "publish": publish.run,
+    "drain": drain.run,
+    "latency": latency.run,
+    "delay": delay.run,
+    "retry": retry.run,
+    "memory": memory.run,
+}
+
+
+async def run_scenarios(scenarios: dict[str, Scenario], sizes: Sizes, title: str) -> None:
+    """Run the scenarios on one bench, then print the table and write the JSON file."""
+    report = Report()
+    started = time.monotonic()
+    async with Lab(RESULTS / "runs" / time.strftime("%Y%m%dT%H%M%S")) as lab:
+        for name, scenario in scenarios.items():
+            print(f"[bench] {name} ...", flush=True)
+            await scenario(lab, sizes, report)
+    elapsed = round(time.monotonic() - started, 1)
+    print(f"\n{title} ({elapsed} s; one run on a shared, noisy machine)\n")
+    print(report.table())
+    extra = {"command": title, "sizes": sizes.__dict__, "seconds": elapsed, "logs": str(lab.logs)}
+    print(f"\nresults: {report.write(RESULTS, extra)}")
+
+
+def _chosen(parser: argparse.ArgumentParser, only: str) -> dict[str, Scenario]:
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    return {name: SCENARIOS[name] for name in names}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "peers", "profile"))
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply message counts")
+    parser.add_argument("--peers-python", default="bench/.peers-venv/bin/python")
+    args = parser.parse_args()
+    sizes = Sizes().scaled(args.scale)
+    if args.command == "run":
+        uvloop.run(run_scenarios(_chosen(parser, args.only), sizes, "hookstream bench"))
+    elif args.command == "peers":
+        if not Path(args.peers_python).exists():
+            sys.exit(f"{args.peers_python} not found: `make bench-peers` creates the peers' venv")
+        scenario = functools.partial(peers.run, python=args.peers_python)
+        uvloop.run(run_scenarios({"peers": scenario}, sizes, "hookstream vs peers"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Drain: N messages queued while no worker runs, then W worker processes empty the queue.
+
+Measured at the sink (first to last arrival). The ceiling is a bare XREADGROUP → POST →
+XACK loop in one process over the same sink.
+"""
+
+from __future__ import annotations
+
+from bench import ceilings
+from bench.lab import Lab
+from bench.measure import DrainResult, measure_drain
+from bench.payload import make_body
+from bench.report import Report
+from bench.sizes import Sizes
+from bench.stats import ratio
+
+NAME = "drain"
+CEILING_TARGET = 0.8
+SCALING_TARGET = 1.3
+
+
+def drain_timeout(count: int) -> float:
+    """Generous: even a drain at 100 deliveries/s must finish, but nothing runs forever."""
+    return 30 + count / 100
+
+
+async def hookstream_drain(lab: Lab, count: int, workers: int = 1) -> DrainResult:
+    await lab.clean()
+    await lab.queue_messages(count)
+    return await measure_drain(lab.sink, lab.workers(workers), count, drain_timeout(count))
+
+
+async def ceiling_drain(lab: Lab, count: int) -> DrainResult:
+    await lab.clean()
+    await ceilings.fill_stream(lab.redis, [make_body(seq) for seq in range(count)])
+    return await measure_drain(lab.sink, [lab.bare_drain()], count, drain_timeout(count))
+
+
+async def run(lab: Lab, sizes: Sizes, report: Report) -> None:
+    one = await hookstream_drain(lab, sizes.drain, workers=1)
+    two = await hookstream_drain(lab, sizes.drain, workers=2)
+    ceiling = await ceiling_drain(lab, sizes.drain)
+    share = ratio(one.per_second, ceiling.per_second)
+    scaling = ratio(two.per_second, one.per_second)
+    report.data[NAME] = {
+        "count": sizes.drain,
+        "hookstream_w1": one.as_dict(),
+        "hookstream_w2": two.as_dict(),
+        "ceiling_bare_loop": ceiling.as_dict(),
+        "ratio_w1_to_ceiling": share,
+        "scaling_w2_to_w1": scaling,
+    }
+    for who, result in (("hookstream W=1", one), ("hookstream W=2", two), ("bare loop", ceiling)):
+        report.add(NAME, f"{who} deliveries/s", result.per_second, "/s")
+        report.add(NAME, f"{who} CPU per 1,000", result.cpu_s_per_1000, "s")
+    report.add(NAME, "W=1 / bare loop", share, "x", f">= {CEILING_TARGET}", share >= CEILING_TARGET)
+    report.add(NAME, "W=2 / W=1", scaling, "x", f">= {SCALING_TARGET}", scaling >= SCALING_TARGET)
+    report.add(NAME, "worker peak RSS", one.peak_rss_mib, "MiB")

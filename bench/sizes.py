@@ -1,0 +1,31 @@
+"""How much each scenario sends. Every scenario is bounded in count and in time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class Sizes:
+    publish: int = 20_000
+    publish_warmup: int = 1_000
+    publish_concurrency: int = 64
+    drain: int = 20_000
+    paced_rate: int = 200
+    paced_seconds: int = 10
+    delayed: int = 1_000
+    delay_seconds: int = 3
+    retry_drain: int = 4_000
+    retry_paced_rate: int = 300
+    retry_paced_seconds: int = 5
+    retry_backoff_ms: int = 100
+    memory: int = 100_000
+
+    def scaled(self, factor: float) -> Sizes:
+        """Smaller counts for a smoke run (`--scale 0.1`); rates and delays stay as they are."""
+        if factor == 1:
+            return self
+        counts = ("publish", "publish_warmup", "drain", "delayed", "retry_drain", "memory")
+        changes = {f.name: max(10, int(getattr(self, f.name) * factor)) for f in fields(self)
+                   if f.name in counts}  # fmt: skip
+        return replace(self, **changes)
