@@ -2,13 +2,15 @@
 
 - run (what `make bench` does): every scenario, one table, JSON under bench/results/;
 - peers (what `make bench-peers` does): the drain of hookstream, taskiq and saq side by side;
-- profile: py-spy on a worker during a drain and on the ingress during publishes.
+- profile: py-spy on a worker during a drain and on the ingress during publishes
+  (`--py-spy PATH`; py-spy is not a project dependency).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -16,8 +18,10 @@ from pathlib import Path
 
 import uvloop
 
+from bench import profile
 from bench.lab import Lab
 from bench.peers import run as peers
+from bench.proc import background_busy
 from bench.report import Report
 from bench.scenarios import delay, drain, latency, memory, publish, retry
 from bench.sizes import Sizes
@@ -40,14 +44,23 @@ async def run_scenarios(scenarios: dict[str, Scenario], sizes: Sizes, title: str
     report = Report()
     started = time.monotonic()
     async with Lab(RESULTS / "runs" / time.strftime("%Y%m%dT%H%M%S")) as lab:
+        background = await background_busy()
         for name, scenario in scenarios.items():
             print(f"[bench] {name} ...", flush=True)
             await scenario(lab, sizes, report)
     elapsed = round(time.monotonic() - started, 1)
-    print(f"\n{title} ({elapsed} s; one run on a shared, noisy machine)\n")
+    print(f"\n{title}: one run of {elapsed} s on a shared machine, {os.cpu_count()} cores, "
+          f"{background:.0%} busy with others before it started\n")  # fmt: skip
     print(report.table())
-    extra = {"command": title, "sizes": sizes.__dict__, "seconds": elapsed, "logs": str(lab.logs)}
+    extra = {"command": title, "sizes": sizes.__dict__, "seconds": elapsed,
+             "background_busy": background, "logs": str(lab.logs)}  # fmt: skip
     print(f"\nresults: {report.write(RESULTS, extra)}")
+
+
+async def run_profile(py_spy: str, sizes: Sizes) -> None:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    async with Lab(RESULTS / "runs" / stamp) as lab:
+        await profile.run(lab, sizes, py_spy, RESULTS / "profiles" / stamp)
 
 
 def _chosen(parser: argparse.ArgumentParser, only: str) -> dict[str, Scenario]:
@@ -64,6 +77,7 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply message counts")
     parser.add_argument("--peers-python", default="bench/.peers-venv/bin/python")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy binary (profile)")
     args = parser.parse_args()
     sizes = Sizes().scaled(args.scale)
     if args.command == "run":
@@ -73,6 +87,8 @@ def main() -> None:
             sys.exit(f"{args.peers_python} not found: `make bench-peers` creates the peers' venv")
         scenario = functools.partial(peers.run, python=args.peers_python)
         uvloop.run(run_scenarios({"peers": scenario}, sizes, "hookstream vs peers"))
+    else:
+        uvloop.run(run_profile(args.py_spy, sizes))
 
 
 if __name__ == "__main__":

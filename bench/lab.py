@@ -191,3 +191,9 @@ class Lab:
     def redis_pid(self) -> int:
         assert self.server.process is not None
         return self.server.process.pid
+
+    @property
+    def bystanders(self) -> dict[str, int]:
+        """The processes every scenario shares the machine with, by name."""
+        assert self._sink_role is not None
+        return {"sink": self._sink_role.pid, "redis": self.redis_pid}

@@ -54,6 +54,22 @@ def cpu_seconds(pid: int) -> float:
     return total / _TICKS
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+async def background_busy(seconds: float = 1.0) -> float:
+    """Share of the machine's CPU busy while we do nothing: other users of a shared box."""
+    busy, total = machine_jiffies()
+    await asyncio.sleep(seconds)
+    busy_after, total_after = machine_jiffies()
+    return round((busy_after - busy) / max(1, total_after - total), 3)
+
+
 def _status_kib(pid: int, field_name: str) -> int:
     with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
         for line in handle:

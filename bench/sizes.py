@@ -7,15 +7,15 @@ from dataclasses import dataclass, fields, replace
 
 @dataclass(frozen=True)
 class Sizes:
-    publish: int = 20_000
+    publish: int = 40_000
     publish_warmup: int = 1_000
     publish_concurrency: int = 64
-    drain: int = 20_000
+    drain: int = 40_000
     paced_rate: int = 200
     paced_seconds: int = 10
     delayed: int = 1_000
     delay_seconds: int = 3
-    retry_drain: int = 4_000
+    retry_drain: int = 10_000
     retry_paced_rate: int = 300
     retry_paced_seconds: int = 5
     retry_backoff_ms: int = 100

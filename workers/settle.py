@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from broker.metrics import DEAD_LETTERED, RETRIES
 from broker.queue.connection import Connection
 from broker.queue.events import event_extra
-from broker.queue.keys import PartitionKeys
+from broker.queue.keys import PartitionKeys, dlq_id
 from broker.queue.model import Envelope, Response, encode
 from workers.callbacks import attempt_callback, failure_callback
 from workers.outcome import DeadLetter, Delivered, Outcome, RetryAt
@@ -49,7 +49,9 @@ async def settle(conn: Connection, consumer: str, attempt: Attempt, outcome: Out
             DEAD_LETTERED.inc()
             children += failure_callback(env, attempt.body, attempt.attempts, response)
             script = "settle_failed"
-            args += [encode(response), _error_extra(response), conn.settings.dlq_retention_ms]
+            retention = conn.settings.dlq_retention_ms
+            suffix = dlq_id("", attempt.partition.partition)
+            args += [encode(response), _error_extra(response), retention, suffix]
     keys = [attempt.partition.message(env.id), *(d.key for d in children)]
     args += [value for d in children for value in d.script_args()]
     result = await conn.scripts.run(script, attempt.partition, keys, args)

@@ -1,8 +1,9 @@
 """The delivery worker: read → start → send → settle, per partition, with bounded concurrency.
 
-Background loops keep the rest moving: promote (delayed → ready), reclaim (entries a dead
-worker left pending), heartbeat (keep our own long deliveries from being reclaimed), gauges
-(backlog from Redis) and a signing-key refresh (rotation takes effect without restarts).
+The read loop also reclaims entries a dead worker left pending. Background loops keep the
+rest moving: promote (delayed → ready), heartbeat (keep our own long deliveries from being
+reclaimed), gauges (backlog from Redis), retention, and a signing-key refresh (rotation takes
+effect without restarts).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Worker:
         async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
             self._session = session
             loops = [self._read_loop(p) for p in self.conn.partitions]
-            loops += [self._promote_loop(), self._reclaim_loop(), self._heartbeat_loop()]
+            loops += [self._promote_loop(), self._heartbeat_loop()]
             loops += [self._every(KEY_REFRESH_SECONDS, self._refresh_signing_key)]
             loops += [self._every(GAUGE_SECONDS, lambda: sample_backlog(self.conn))]
             loops += [self._every(RETENTION_SECONDS, lambda: trim_retention(self.conn))]
@@ -126,14 +127,21 @@ class Worker:
     # -- reading ----------------------------------------------------------------------------
 
     async def _read_loop(self, partition: PartitionKeys) -> None:
+        """Fill this partition's free slots: new entries, and every half visibility timeout,
+        entries a dead worker left pending. One loop owns the slots, so neither starves."""
         capacity = self._capacity[partition.partition]
+        reclaim_every = self.settings.visibility_timeout_ms / 2000
+        next_reclaim = time.monotonic() + reclaim_every
         while not self._stopping.is_set():
             slots = await capacity.take_up_to(READ_BATCH)
             if self._stopping.is_set():
                 capacity.give_back(slots)
                 return
+            reclaiming = time.monotonic() >= next_reclaim
+            if reclaiming:
+                next_reclaim = time.monotonic() + reclaim_every
             try:
-                entries = await self._read(partition, slots)
+                entries = await (self._reclaim if reclaiming else self._read)(partition, slots)
             except Exception:
                 capacity.give_back(slots)
                 log.exception("worker.read_failed", partition=partition.partition)
@@ -236,28 +244,17 @@ class Worker:
                 elif next_due >= 0:
                     wait_ms = min(wait_ms, next_due)
 
-    async def _reclaim_loop(self) -> None:
+    async def _reclaim(self, partition: PartitionKeys, count: int) -> list[tuple[str, str]]:
         """Take over entries idle past the visibility timeout (their worker died)."""
         visibility = self.settings.visibility_timeout_ms
-        while not await self._pause(visibility / 2000):
-            for partition in self.conn.partitions:
-                try:
-                    await self._reclaim(partition, visibility)
-                except Exception:
-                    log.exception("worker.reclaim_failed")
-
-    async def _reclaim(self, partition: PartitionKeys, visibility: int) -> None:
-        capacity = self._capacity[partition.partition]
-        slots = await capacity.take_up_to(READ_BATCH)
         _, claimed, _ = await self.conn.redis.xautoclaim(
-            partition.ready, GROUP, self.consumer, visibility, "0-0", count=slots
+            partition.ready, GROUP, self.consumer, visibility, "0-0", count=count
         )
-        capacity.give_back(slots - len(claimed))
+        # Entries whose payload was deleted come back empty; XAUTOCLAIM already dropped them.
         entries = [(eid.decode(), fields[b"id"].decode()) for eid, fields in claimed if fields]
-        capacity.give_back(len(claimed) - len(entries))
         if entries:
             log.info("worker.reclaimed", partition=partition.partition, count=len(entries))
-        await self._start(partition, entries)
+        return entries
 
     async def _heartbeat_loop(self) -> None:
         """Reset the idle time of our in-flight entries well before the visibility timeout."""

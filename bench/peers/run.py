@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from bench.lab import CONCURRENCY, Lab
 from bench.measure import DrainResult, measure_drain
 from bench.report import Report
-from bench.scenarios.drain import drain_timeout, hookstream_drain
+from bench.scenarios.drain import hookstream_drain
 from bench.sizes import Sizes
 from bench.stats import ratio
 
@@ -46,7 +46,7 @@ async def peer_drain(lab: Lab, python: str, name: str, count: int) -> DrainResul
     }
     await lab.spawn(f"{name}-enqueue", [python, "-m", peer.app, str(count)], env).finish()
     worker = lab.spawn(f"{name}-worker", [python, *peer.worker_args], env)
-    return await measure_drain(lab.sink, [worker], count, drain_timeout(count))
+    return await measure_drain(lab, [worker], count)
 
 
 async def run(lab: Lab, sizes: Sizes, report: Report, python: str) -> None:

@@ -19,21 +19,16 @@ CEILING_TARGET = 0.8
 SCALING_TARGET = 1.3
 
 
-def drain_timeout(count: int) -> float:
-    """Generous: even a drain at 100 deliveries/s must finish, but nothing runs forever."""
-    return 30 + count / 100
-
-
 async def hookstream_drain(lab: Lab, count: int, workers: int = 1) -> DrainResult:
     await lab.clean()
     await lab.queue_messages(count)
-    return await measure_drain(lab.sink, lab.workers(workers), count, drain_timeout(count))
+    return await measure_drain(lab, lab.workers(workers), count)
 
 
 async def ceiling_drain(lab: Lab, count: int) -> DrainResult:
     await lab.clean()
     await ceilings.fill_stream(lab.redis, [make_body(seq) for seq in range(count)])
-    return await measure_drain(lab.sink, [lab.bare_drain()], count, drain_timeout(count))
+    return await measure_drain(lab, [lab.bare_drain()], count)
 
 
 async def run(lab: Lab, sizes: Sizes, report: Report) -> None:
@@ -53,6 +48,9 @@ async def run(lab: Lab, sizes: Sizes, report: Report) -> None:
     for who, result in (("hookstream W=1", one), ("hookstream W=2", two), ("bare loop", ceiling)):
         report.add(NAME, f"{who} deliveries/s", result.per_second, "/s")
         report.add(NAME, f"{who} CPU per 1,000", result.cpu_s_per_1000, "s")
+        report.add(NAME, f"{who}: Redis CPU per 1,000", result.others_cpu_s_per_1000["redis"], "s")
+        report.add(NAME, f"{who}: machine busy", round(result.machine_busy * 100, 1), "%")
+    report.add(NAME, "sink CPU per 1,000 (W=1)", one.others_cpu_s_per_1000["sink"], "s")
     report.add(NAME, "W=1 / bare loop", share, "x", f">= {CEILING_TARGET}", share >= CEILING_TARGET)
     report.add(NAME, "W=2 / W=1", scaling, "x", f">= {SCALING_TARGET}", scaling >= SCALING_TARGET)
     report.add(NAME, "worker peak RSS", one.peak_rss_mib, "MiB")

@@ -18,7 +18,6 @@ from bench.lab import Lab
 from bench.loadgen import paced
 from bench.measure import measure_drain
 from bench.report import Report
-from bench.scenarios.drain import drain_timeout
 from bench.sink import Records
 from bench.sizes import Sizes
 from bench.stats import ratio, summary_ms
@@ -47,10 +46,7 @@ async def run(lab: Lab, sizes: Sizes, report: Report) -> None:
 
     await lab.clean(fail_first=True)
     await lab.queue_messages(sizes.retry_drain)
-    workers = lab.workers(1, **env)
-    drained = await measure_drain(
-        lab.sink, workers, sizes.retry_drain, drain_timeout(sizes.retry_drain)
-    )
+    drained = await measure_drain(lab, lab.workers(1, **env), sizes.retry_drain)
     records = await lab.sink.records()
     attempts_per_second = round(len(records.at) / drained.seconds, 1)
     saturated = summary_ms(retry_lateness(records, backoff_s))

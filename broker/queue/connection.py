@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
 
 from broker.queue.keys import GROUP, PartitionKeys
@@ -22,8 +22,12 @@ class Connection:
 
     @classmethod
     def open(cls, settings: Settings, url: str) -> Connection:
-        # hiredis parses replies when installed; a bounded pool shared by all tasks.
-        redis = Redis.from_url(url, max_connections=settings.worker_concurrency + 32)
+        # One bounded pool shared by all tasks. A blocking pool makes a burst of requests wait
+        # for a free connection instead of failing with "Too many connections".
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=settings.worker_concurrency + 64, timeout=30
+        )
+        redis = Redis.from_pool(pool)  # the client owns the pool: aclose() disconnects it
         return cls(redis, Scripts(redis, settings.events_max), settings)
 
     @property

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import msgspec
 from redis.asyncio import Redis
 
-from broker.queue.keys import PartitionKeys, new_message_id
+from broker.queue.keys import PartitionKeys, dlq_id, new_message_id, parse_dlq_id
 from broker.queue.model import Envelope
 from broker.queue.producer import Draft
 from broker.queue.scripts import Scripts
@@ -22,32 +22,36 @@ class DlqEntry:
     """Where a dead-lettered message is."""
 
     partition: PartitionKeys
-    dlq_id: str
+    stream_id: str
     message_id: str
 
-
-def is_dlq_id(value: str) -> bool:
-    ms, _, seq = value.partition("-")
-    return ms.isdigit() and seq.isdigit()
+    @property
+    def dlq_id(self) -> str:
+        """The public id (stream id plus partition)."""
+        return dlq_id(self.stream_id, self.partition.partition)
 
 
 async def find_entries(
     redis: Redis, partitions: Sequence[PartitionKeys], dlq_ids: Sequence[str]
 ) -> list[DlqEntry]:
-    """The entries that exist among `dlq_ids` (any partition), in the order asked."""
-    wanted = [d for d in dict.fromkeys(dlq_ids) if is_dlq_id(d)]
+    """The entries that exist among `dlq_ids`, in the order asked; unknown ids are skipped."""
+    located: list[tuple[PartitionKeys, str]] = []
+    for public_id in dict.fromkeys(dlq_ids):
+        try:
+            partition, stream_id = parse_dlq_id(public_id)
+        except ValueError:
+            continue
+        if partition < len(partitions):
+            located.append((partitions[partition], stream_id))
     async with redis.pipeline(transaction=False) as pipe:
-        for dlq_id in wanted:
-            for partition in partitions:
-                pipe.xrange(partition.dlq, min=dlq_id, max=dlq_id)
+        for partition, stream_id in located:
+            pipe.xrange(partition.dlq, min=stream_id, max=stream_id)
         replies = await pipe.execute()
-    found = []
-    for index, dlq_id in enumerate(wanted):
-        for offset, partition in enumerate(partitions):
-            reply = replies[index * len(partitions) + offset]
-            if reply:
-                found.append(DlqEntry(partition, dlq_id, reply[0][1][b"id"].decode()))
-    return found
+    return [
+        DlqEntry(partition, stream_id, reply[0][1][b"id"].decode())
+        for (partition, stream_id), reply in zip(located, replies, strict=True)
+        if reply
+    ]
 
 
 async def load_entry(redis: Redis, entry: DlqEntry) -> StoredMessage | None:
@@ -58,7 +62,7 @@ async def load_entry(redis: Redis, entry: DlqEntry) -> StoredMessage | None:
 async def delete_entry(redis: Redis, entry: DlqEntry) -> bool:
     """Remove the entry and its message; False when it was already gone."""
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.xdel(entry.partition.dlq, entry.dlq_id)
+        pipe.xdel(entry.partition.dlq, entry.stream_id)
         pipe.delete(entry.partition.message(entry.message_id))
         removed, _ = await pipe.execute()
     return bool(removed)
@@ -77,6 +81,6 @@ async def retry_entry(
     draft = Draft(envelope, message.body, delay_ms=delay)
     keys = [entry.partition.message(entry.message_id), draft.key]
     done = await scripts.run(
-        "dlq_retry", entry.partition, keys, [entry.dlq_id, *draft.script_args()]
+        "dlq_retry", entry.partition, keys, [entry.stream_id, *draft.script_args()]
     )
     return new_id if done else None

@@ -86,3 +86,19 @@ def partition_of(message_id: str) -> int:
 def keys_for(message_id: str) -> PartitionKeys:
     """The partition keys of a message."""
     return PartitionKeys(partition_of(message_id))
+
+
+def dlq_id(stream_id: str, partition: int) -> str:
+    """The public dlqId: the DLQ stream entry id plus its partition (`1725323658779-0-2`).
+
+    Stream ids alone collide across partitions, so the partition is part of the id.
+    """
+    return f"{stream_id}-{partition}"
+
+
+def parse_dlq_id(public_id: str) -> tuple[int, str]:
+    """(partition, stream id) of a dlqId; ValueError for ids we never issued."""
+    ms, seq, partition = [*public_id.split("-"), "", "", ""][:3]
+    if not (ms.isdigit() and seq.isdigit() and partition.isdigit()) or public_id.count("-") != 2:
+        raise ValueError(f"not a dlq id: {public_id!r}")
+    return int(partition), f"{ms}-{seq}"

@@ -1,0 +1,119 @@
+"""A worker killed with SIGKILL mid-delivery loses nothing; a frozen worker that wakes up
+late cannot undo what another worker settled."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from tests.support.api import api, events_of, eventually
+from tests.support.hookstream import Hookstream
+from tests.support.procs import RoleProcess, role_env
+from tests.support.sink import Sink
+
+pytestmark = pytest.mark.chaos
+
+
+@pytest.fixture
+async def ingress(redis_url: str) -> AsyncIterator[Hookstream]:
+    """The API alone: deliveries happen in worker processes only."""
+    server = await Hookstream(redis_url, with_worker=False).start()
+    yield server
+    await server.stop()
+
+
+async def _all_settled(server: Hookstream) -> bool:
+    """No message left waiting, pending or in flight."""
+    redis = server.conn.redis
+    for partition in server.conn.partitions:
+        if await redis.xlen(partition.ready) or await redis.zcard(partition.delayed):
+            return False
+    return True
+
+
+async def test_sigkill_mid_delivery_loses_nothing(
+    ingress: Hookstream, sink: Sink, redis_url: str
+) -> None:
+    """200 messages, a worker killed with 50+ deliveries in flight: a second worker delivers
+    every message; duplicates are at most what was in flight at the kill."""
+    hold = asyncio.Event()
+
+    async def held(_: web.Request, __: bytes) -> web.StreamResponse:
+        await hold.wait()
+        return web.Response(text="ok")
+
+    sink.respond = held
+    ids = [(await ingress.publish(sink.url(), str(i)))["messageId"] for i in range(200)]
+    first = RoleProcess("workers", role_env(redis_url, HOOKSTREAM_WORKER_CONCURRENCY="100"))
+    try:
+        first.wait_ready()
+        await sink.wait_for(50, timeout=15)
+        in_flight = len(sink.received)
+        first.signal(signal.SIGKILL)
+        first.process.wait(timeout=10)
+    finally:
+        first.stop()
+    hold.set()
+    second = RoleProcess("workers", role_env(redis_url, HOOKSTREAM_WORKER_CONCURRENCY="100"))
+    try:
+        second.wait_ready()
+        await eventually(lambda: _all_settled(ingress), timeout=30)
+    finally:
+        second.stop()
+    delivered_ids = [r.headers["Upstash-Message-Id"] for r in sink.received]
+    assert set(delivered_ids) == set(ids)
+    duplicates = len(delivered_ids) - len(set(delivered_ids))
+    print(f"in flight at kill: {in_flight}, duplicates: {duplicates}")
+    assert duplicates <= in_flight
+    for message_id in ids[:5]:
+        assert (await events_of(ingress, message_id))[-1] == "DELIVERED"
+
+
+async def test_frozen_worker_cannot_undo_another_settle(
+    ingress: Hookstream, sink: Sink, redis_url: str
+) -> None:
+    """Worker A is SIGSTOPped mid-delivery; B reclaims and delivers; A wakes to a failure and
+    its late settle changes nothing: no retry, no DLQ entry, one DELIVERED."""
+    first_answer = asyncio.Event()
+    calls = 0
+
+    async def respond(_: web.Request, __: bytes) -> web.StreamResponse:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # A's attempt: held, then a failure once A is frozen
+            await first_answer.wait()
+            return web.Response(status=500)
+        return web.Response(text="ok")
+
+    sink.respond = respond
+    message_id = (await ingress.publish(sink.url(), "x", **{"Upstash-Retries": "3"}))["messageId"]
+    frozen = RoleProcess("workers", role_env(redis_url)).wait_ready()
+    rescuer: RoleProcess | None = None
+    try:
+        await sink.wait_for(1)
+        frozen.signal(signal.SIGSTOP)
+        rescuer = RoleProcess("workers", role_env(redis_url)).wait_ready()
+        await sink.wait_for(2, timeout=15)  # B reclaimed after the visibility timeout
+
+        async def delivered() -> bool:
+            return "DELIVERED" in await events_of(ingress, message_id)
+
+        await eventually(delivered)
+        first_answer.set()
+        frozen.signal(signal.SIGCONT)
+        await asyncio.sleep(1.0)  # A reads its 500 and tries to settle
+    finally:
+        frozen.stop()
+        if rescuer:
+            rescuer.stop()
+    states = await events_of(ingress, message_id)
+    assert states.count("DELIVERED") == 1
+    assert "RETRY" not in states[states.index("DELIVERED") :]
+    assert "FAILED" not in states
+    _, dlq = await api(ingress, "GET", "/v2/dlq")
+    assert dlq["messages"] == []
+    assert len(sink.received) == 2

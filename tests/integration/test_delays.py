@@ -1,0 +1,63 @@
+"""Delays and Not-Before: never early, promptly on time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+
+import pytest
+
+from tests.support.api import api
+from tests.support.hookstream import Hookstream
+from tests.support.sink import Sink
+
+pytestmark = pytest.mark.integration
+
+
+async def test_thousand_random_delays_none_early(hookstream: Hookstream, sink: Sink) -> None:
+    """1,000 messages due 0 to 3 s later all arrive, and none before its due time."""
+    rng = random.Random(7)
+    earliest_due: dict[str, float] = {}
+    gate = asyncio.Semaphore(50)
+
+    async def publish(index: int) -> None:
+        delay_ms = rng.randrange(0, 3000)
+        async with gate:
+            sent = time.time()
+            answer = await hookstream.publish(
+                sink.url(), str(index), **{"Upstash-Delay": f"{delay_ms}ms"}
+            )
+        # Redis stamps the due time after `sent`, so this is a lower bound of the due time.
+        earliest_due[answer["messageId"]] = sent + delay_ms / 1000
+
+    await asyncio.gather(*(publish(i) for i in range(1000)))
+    arrivals = await sink.wait_for(1000, timeout=30)
+    by_id = {r.headers["Upstash-Message-Id"]: r.at for r in arrivals}
+    assert by_id.keys() == earliest_due.keys()
+    early = [mid for mid, at in by_id.items() if at < earliest_due[mid]]
+    assert early == []
+    lateness = sorted(by_id[mid] - earliest_due[mid] for mid in by_id)
+    p50, p99 = statistics.median(lateness), lateness[int(len(lateness) * 0.99)]
+    print(f"delay lateness upper bound: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+
+
+async def test_not_before_in_the_past_is_immediate(hookstream: Hookstream, sink: Sink) -> None:
+    """A Not-Before already passed delivers at once; notBefore is reported in ms."""
+    answer = await hookstream.publish(sink.url(), "x", **{"Upstash-Not-Before": "1700000000"})
+    await sink.wait_for(1)
+    assert answer["messageId"].startswith("msg_")
+
+
+async def test_not_before_in_the_future_waits(hookstream: Hookstream, sink: Sink) -> None:
+    """Not-Before (unix seconds) wins over Delay and is visible on the message."""
+    due = int(time.time()) + 2
+    answer = await hookstream.publish(
+        sink.url(), "x", **{"Upstash-Not-Before": str(due), "Upstash-Delay": "1h"}
+    )
+    code, message = await api(hookstream, "GET", f"/v2/messages/{answer['messageId']}")
+    assert code == 200
+    assert message["notBefore"] == due * 1000
+    (received,) = await sink.wait_for(1, timeout=5)
+    assert received.at >= due

@@ -1,0 +1,60 @@
+"""Real role processes for chaos tests: started with the test settings, killed at will."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from broker.redis_server import free_port
+from tests.support.hookstream import TEST_TOKEN
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def role_env(redis_url: str, **overrides: str) -> dict[str, str]:
+    """Environment matching tests/support/hookstream.py's in-process settings."""
+    env = {
+        "REDIS_URL": redis_url,
+        "HOOKSTREAM_TOKENS": TEST_TOKEN,
+        "HOOKSTREAM_HOST": "127.0.0.1",
+        "HOOKSTREAM_METRICS_PORT": str(free_port()),
+        "HOOKSTREAM_PARTITIONS": "2",
+        "HOOKSTREAM_VISIBILITY_TIMEOUT": "2s",
+        "HOOKSTREAM_RETRY_TIME_SCALE": "0.001",
+        "HOOKSTREAM_LOG_LEVEL": "warning",
+    }
+    return os.environ | env | overrides
+
+
+class RoleProcess:
+    """`python -m <module>` as a child process, ready once its /readyz answers."""
+
+    def __init__(self, module: str, env: dict[str, str]) -> None:
+        self.env = env
+        self.process = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env)
+
+    def wait_ready(self, timeout: float = 15.0) -> RoleProcess:
+        url = f"http://127.0.0.1:{self.env['HOOKSTREAM_METRICS_PORT']}/readyz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"process exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("process did not become ready")
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
