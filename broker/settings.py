@@ -38,6 +38,7 @@ class Settings:
     default_timeout_ms: int = 30_000
     max_timeout_ms: int = 15 * 60_000
     visibility_timeout_ms: int = 30_000
+    max_reclaims: int = 3
     shutdown_grace_ms: int = 25_000
     max_body_bytes: int = 1024 * 1024
     default_retries: int = 3
@@ -83,6 +84,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         default_timeout_ms=reader.duration("HOOKSTREAM_DEFAULT_TIMEOUT", "30s"),
         max_timeout_ms=reader.duration("HOOKSTREAM_MAX_TIMEOUT", "15m"),
         visibility_timeout_ms=reader.duration("HOOKSTREAM_VISIBILITY_TIMEOUT", "30s"),
+        max_reclaims=reader.integer("HOOKSTREAM_MAX_RECLAIMS", 3),
         shutdown_grace_ms=reader.duration("HOOKSTREAM_SHUTDOWN_GRACE", "25s"),
         max_body_bytes=reader.integer("HOOKSTREAM_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
         default_retries=reader.integer("HOOKSTREAM_DEFAULT_RETRIES", 3),

@@ -22,6 +22,7 @@ class Attempt:
     envelope: Envelope
     body: bytes
     attempts: int
+    reclaims: int = 0
 
 
 def _error_extra(response: Response) -> bytes:

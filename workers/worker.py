@@ -142,13 +142,13 @@ class Worker:
                 next_reclaim = time.monotonic() + reclaim_every
             try:
                 entries = await (self._reclaim if reclaiming else self._read)(partition, slots)
+                capacity.give_back(slots - len(entries))
+                slots = len(entries)  # from here on, each entry holds one slot
+                await self._start(partition, entries, reclaimed=reclaiming)
             except Exception:
                 capacity.give_back(slots)
                 log.exception("worker.read_failed", partition=partition.partition)
                 await self._pause(1)
-                continue
-            capacity.give_back(slots - len(entries))
-            await self._start(partition, entries)
 
     async def _read(self, partition: PartitionKeys, count: int) -> list[tuple[str, str]]:
         """(entry id, message id) pairs newly delivered to this consumer."""
@@ -159,22 +159,23 @@ class Worker:
             return []
         return [(eid.decode(), fields[b"id"].decode()) for eid, fields in reply[0][1]]
 
-    async def _start(self, partition: PartitionKeys, entries: list[tuple[str, str]]) -> None:
+    async def _start(
+        self, partition: PartitionKeys, entries: list[tuple[str, str]], reclaimed: bool
+    ) -> None:
         """Count the attempts and load the messages in one script call, then deliver each."""
         if not entries:
             return
         keys = [partition.message(message_id) for _, message_id in entries]
-        args = [value for pair in entries for value in pair]
+        args = ["1" if reclaimed else "0", *(value for pair in entries for value in pair)]
         started = await self.conn.scripts.run("start", partition, keys, args)
         capacity = self._capacity[partition.partition]
         for (entry_id, _), record in zip(entries, started, strict=True):
             if not record:
                 capacity.give_back()
                 continue
-            envelope_blob, body, attempts = record
-            attempt = Attempt(
-                partition, entry_id, decode_envelope(envelope_blob), body or b"", attempts
-            )
+            envelope_blob, body, attempts, reclaims = record
+            envelope = decode_envelope(envelope_blob)
+            attempt = Attempt(partition, entry_id, envelope, body or b"", attempts, reclaims)
             self._spawn(self._deliver(attempt))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -208,8 +209,11 @@ class Worker:
         envelope = attempt.envelope
         if attempt.attempts > envelope.retries + 1:
             # Earlier attempts died with their worker; do not try forever.
+            return DeadLetter(Response(error="attempts exhausted by worker crashes"), "crashes")
+        if attempt.reclaims > self.settings.max_reclaims:
+            # Its workers keep dying mid-delivery: a poison message, set aside.
             return DeadLetter(
-                Response(error="delivery attempts exhausted by worker crashes"), "crashes"
+                Response(error="poison: its deliveries keep crashing workers"), "poison"
             )
         started = time.time()
         DELIVERY_WAIT.observe(max(0.0, started - envelope.not_before / 1000))

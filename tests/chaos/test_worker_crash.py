@@ -117,3 +117,27 @@ async def test_frozen_worker_cannot_undo_another_settle(
     _, dlq = await api(ingress, "GET", "/v2/dlq")
     assert dlq["messages"] == []
     assert len(sink.received) == 2
+
+
+async def test_poison_message_is_dead_lettered(redis_url: str, sink: Sink) -> None:
+    """A message reclaimed from dead workers more than HOOKSTREAM_MAX_RECLAIMS times goes to
+    the DLQ without another delivery attempt."""
+    server = await Hookstream(redis_url, with_worker=False, max_reclaims=0).start()
+    try:
+        message_id = (await server.publish(sink.url(), "x"))["messageId"]
+        partition = server.conn.partitions[int(message_id.split("_")[1])]
+        # A "worker" takes the entry and dies without a trace but its pending entry.
+        await server.conn.redis.xreadgroup("workers", "ghost", {partition.ready: ">"}, count=1)
+        await server.start_worker()
+
+        async def dead_lettered() -> bool:
+            return (await events_of(server, message_id))[-1:] == ["FAILED"]
+
+        await eventually(dead_lettered)
+        _, dlq = await api(server, "GET", "/v2/dlq")
+        assert [m["error"] for m in dlq["messages"]] == [
+            "poison: its deliveries keep crashing workers"
+        ]
+        assert sink.received == []
+    finally:
+        await server.stop()

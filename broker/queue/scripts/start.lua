@@ -1,12 +1,15 @@
 -- Begin delivery attempts for entries just read (or reclaimed) from the ready stream.
--- KEYS[5..]: the message hashes.  ARGV[3..]: pairs (entry id, message id).
+-- KEYS[5..]: the message hashes.  ARGV[3]: '1' when the entries were reclaimed from a dead
+-- worker, else '0'.  ARGV[4..]: pairs (entry id, message id).
 -- The attempt is counted here, BEFORE the request is made, so a message that kills its worker
--- cannot loop forever. Entries whose message is gone or was cancelled are acked and skipped.
--- Returns one item per pair: false, or {envelope, body, attempts}.
+-- cannot loop forever; reclaims are counted too, to spot poison messages.
+-- Entries whose message is gone or was cancelled are acked and skipped.
+-- Returns one item per pair: false, or {envelope, body, attempts, reclaims}.
 local result = {}
+local reclaimed = ARGV[3] == '1'
 local i = 0
-while ARGV[3 + 2 * i] do
-  local entry_id, message_id, key = ARGV[3 + 2 * i], ARGV[4 + 2 * i], KEYS[5 + i]
+while ARGV[4 + 2 * i] do
+  local entry_id, message_id, key = ARGV[4 + 2 * i], ARGV[5 + 2 * i], KEYS[5 + i]
   local state = redis.call('HGET', key, 'state')
   if not state or state == 'FAILED' then
     ack(entry_id)
@@ -17,10 +20,14 @@ while ARGV[3 + 2 * i] do
     result[i + 1] = false
   else
     local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+    local reclaims = 0
+    if reclaimed then
+      reclaims = redis.call('HINCRBY', key, 'reclaims', 1)
+    end
     redis.call('HSET', key, 'state', 'ACTIVE')
     add_event(message_id, 'ACTIVE', event_header(key))
     local fields = redis.call('HMGET', key, 'm', 'b')
-    result[i + 1] = {fields[1], fields[2], attempts}
+    result[i + 1] = {fields[1], fields[2], attempts, reclaims}
   end
   i = i + 1
 end
