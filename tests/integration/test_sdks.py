@@ -12,7 +12,7 @@ import pytest
 from qstash import AsyncQStash, QStash, Receiver
 
 from tests.conftest import require_tool
-from tests.support.api import verify_signature
+from tests.support.api import api, eventually, status, verify_signature
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 
@@ -101,3 +101,35 @@ async def test_typescript_sdk(hookstream: Hookstream, sink: Sink) -> None:
     verdict = await asyncio.to_thread(_node, ["verify"], hookstream, keys, payload)
     assert verdict == {"valid": True}
     await verify_signature(hookstream, received, url)
+
+
+async def test_typescript_sdk_messages_and_logs(hookstream: Hookstream, sink: Sink) -> None:
+    """messages.get/cancel (JSON {cancelled}) and logs with a messageId filter, from TypeScript."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    keys = await _keys(hookstream)
+    result = await asyncio.to_thread(_node, ["messages", sink.url("/ts")], hookstream, keys)
+    assert result["message"]["messageId"] == result["messageId"]  # type: ignore[index]
+    assert result["cancelled"] == {"cancelled": 1}
+    assert result["states"] == ["CANCELED", "CANCEL_REQUESTED", "CREATED"]
+    assert sink.received == []
+
+
+async def test_typescript_sdk_dlq(hookstream: Hookstream, sink: Sink) -> None:
+    """dlq.listMessages, retry (query form) and delete (query form) from TypeScript."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    sink.respond = status(500)
+    for index in range(3):
+        await hookstream.publish(sink.url("/down"), str(index), **{"Upstash-Retries": "0"})
+
+    async def all_dead() -> bool:
+        return len((await api(hookstream, "GET", "/v2/dlq"))[1]["messages"]) == 3
+
+    await eventually(all_dead)
+    sink.respond = status(200)
+    keys = await _keys(hookstream)
+    result = await asyncio.to_thread(_node, ["dlq"], hookstream, keys)
+    assert len(result["listed"]) == 3  # type: ignore[arg-type]
+    assert len(result["retried"]["responses"]) == 1  # type: ignore[index]
+    assert result["deleted"] == {"deleted": 2}
+    assert result["left"] == []
+    await sink.wait_for(4)

@@ -1,6 +1,8 @@
-// Publish with the official TypeScript SDK, or verify a delivery's signature with its Receiver.
-//   node publish_and_verify.mjs publish <destination> <body>       → prints the SDK's answer
-//   node publish_and_verify.mjs verify                              → reads JSON from stdin
+// Drive hookstream with the official TypeScript SDK; every command prints JSON.
+//   node publish_and_verify.mjs publish <destination> <body>   → the SDK's publish answer
+//   node publish_and_verify.mjs verify                          → reads {signature, body, url}
+//   node publish_and_verify.mjs messages <destination>          → publish delayed, get, cancel, logs
+//   node publish_and_verify.mjs dlq                             → list, get-by-filter, retry, delete
 // QSTASH_URL / QSTASH_TOKEN / QSTASH_*_SIGNING_KEY come from the environment (set by the test).
 import { Client, Receiver } from "@upstash/qstash";
 
@@ -26,7 +28,30 @@ async function verify() {
   process.stdout.write(JSON.stringify({ valid }));
 }
 
+function client() {
+  return new Client({ baseUrl: process.env.QSTASH_URL, token: process.env.QSTASH_TOKEN });
+}
+
+async function messages(destination) {
+  const qstash = client();
+  const { messageId } = await qstash.publish({ url: destination, body: "later", delay: 60 });
+  const message = await qstash.messages.get(messageId);
+  const cancelled = await qstash.messages.cancel(messageId);
+  const logs = await qstash.logs({ filter: { messageId } });
+  process.stdout.write(JSON.stringify({ messageId, message, cancelled, states: logs.logs.map((l) => l.state) }));
+}
+
+async function dlq() {
+  const qstash = client();
+  const listed = await qstash.dlq.listMessages();
+  const ids = listed.messages.map((m) => m.dlqId);
+  const retried = await qstash.dlq.retry(ids[0]);
+  const deleted = await qstash.dlq.delete(ids.slice(1));
+  const left = await qstash.dlq.listMessages();
+  process.stdout.write(JSON.stringify({ listed: listed.messages, retried, deleted, left: left.messages }));
+}
+
+const commands = { publish, verify, messages, dlq };
 const [command, ...args] = process.argv.slice(2);
-if (command === "publish") await publish(...args);
-else if (command === "verify") await verify();
-else throw new Error(`unknown command ${command}`);
+if (!commands[command]) throw new Error(`unknown command ${command}`);
+await commands[command](...args);
