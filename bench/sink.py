@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import msgspec
+import uvloop
 from aiohttp import web
 
 CONTROL = "/_bench"
@@ -153,8 +154,6 @@ class SinkClient:
 
 
 def main() -> None:
-    import uvloop
-
     uvloop.run(serve_forever(build_app(), int(sys.argv[1])))
 
 
