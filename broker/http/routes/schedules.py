@@ -1,0 +1,191 @@
+"""`/v2/schedules`: create or update, get, list, delete, pause and resume (qstash-api.md 3.5).
+
+The API only stores definitions; the scheduler process turns due ticks into messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from broker.cron import Cron, next_fire_ms, parse_cron
+from broker.errors import BadRequest, NotFound
+from broker.http.context import connection
+from broker.http.destination import is_url, raw_destination, url_destination
+from broker.http.views import body_fields
+from broker.options import parse_publish_headers
+from broker.queue.keys import ulid
+from broker.queue.schedules import Schedules, ScheduleSpec, StoredSchedule
+
+PREFIX = "/v2/schedules/"
+SECOND_FIELD_CRONS = web.AppKey("second_field_crons", bool)
+"""Test-only: also accept six-field crons (seconds first). tests/support/hookstream.py sets it;
+no environment variable reaches it, so a deployed API keeps the public five-field syntax."""
+
+# Schedule ids, URL group and queue names: alphanumerics plus `-`, `_`, `.` (qstash-api.md 1.2).
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+async def post_schedule(request: web.Request) -> web.Response:
+    """Create or update; `POST /v2/schedules/{id}/pause|resume` is the older pause form,
+    recognised only when the part before it has no `://` (schedule ids have no `/`)."""
+    tail = request.raw_path.split("?", 1)[0][len(PREFIX) :]
+    target, _, action = tail.rpartition("/")
+    if action in ("pause", "resume") and target and "://" not in target:
+        return await _set_paused(request, target, action == "pause")
+    return await create_schedule(request)
+
+
+async def create_schedule(request: web.Request) -> web.Response:
+    """Validate everything, then store the schedule in one atomic step."""
+    conn = connection(request)
+    destination = _destination(raw_destination(request, PREFIX))
+    cron = _cron(request)
+    options = parse_publish_headers(request.headers, conn.settings)
+    if options.not_before_ms is not None:
+        raise BadRequest("Upstash-Not-Before does not apply to schedules; use Upstash-Delay")
+    spec = ScheduleSpec(
+        id=_schedule_id(request.headers.get("Upstash-Schedule-Id")),
+        cron=cron.text,
+        destination=destination,
+        options=options,
+        queue_name=_queue_name(request.headers.get("Upstash-Queue-Name")),
+        caller_ip=request.remote or "",
+    )
+    body = await request.read()
+    schedules = Schedules(conn)
+    await schedules.save(spec, body, next_fire_ms(cron, await schedules.now_ms()))
+    return web.json_response({"scheduleId": spec.id})
+
+
+async def list_schedules(request: web.Request) -> web.Response:
+    """Every schedule, oldest first."""
+    schedules = Schedules(connection(request))
+    return web.json_response([await _json(schedules, s) for s in await schedules.all()])
+
+
+async def get_schedule(request: web.Request) -> web.Response:
+    schedules = Schedules(connection(request))
+    stored = await schedules.load(request.match_info["schedule_id"])
+    if stored is None:
+        raise NotFound(f"schedule {request.match_info['schedule_id']} not found")
+    return web.json_response(await _json(schedules, stored))
+
+
+async def delete_schedule(request: web.Request) -> web.Response:
+    """Stop a schedule; messages it already produced are still delivered."""
+    schedule_id = request.match_info["schedule_id"]
+    if not await Schedules(connection(request)).delete(schedule_id):
+        raise NotFound(f"schedule {schedule_id} not found")
+    return web.json_response({})
+
+
+async def patch_schedule(request: web.Request) -> web.Response:
+    """`PATCH /v2/schedules/{id}/pause|resume`, the form both SDKs send."""
+    action = request.match_info["action"]
+    return await _set_paused(request, request.match_info["schedule_id"], action == "pause")
+
+
+async def _set_paused(request: web.Request, schedule_id: str, paused: bool) -> web.Response:
+    """Pause or resume (idempotent). Resuming fires the next tick after now, not missed ones."""
+    schedules = Schedules(connection(request))
+    stored = await schedules.load(schedule_id)
+    if stored is None:
+        raise NotFound(f"schedule {schedule_id} not found")
+    next_ms = 0 if paused else next_fire_ms(_stored_cron(stored), await schedules.now_ms())
+    if not await schedules.set_paused(schedule_id, paused, next_ms):
+        raise NotFound(f"schedule {schedule_id} not found")
+    return web.json_response({})
+
+
+def _cron(request: web.Request) -> Cron:
+    text = request.headers.get("Upstash-Cron", "").strip()
+    if not text:
+        raise BadRequest("the Upstash-Cron header is required")
+    try:
+        return parse_cron(text, allow_seconds=request.app.get(SECOND_FIELD_CRONS, False))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _stored_cron(stored: StoredSchedule) -> Cron:
+    # Stored crons were validated on the way in; seconds only exist if the test API allowed them.
+    return parse_cron(stored.spec.cron, allow_seconds=True)
+
+
+def _destination(destination: str) -> str:
+    """A URL, or a URL group name (checked when a tick fires: groups may come later)."""
+    if is_url(destination):
+        return url_destination(destination)
+    if not _NAME.fullmatch(destination):
+        raise BadRequest(f"invalid destination {destination!r}: an http(s) URL or a URL group name")
+    return destination
+
+
+def _schedule_id(value: str | None) -> str:
+    if value is None or not value.strip():
+        return f"scd_{ulid()}"
+    if not _NAME.fullmatch(value.strip()):
+        raise BadRequest(f"invalid Upstash-Schedule-Id {value!r}: use A-Z a-z 0-9 . _ -")
+    return value.strip()
+
+
+def _queue_name(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not _NAME.fullmatch(value.strip()):
+        raise BadRequest(f"invalid Upstash-Queue-Name {value!r}: use A-Z a-z 0-9 . _ -")
+    return value.strip()
+
+
+async def _json(schedules: Schedules, stored: StoredSchedule) -> dict[str, Any]:
+    states = await schedules.message_states(stored.message_ids)
+    return schedule_json(stored, states)
+
+
+def schedule_json(stored: StoredSchedule, states: dict[str, str]) -> dict[str, Any]:
+    """The Schedule object (qstash-api.md 8.5); keys Python reads with [...] always present."""
+    spec, options = stored.spec, stored.spec.options
+    fields: dict[str, Any] = {
+        "scheduleId": spec.id,
+        "cron": spec.cron,
+        "destination": spec.destination,
+        "method": options.method,
+        "header": options.headers,
+        "retries": options.retries,
+        "timeout": options.timeout_ms // 1000,
+        "createdAt": stored.created_at,
+        "callerIP": spec.caller_ip,
+        "callerIp": spec.caller_ip,
+        "isPaused": stored.paused,
+    }
+    for key, callback in (
+        ("callback", options.callback),
+        ("failureCallback", options.failure_callback),
+    ):
+        if callback is not None:
+            fields[key] = callback.url
+            fields[f"{key}Header"] = callback.headers
+    optional = {
+        "delay": options.delay_ms // 1000 or None,
+        "queueName": spec.queue_name,
+        "retryDelayExpression": options.retry_delay,
+        "lastScheduleTime": stored.last_ms,
+        "nextScheduleTime": stored.next_ms,
+        "lastScheduleStates": states or None,
+        "error": stored.error,
+        "label": options.labels[0] if options.labels else None,
+        "labels": list(options.labels) or None,
+    }
+    fields.update({k: v for k, v in optional.items() if v is not None})
+    return fields | body_fields(stored.body)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v2/schedules", list_schedules)
+    app.router.add_get("/v2/schedules/{schedule_id}", get_schedule)
+    app.router.add_delete("/v2/schedules/{schedule_id}", delete_schedule)
+    app.router.add_patch("/v2/schedules/{schedule_id}/{action:pause|resume}", patch_schedule)
+    app.router.add_post(PREFIX + "{destination:.+}", post_schedule)
