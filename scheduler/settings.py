@@ -1,0 +1,32 @@
+"""The scheduler's own settings, read from the environment next to broker.settings.Settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from broker.settings import ConfigError, _EnvReader
+
+_MIN_LEASE_MS = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulerSettings:
+    """How the replicas share the work."""
+
+    # How long the active replica's lease lasts without renewal: the failover time after a
+    # crash. It is renewed at every wake-up (at least every poll_ms).
+    lease_ms: int = 5000
+    # The longest the active replica sleeps. A schedule created, updated or resumed while it
+    # sleeps is seen within this time, which bounds how late its first tick can be.
+    poll_ms: int = 200
+
+
+def scheduler_settings_from_env(env: Mapping[str, str] | None = None) -> SchedulerSettings:
+    """Read HOOKSTREAM_SCHEDULER_LEASE."""
+    reader = _EnvReader(os.environ if env is None else env)
+    lease_ms = reader.duration("HOOKSTREAM_SCHEDULER_LEASE", "5s")
+    if lease_ms < _MIN_LEASE_MS:
+        raise ConfigError(f"HOOKSTREAM_SCHEDULER_LEASE must be at least 1s, got {lease_ms} ms")
+    return SchedulerSettings(lease_ms=lease_ms)
