@@ -1,0 +1,413 @@
+"""Schedules end to end: the /v2/schedules API over HTTP and the Python SDK, ticks fired by the
+in-process scheduler, and the exactly-once claim protocol under replays and races.
+
+Ticks are observed with the test-only six-field crons (seconds first), so nothing waits for a
+real minute; the public API keeps five fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from qstash import QStash
+
+from broker.cron import next_fire_ms, parse_cron
+from broker.queue import keys
+from broker.queue.keys import tick_of
+from broker.queue.schedules import Schedules
+from scheduler.lease import Lease
+from scheduler.tick import Ticker
+from tests.support.api import api, eventually
+from tests.support.hookstream import TEST_TOKEN, Hookstream
+from tests.support.sink import Sink
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def scheduled(redis_url: str) -> AsyncIterator[Hookstream]:
+    """Ingress, worker and scheduler in this process; the API accepts seconds crons."""
+    server = await Hookstream(redis_url, with_scheduler=True, second_field_crons=True).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def ingress(redis_url: str) -> AsyncIterator[Hookstream]:
+    """The API alone, as deployed (five-field crons only); nothing fires."""
+    server = await Hookstream(redis_url, with_worker=False).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def api_only(redis_url: str) -> AsyncIterator[Hookstream]:
+    """Ingress only (no worker, no scheduler), accepting seconds crons: ticks are fired by hand."""
+    server = await Hookstream(redis_url, with_worker=False, second_field_crons=True).start()
+    yield server
+    await server.stop()
+
+
+async def _create(hookstream: Hookstream, destination: str, cron: str, **headers: str) -> str:
+    status, body = await api(
+        hookstream,
+        "POST",
+        f"/v2/schedules/{destination}",
+        data=headers.pop("body", ""),
+        headers={"Upstash-Cron": cron, **headers},
+    )
+    assert status == 200, body
+    return body["scheduleId"]  # type: ignore[no-any-return]
+
+
+async def _schedule(hookstream: Hookstream, schedule_id: str) -> dict[str, Any]:
+    status, body = await api(hookstream, "GET", f"/v2/schedules/{schedule_id}")
+    assert status == 200, body
+    return body  # type: ignore[no-any-return]
+
+
+async def _created(hookstream: Hookstream, schedule_id: str) -> list[tuple[str, int]]:
+    """(message id, Redis time of its CREATED event) of every message the schedule produced."""
+    _, body = await api(
+        hookstream,
+        "GET",
+        "/v2/events",
+        params={"scheduleId": schedule_id, "state": "CREATED", "order": "earliestFirst"},
+    )
+    return [(event["messageId"], event["time"]) for event in body["events"]]
+
+
+async def _schedule_keys(hookstream: Hookstream) -> list[bytes]:
+    return sorted(await hookstream.conn.redis.keys("{hs:sched}*"))
+
+
+async def _redis_now(hookstream: Hookstream) -> int:
+    return await Schedules(hookstream.conn).now_ms()
+
+
+# -- the API ---------------------------------------------------------------------------------
+
+
+async def test_create_with_every_option_and_read_back(ingress: Hookstream) -> None:
+    """The docs' curl call plus every publish option: 200 {scheduleId: scd_...}, and GET shows
+    each option with the next UTC midnight as nextScheduleTime."""
+    before = await _redis_now(ingress)
+    schedule_id = await _create(
+        ingress,
+        "https://example.com/hook?x=1",
+        "0 0 * * *",
+        body='{ "hello": "world" }',
+        **{
+            "Content-type": "application/json",
+            "Upstash-Method": "PUT",
+            "Upstash-Forward-X-Custom": "v",
+            "Upstash-Retries": "2",
+            "Upstash-Retry-Delay": "1000 * retried",
+            "Upstash-Delay": "30s",
+            "Upstash-Timeout": "10s",
+            "Upstash-Callback": "https://cb.example/ok",
+            "Upstash-Failure-Callback": "https://cb.example/failed",
+            "Upstash-Label": "nightly",
+            "Upstash-Queue-Name": "reports",
+        },
+    )
+    assert schedule_id.startswith("scd_")
+    shown = await _schedule(ingress, schedule_id)
+    created_at = shown.pop("createdAt")
+    assert before <= created_at <= await _redis_now(ingress)
+    assert shown == {
+        "scheduleId": schedule_id,
+        "cron": "0 0 * * *",
+        "destination": "https://example.com/hook?x=1",
+        "method": "PUT",
+        "header": {"X-Custom": ["v"], "Content-Type": ["application/json"]},
+        "retries": 2,
+        "retryDelayExpression": "1000 * retried",
+        "delay": 30,
+        "timeout": 10,
+        "callback": "https://cb.example/ok",
+        "callbackHeader": {},
+        "failureCallback": "https://cb.example/failed",
+        "failureCallbackHeader": {},
+        "label": "nightly",
+        "labels": ["nightly"],
+        "queueName": "reports",
+        "callerIP": "127.0.0.1",
+        "callerIp": "127.0.0.1",
+        "isPaused": False,
+        "nextScheduleTime": (created_at // 86_400_000 + 1) * 86_400_000,
+        "body": '{ "hello": "world" }',
+    }
+    _, listed = await api(ingress, "GET", "/v2/schedules")
+    assert [s["scheduleId"] for s in listed] == [schedule_id]
+
+
+async def test_delete_removes_everything(ingress: Hookstream) -> None:
+    """DELETE answers 200, then the schedule is 404, gone from the list and from Redis."""
+    schedule_id = await _create(ingress, "https://example.com", "*/5 * * * *")
+    assert (await api(ingress, "DELETE", f"/v2/schedules/{schedule_id}"))[0] == 200
+    assert (await api(ingress, "GET", f"/v2/schedules/{schedule_id}"))[0] == 404
+    assert (await api(ingress, "GET", "/v2/schedules")) == (200, [])
+    assert await _schedule_keys(ingress) == []
+
+
+@pytest.mark.parametrize(
+    ("destination", "headers", "error"),
+    [
+        ("https://h.io", {}, "Upstash-Cron header is required"),
+        ("https://h.io", {"Upstash-Cron": "* * * *"}, "5 fields"),
+        ("https://h.io", {"Upstash-Cron": "*/5 * * * * *"}, "5 fields"),
+        ("https://h.io", {"Upstash-Cron": "61 * * * *"}, "invalid cron"),
+        ("https://h.io", {"Upstash-Cron": "CRON_TZ=Nowhere/City 0 0 * * *"}, "time zone"),
+        ("https://h.io", {"Upstash-Cron": "0 0 * * *", "Upstash-Schedule-Id": "a b"}, "Id"),
+        ("https://h.io", {"Upstash-Cron": "0 0 * * *", "Upstash-Queue-Name": "q/1"}, "Queue"),
+        ("https://h.io", {"Upstash-Cron": "0 0 * * *", "Upstash-Not-Before": "1"}, "Delay"),
+        ("https://h.io", {"Upstash-Cron": "0 0 * * *", "Upstash-Retries": "x"}, "Retries"),
+        ("ftp://h.io", {"Upstash-Cron": "0 0 * * *"}, "invalid destination"),
+        ("g%20roup", {"Upstash-Cron": "0 0 * * *"}, "invalid destination"),
+    ],
+)
+async def test_invalid_input_is_400_and_stores_nothing(
+    ingress: Hookstream, destination: str, headers: dict[str, str], error: str
+) -> None:
+    """Each invalid create gets a JSON 400 naming the problem, and no schedule key is written
+    (seconds crons are refused by a default API)."""
+    status, body = await api(ingress, "POST", f"/v2/schedules/{destination}", headers=headers)
+    assert status == 400
+    assert error in body["error"]
+    assert await _schedule_keys(ingress) == []
+
+
+async def test_unknown_schedule_is_404(ingress: Hookstream) -> None:
+    """GET, DELETE and both pause forms of an unknown id are 404 with a JSON error."""
+    for method, path in [
+        ("GET", "/v2/schedules/nope"),
+        ("DELETE", "/v2/schedules/nope"),
+        ("PATCH", "/v2/schedules/nope/pause"),
+        ("POST", "/v2/schedules/nope/resume"),
+    ]:
+        status, body = await api(ingress, method, path)
+        assert (status, body) == (404, {"error": "schedule nope not found"}), path
+
+
+async def test_update_in_place_keeps_the_id_and_moves_the_next_time(
+    ingress: Hookstream,
+) -> None:
+    """Posting again with the same Upstash-Schedule-Id replaces cron and body, keeps the id
+    and createdAt, and recomputes nextScheduleTime."""
+    first = await _create(
+        ingress, "https://h.io", "0 0 * * *", body="v1", **{"Upstash-Schedule-Id": "nightly"}
+    )
+    before = await _schedule(ingress, first)
+    second = await _create(
+        ingress, "https://h.io/v2", "0 12 * * *", body="v2", **{"Upstash-Schedule-Id": "nightly"}
+    )
+    after = await _schedule(ingress, second)
+    assert first == second == "nightly"
+    assert after["createdAt"] == before["createdAt"]
+    assert (after["cron"], after["destination"], after["body"]) == (
+        "0 12 * * *",
+        "https://h.io/v2",
+        "v2",
+    )
+    noon = next_fire_ms(parse_cron("0 12 * * *"), await _redis_now(ingress) - 1000)
+    assert after["nextScheduleTime"] == noon != before["nextScheduleTime"]
+    assert len((await api(ingress, "GET", "/v2/schedules"))[1]) == 1
+
+
+async def test_pause_and_resume_by_patch_and_post(ingress: Hookstream) -> None:
+    """PATCH and POST both pause and resume (idempotently), a paused schedule has no next
+    time, and a URL ending in /pause is still a create because it contains ://."""
+    schedule_id = await _create(ingress, "https://h.io", "*/5 * * * *")
+    for method in ("PATCH", "POST"):
+        for _ in range(2):
+            assert (await api(ingress, method, f"/v2/schedules/{schedule_id}/pause"))[0] == 200
+        paused = await _schedule(ingress, schedule_id)
+        assert paused["isPaused"] is True
+        assert "nextScheduleTime" not in paused
+        assert (await api(ingress, method, f"/v2/schedules/{schedule_id}/resume"))[0] == 200
+        resumed = await _schedule(ingress, schedule_id)
+        assert resumed["isPaused"] is False
+        assert resumed["nextScheduleTime"] % 300_000 == 0
+
+    other = await _create(ingress, "https://h.io/x/pause", "0 0 * * *")
+    assert (await _schedule(ingress, other))["destination"] == "https://h.io/x/pause"
+
+
+async def test_python_sdk_manages_schedules(ingress: Hookstream) -> None:
+    """QStash(...).schedule create/get/list/pause/resume/delete work unchanged."""
+    client = QStash(TEST_TOKEN, base_url=ingress.url)
+    try:
+        schedule_id = await asyncio.to_thread(
+            client.schedule.create,
+            destination="https://example.com/py",
+            cron="CRON_TZ=Europe/Berlin 0 9 * * 1-5",
+            body='{"a": 1}',
+            content_type="application/json",
+            headers={"X-Custom": "v"},
+            retries=1,
+            delay=60,
+            schedule_id="py-weekday",
+            label="sdk",
+        )
+        got = await asyncio.to_thread(client.schedule.get, schedule_id)
+        await asyncio.to_thread(client.schedule.pause, schedule_id)
+        paused = await asyncio.to_thread(client.schedule.get, schedule_id)
+        await asyncio.to_thread(client.schedule.resume, schedule_id)
+        listed = await asyncio.to_thread(client.schedule.list)
+        await asyncio.to_thread(client.schedule.delete, schedule_id)
+    finally:
+        client.http._client.close()  # the SDK offers no close(); its httpx client holds a socket
+    assert schedule_id == "py-weekday"
+    assert (got.destination, got.cron, got.body) == (
+        "https://example.com/py",
+        "CRON_TZ=Europe/Berlin 0 9 * * 1-5",
+        '{"a": 1}',
+    )
+    assert (got.retries, got.delay, got.label, got.paused) == (1, 60, "sdk", False)
+    assert got.headers == {"X-Custom": ["v"], "Content-Type": ["application/json"]}
+    assert got.next_schedule_time is not None
+    assert got.next_schedule_time > got.created_at
+    assert paused.paused is True
+    assert [s.schedule_id for s in listed] == ["py-weekday"]
+    assert not listed[0].paused
+    assert await _schedule_keys(ingress) == []
+
+
+# -- ticks -----------------------------------------------------------------------------------
+
+
+async def test_ticks_fire_on_the_boundary_with_the_schedule_id(
+    scheduled: Hookstream, sink: Sink
+) -> None:
+    """An every-second schedule is delivered once per tick, never before its cron time, with
+    Upstash-Schedule-Id, the stored body, method, forwarded headers and destination query."""
+    schedule_id = await _create(
+        scheduled,
+        sink.url("/tick?a=1"),
+        "* * * * * *",
+        body="payload",
+        **{"Upstash-Method": "PUT", "Upstash-Forward-X-Custom": "v"},
+    )
+    received = await sink.wait_for(3, timeout=6)
+    await scheduled.stop_scheduler()
+    assert {r.headers["Upstash-Schedule-Id"] for r in received} == {schedule_id}
+    assert {(r.method, r.path, r.body, r.headers["X-Custom"]) for r in received} == {
+        ("PUT", "/tick?a=1", b"payload", "v")
+    }
+    created = await _created(scheduled, schedule_id)
+    ticks = [tick_of(message_id) for message_id, _ in created]
+    assert len(set(ticks)) == len(ticks) >= 3
+    assert all(tick % 1000 == 0 for tick in ticks)
+    assert ticks == list(range(ticks[0], ticks[0] + 1000 * len(ticks), 1000))
+    lateness = [at - tick_of(message_id) for message_id, at in created]
+    assert min(lateness) >= 0
+    print(f"\ntick lateness ms: {lateness}, median {statistics.median(lateness)}")
+    shown = await _schedule(scheduled, schedule_id)
+    assert list(shown["lastScheduleStates"]) == [created[-1][0]]
+    assert shown["lastScheduleTime"] >= ticks[-1]
+
+
+async def test_pause_stops_ticks_and_resume_restarts_them(
+    scheduled: Hookstream, sink: Sink
+) -> None:
+    """While paused no message is produced; after resume ticks come again."""
+    schedule_id = await _create(scheduled, sink.url("/p"), "* * * * * *")
+    await sink.wait_for(1, timeout=4)
+    assert (await api(scheduled, "PATCH", f"/v2/schedules/{schedule_id}/pause"))[0] == 200
+    produced = len(await _created(scheduled, schedule_id))
+    await asyncio.sleep(2.2)
+    assert len(await _created(scheduled, schedule_id)) == produced
+    assert (await api(scheduled, "PATCH", f"/v2/schedules/{schedule_id}/resume"))[0] == 200
+    await sink.wait_for(produced + 1, timeout=4)
+
+
+async def test_unknown_url_group_records_the_error(scheduled: Hookstream) -> None:
+    """A schedule to a URL group that does not exist fires no message; the tick is recorded
+    with its error on the schedule."""
+    schedule_id = await _create(scheduled, "my-group", "* * * * * *")
+
+    async def failed() -> bool:
+        return "error" in await _schedule(scheduled, schedule_id)
+
+    await eventually(failed, timeout=4)
+    shown = await _schedule(scheduled, schedule_id)
+    assert shown["error"] == "URL group my-group not found"
+    assert shown["lastScheduleTime"] > shown["createdAt"]
+    assert await _created(scheduled, schedule_id) == []
+
+
+# -- the claim protocol ----------------------------------------------------------------------
+
+
+async def _make_due(hookstream: Hookstream, schedule_id: str, tick_ms: int) -> None:
+    """Pretend the schedule's next fire time is `tick_ms` (e.g. missed while no scheduler ran)."""
+    await hookstream.conn.redis.zadd(keys.SCHEDULES_DUE, {schedule_id: tick_ms})
+
+
+async def test_missed_ticks_fire_once_then_the_next_time(api_only: Hookstream) -> None:
+    """After a minute without a scheduler, one round publishes one message (not a burst) and
+    moves the schedule to its next time after now."""
+    schedule_id = await _create(api_only, "https://h.io", "* * * * * *")
+    now = await _redis_now(api_only)
+    await _make_due(api_only, schedule_id, now // 1000 * 1000 - 60_000)
+    ticker = Ticker(Schedules(api_only.conn), 2)
+    assert await ticker.fire_due(await _redis_now(api_only), 100) == 1
+    assert await ticker.fire_due(await _redis_now(api_only) - 1, 100) == 0
+    ((message_id, _),) = await _created(api_only, schedule_id)
+    assert tick_of(message_id) == now // 1000 * 1000 - 60_000
+    assert (await _schedule(api_only, schedule_id))["nextScheduleTime"] > now
+
+
+async def test_claim_left_by_a_crash_is_published_exactly_once(api_only: Hookstream) -> None:
+    """A tick claimed by a replica that died before publishing is published by the next one;
+    replaying a claim that was already published creates nothing."""
+    schedule_id = await _create(api_only, "https://h.io", "0 0 * * *", body="b")
+    schedules = Schedules(api_only.conn)
+    ticker = Ticker(schedules, 2)
+    tick = await _redis_now(api_only) - 5
+    await _make_due(api_only, schedule_id, tick)
+    stored = await schedules.load(schedule_id)
+    assert stored is not None
+    claim = ticker.outcome(stored, tick)
+    assert not isinstance(claim, str)
+    assert await schedules.claim(schedule_id, tick, tick + 86_400_000, claim) > 0
+    # The replica "crashes" here: claimed, not published.
+    assert await schedules.claim(schedule_id, tick, tick + 86_400_000, claim) == 0
+    assert await ticker.complete_claims() == 1
+    assert await schedules.publish(claim) == 0  # a stalled replica wakes up and retries
+    assert await ticker.complete_claims() == 0
+    assert [m for m, _ in await _created(api_only, schedule_id)] == [claim.drafts[0].envelope.id]
+
+
+async def test_racing_replicas_publish_each_tick_once(api_only: Hookstream) -> None:
+    """Three replicas firing the same due ticks at once (no lease) publish one message per
+    schedule and tick."""
+    ids = [await _create(api_only, "https://h.io", "0 0 * * *") for _ in range(5)]
+    for round_ in range(3):
+        tick = await _redis_now(api_only) - 10 + round_
+        for schedule_id in ids:
+            await _make_due(api_only, schedule_id, tick)
+        now = await _redis_now(api_only)
+        replicas = [Ticker(Schedules(api_only.conn), 2) for _ in range(3)]
+        await asyncio.gather(*(r.fire_due(now, 100) for r in replicas))
+    for schedule_id in ids:
+        created = await _created(api_only, schedule_id)
+        assert len(created) == len({tick_of(m) for m, _ in created}) == 3
+
+
+async def test_lease_admits_one_replica_and_hands_over(api_only: Hookstream) -> None:
+    """One replica holds the lease at a time; releasing it lets a standby take it at once."""
+    first = Lease(Schedules(api_only.conn), 5000)
+    second = Lease(Schedules(api_only.conn), 5000)
+    assert await first.hold() is True
+    assert await second.hold() is False
+    assert await first.hold() is True  # extending is holding
+    await first.release()
+    assert await second.hold() is True
+    assert await first.hold() is False
+    assert await api_only.conn.redis.get(keys.SCHEDULER_LEASE) == second.token.encode()

@@ -1,0 +1,123 @@
+"""Pure parts of schedules: tick message ids, the Schedule JSON object, scheduler settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker.http.routes.schedules import schedule_json
+from broker.options import PublishOptions
+from broker.queue.keys import partition_of, tick_message_id, tick_of
+from broker.queue.model import CallbackSpec
+from broker.queue.schedules import ScheduleSpec, StoredSchedule
+from broker.settings import ConfigError
+from scheduler.settings import SchedulerSettings, scheduler_settings_from_env
+
+
+class TestTickMessageId:
+    def test_same_tick_same_id(self) -> None:
+        """Every replica and every replay of one tick names the same message."""
+        first = tick_message_id(4, "nightly", 1_700_000_000_000)
+        assert first == tick_message_id(4, "nightly", 1_700_000_000_000)
+        assert first != tick_message_id(4, "nightly", 1_700_000_060_000)
+        assert first != tick_message_id(4, "hourly", 1_700_000_000_000)
+
+    def test_partition_and_time_are_readable(self) -> None:
+        """The id parses like any message id, stays in one partition per schedule, and its
+        ULID time part is the tick."""
+        ids = [tick_message_id(4, "nightly", 1_700_000_000_000 + n * 60_000) for n in range(5)]
+        assert {partition_of(i) for i in ids} == {partition_of(ids[0])}
+        assert 0 <= partition_of(ids[0]) < 4
+        assert [tick_of(i) for i in ids] == [1_700_000_000_000 + n * 60_000 for n in range(5)]
+        assert all(len(i.split("_", 2)[2]) == 26 for i in ids)
+
+
+def _stored(**overrides: object) -> StoredSchedule:
+    options = PublishOptions(
+        retries=2,
+        timeout_ms=30_000,
+        headers={"Content-Type": ["application/json"]},
+        delay_ms=90_000,
+        retry_delay="1000 * retried",
+        callback=CallbackSpec(url="https://cb.example", headers={"X": ["1"]}),
+        labels=("a", "b"),
+    )
+    spec = ScheduleSpec(
+        id="nightly",
+        cron="0 0 * * *",
+        destination="https://example.com",
+        options=options,
+        queue_name="q1",
+        caller_ip="10.0.0.1",
+    )
+    fields: dict[str, object] = {
+        "spec": spec,
+        "body": b'{"hello": "world"}',
+        "created_at": 1,
+        "paused": False,
+        "next_ms": 86_400_000,
+        "last_ms": None,
+        "message_ids": (),
+        "error": None,
+    }
+    return StoredSchedule(**(fields | overrides))  # type: ignore[arg-type]
+
+
+class TestScheduleJson:
+    def test_every_field_the_sdks_read(self) -> None:
+        """The object carries the keys of qstash-api.md 8.5 with their API units."""
+        assert schedule_json(_stored(), {}) == {
+            "scheduleId": "nightly",
+            "cron": "0 0 * * *",
+            "destination": "https://example.com",
+            "method": "POST",
+            "header": {"Content-Type": ["application/json"]},
+            "retries": 2,
+            "timeout": 30,
+            "delay": 90,
+            "createdAt": 1,
+            "callerIP": "10.0.0.1",
+            "callerIp": "10.0.0.1",
+            "isPaused": False,
+            "callback": "https://cb.example",
+            "callbackHeader": {"X": ["1"]},
+            "queueName": "q1",
+            "retryDelayExpression": "1000 * retried",
+            "nextScheduleTime": 86_400_000,
+            "label": "a",
+            "labels": ["a", "b"],
+            "body": '{"hello": "world"}',
+        }
+
+    def test_paused_after_a_failed_tick(self) -> None:
+        """A paused schedule has no next time; a failed tick shows its error and states."""
+        shown = schedule_json(
+            _stored(paused=True, next_ms=None, last_ms=5, error="URL group g not found"),
+            {"msg_0_X": "SUCCESS"},
+        )
+        assert shown["isPaused"] is True
+        assert "nextScheduleTime" not in shown
+        assert shown["lastScheduleTime"] == 5
+        assert shown["error"] == "URL group g not found"
+        assert shown["lastScheduleStates"] == {"msg_0_X": "SUCCESS"}
+
+    def test_binary_body_is_base64(self) -> None:
+        """A body that is not UTF-8 is shown as bodyBase64."""
+        shown = schedule_json(_stored(body=b"\xff\x00"), {})
+        assert shown["bodyBase64"] == "/wA="
+        assert "body" not in shown
+
+
+class TestSettings:
+    def test_defaults(self) -> None:
+        """Without variables the lease lasts 5 s."""
+        assert scheduler_settings_from_env({}) == SchedulerSettings(lease_ms=5000)
+
+    def test_lease_from_env(self) -> None:
+        """HOOKSTREAM_SCHEDULER_LEASE takes a duration."""
+        assert scheduler_settings_from_env({"HOOKSTREAM_SCHEDULER_LEASE": "2s"}).lease_ms == 2000
+
+    @pytest.mark.parametrize("value", ["500ms", "soon"])
+    def test_bad_lease_is_refused(self, value: str) -> None:
+        """A lease under 1 s, or not a duration, stops the process with a clear message."""
+        with pytest.raises(ConfigError, match="HOOKSTREAM_SCHEDULER_LEASE"):
+            scheduler_settings_from_env({"HOOKSTREAM_SCHEDULER_LEASE": value})
