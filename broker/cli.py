@@ -1,4 +1,4 @@
-"""`hookstream dev | ingress | worker`: the composition root of the three roles.
+"""`hookstream dev | ingress | worker | scheduler`: the composition root of the three roles.
 
 Roles are imported lazily here, the one place that knows all of them; `workers` and
 `scheduler` themselves import only from `broker`.
@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from aiohttp import web
@@ -106,17 +107,40 @@ async def run_ingress(settings: Settings) -> None:
         await _until_signalled()
 
 
+class _Loop(Protocol):
+    """A background role's main object: `run()` until `stop()`."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 async def run_worker(settings: Settings) -> None:
     from workers.worker import Worker
 
+    await _run_loop_role(settings, "worker", Worker)
+
+
+async def run_scheduler(settings: Settings) -> None:
+    from scheduler.loop import Scheduler
+    from scheduler.settings import scheduler_settings_from_env
+
+    scheduler_settings = scheduler_settings_from_env()
+    await _run_loop_role(settings, "scheduler", lambda conn: Scheduler(conn, scheduler_settings))
+
+
+async def _run_loop_role(
+    settings: Settings, role: str, make: Callable[[Connection], _Loop]
+) -> None:
+    """A role without an API: its loop plus /metrics, /healthz, /readyz on the metrics port."""
     async with _connected(settings, _require_redis_url(settings)) as conn:
-        worker = Worker(conn)
+        loop = make(conn)
         app = web.Application()
-        add_health_routes(app, "worker", lambda: _redis_ready(conn))
+        add_health_routes(app, role, lambda: _redis_ready(conn))
         async with _serving(app, settings.host, settings.metrics_port):
-            task = asyncio.create_task(worker.run())
+            task = asyncio.create_task(loop.run())
             await _until_signalled()
-            worker.stop()
+            loop.stop()
             await task
 
 
@@ -126,8 +150,11 @@ async def _redis_ready(conn: Connection) -> str | None:
 
 
 async def run_dev(settings: Settings) -> None:
-    """Ingress and worker in one process, on an embedded server unless REDIS_URL is set."""
+    """Ingress, worker and scheduler in one process, on an embedded server unless REDIS_URL
+    is set."""
     from broker.http.app import build_app
+    from scheduler.loop import Scheduler
+    from scheduler.settings import scheduler_settings_from_env
     from workers.worker import Worker
 
     server = None
@@ -139,10 +166,13 @@ async def run_dev(settings: Settings) -> None:
                 _serving(build_app(conn), settings.host, settings.port):  # fmt: skip
             worker = Worker(conn)
             task = asyncio.create_task(worker.run())
+            scheduler = Scheduler(conn, scheduler_settings_from_env())
+            scheduler_task = asyncio.create_task(scheduler.run())
             await _print_banner(conn, settings, url)
             await _until_signalled()
             worker.stop()
-            await task
+            scheduler.stop()
+            await asyncio.gather(task, scheduler_task)
     finally:
         if server:
             server.stop()
@@ -168,4 +198,5 @@ ROLES: dict[str, Callable[[Settings], Awaitable[None]]] = {
     "dev": run_dev,
     "ingress": run_ingress,
     "worker": run_worker,
+    "scheduler": run_scheduler,
 }

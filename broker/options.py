@@ -41,6 +41,8 @@ class PublishOptions:
     callback: CallbackSpec | None = None
     failure_callback: CallbackSpec | None = None
     labels: tuple[str, ...] = ()
+    deduplication_id: str | None = None
+    content_based_deduplication: bool = False
 
 
 def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
@@ -56,6 +58,11 @@ def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOption
         callback=_callback(headers, "callback", settings),
         failure_callback=_callback(headers, "failure", settings),
         labels=_labels(headers.getall("Upstash-Label", [])),
+        deduplication_id=_dedup_id(headers.get("Upstash-Deduplication-Id")),
+        content_based_deduplication=_boolean(
+            headers.get("Upstash-Content-Based-Deduplication"),
+            "Upstash-Content-Based-Deduplication",
+        ),
     )
 
 
@@ -151,6 +158,24 @@ def _not_before(value: str | None) -> int | None:
     if seconds < 0:
         raise BadRequest("Upstash-Not-Before must be a unix time in seconds")
     return seconds * 1000
+
+
+def _dedup_id(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if len(value) > 512:
+        raise BadRequest("Upstash-Deduplication-Id is longer than 512 characters")
+    return value.strip()
+
+
+def _boolean(value: str | None, header: str) -> bool:
+    """`true`/`false` in any case (Python's SDK sends `True`)."""
+    if value is None or not value.strip():
+        return False
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise BadRequest(f"{header} must be true or false, got {value!r}")
+    return lowered == "true"
 
 
 def _labels(values: list[str]) -> tuple[str, ...]:

@@ -45,6 +45,7 @@ class Settings:
     max_retries: int = 20
     retry_time_scale: float = 1.0
     dlq_retention_ms: int = 7 * 86_400_000
+    dedup_window_ms: int = 10 * 60_000
     events_max: int = 100_000
     events_retention_ms: int = 3 * 86_400_000
     promote_interval_ms: int = 20
@@ -91,6 +92,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_retries=reader.integer("HOOKSTREAM_MAX_RETRIES", 20),
         retry_time_scale=reader.number("HOOKSTREAM_RETRY_TIME_SCALE", 1.0),
         dlq_retention_ms=reader.duration("HOOKSTREAM_DLQ_RETENTION", "7d"),
+        dedup_window_ms=reader.duration("HOOKSTREAM_DEDUP_WINDOW", "10m"),
         events_max=reader.integer("HOOKSTREAM_EVENTS_MAX", 100_000, minimum=1),
         events_retention_ms=reader.duration("HOOKSTREAM_EVENTS_RETENTION", "3d"),
         promote_interval_ms=reader.integer("HOOKSTREAM_PROMOTE_INTERVAL_MS", 20, minimum=1),

@@ -38,7 +38,7 @@ from workers.delivery import send
 from workers.gauges import sample_backlog
 from workers.housekeeping import trim_retention
 from workers.outcome import DeadLetter, Outcome
-from workers.settle import Attempt, settle
+from workers.settle import Attempt, settle, settle_cancelled
 
 log = structlog.get_logger()
 READ_BLOCK_MS = 1000
@@ -173,8 +173,14 @@ class Worker:
             if not record:
                 capacity.give_back()
                 continue
-            envelope_blob, body, attempts, reclaims = record
-            envelope = decode_envelope(envelope_blob)
+            envelope = decode_envelope(record[0])
+            if len(record) == 1:  # a cancelled message of an ordered queue
+                await settle_cancelled(
+                    self.conn, self.consumer, Attempt(partition, entry_id, envelope, b"", 0)
+                )
+                capacity.give_back()
+                continue
+            _, body, attempts, reclaims = record
             attempt = Attempt(partition, entry_id, envelope, body or b"", attempts, reclaims)
             self._spawn(self._deliver(attempt))
 

@@ -8,7 +8,17 @@ from aiohttp import web
 from broker.health import add_health_routes
 from broker.http.context import CONNECTION
 from broker.http.middleware import auth_middleware, error_middleware, metrics_middleware
-from broker.http.routes import dlq, events, keys, messages, publish
+from broker.http.routes import (
+    batch,
+    dlq,
+    events,
+    keys,
+    messages,
+    publish,
+    queues,
+    schedules,
+    topics,
+)
 from broker.queue.connection import Connection
 from broker.queue.keys import SIGNING_KEYS
 
@@ -21,7 +31,7 @@ def build_app(conn: Connection) -> web.Application:
         middlewares=[metrics_middleware, error_middleware, auth_middleware(settings.tokens)],
     )
     app[CONNECTION] = conn
-    for routes in (publish, messages, keys, events, dlq):
+    for routes in (publish, messages, keys, events, dlq, schedules, topics, queues, batch):
         routes.add_routes(app)
 
     async def readiness() -> str | None:

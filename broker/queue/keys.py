@@ -7,13 +7,42 @@ partition (`msg_<p>_<ulid>`), so any role derives every key of a message from th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import time
+import zlib
 from dataclasses import dataclass
 
 GROUP = "workers"
 SIGNING_KEYS = "{hs:global}:signing-keys"
+
+# Schedules share one tag of their own, outside the message partitions: the API lists them and
+# the scheduler claims ticks across all of them in one slot. A tick's message is published
+# afterwards in its own partition (docs/scheduler.md explains the two steps).
+SCHEDULES_DUE = "{hs:sched}:due"  # sorted set: schedule id by next fire time (ms); not paused
+SCHEDULES_INDEX = "{hs:sched}:index"  # sorted set: every schedule id by creation time (ms)
+SCHEDULE_CLAIMS = "{hs:sched}:claims"  # hash: message id -> claimed tick not yet settled
+SCHEDULER_LEASE = "{hs:sched}:lease"  # string: token of the active scheduler, with a TTL
+
+# Ordered queues: each lives in the partition its name hashes to (queue_partition), with its
+# messages; the index of names has a tag of its own.
+QUEUES_INDEX = "{hs:queues}:index"
+
+
+def queue_partition(name: str, partitions: int) -> PartitionKeys:
+    """The partition of an ordered queue and all of its messages."""
+    return PartitionKeys(zlib.crc32(name.encode()) % partitions)
+
+
+# URL groups ("topics") are management data read on every fan-out publish; one tag of their own.
+TOPICS_INDEX = "{hs:topics}:index"  # set of group names
+
+
+def topic(name: str) -> str:
+    """JSON string of one URL group: name, createdAt, updatedAt, endpoints."""
+    return f"{{hs:topics}}:g:{name}"
+
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -52,15 +81,33 @@ class PartitionKeys:
         """Hash holding one message: envelope `m` plus mutable fields."""
         return f"{self.tag}:msg:{message_id}"
 
+    def queue_keys(self, name: str | None) -> list[str]:
+        """[hash, wait list] of an ordered queue living in this partition.
+
+        For a message without a queue these are the keys of the empty name, which no queue
+        can have: scripts take queue keys unconditionally and find them absent.
+        """
+        return [f"{self.tag}:q:{name or ''}", f"{self.tag}:q:{name or ''}:wait"]
+
+    def dedup(self, digest: str) -> str:
+        """The published answer for a deduplication id, kept for the dedup window."""
+        return f"{self.tag}:dedup:{digest}"
+
     @property
     def message_pattern(self) -> str:
         """SCAN pattern of every message hash of this partition."""
         return f"{self.tag}:msg:*"
 
+    def tick(self, message_id: str) -> str:
+        """Marker that a schedule tick's message was published (the idempotency key)."""
+        return f"{self.tag}:tick:{message_id}"
 
-def ulid() -> str:
-    """A 26-character, time-ordered, random id (ULID layout, Crockford base32)."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+
+def ulid(ms: int | None = None, entropy: bytes | None = None) -> str:
+    """A 26-character, time-ordered id (ULID layout, Crockford base32): random unless `ms`
+    and 10 bytes of `entropy` are given."""
+    ms = int(time.time() * 1000) if ms is None else ms
+    value = (ms << 80) | int.from_bytes(entropy or os.urandom(10), "big")
     chars = []
     for _ in range(26):
         value, index = divmod(value, 32)
@@ -73,6 +120,30 @@ def new_message_id(partitions: int, partition: int | None = None) -> str:
     if partition is None:
         partition = random.randrange(partitions)
     return f"msg_{partition}_{ulid()}"
+
+
+def schedule(schedule_id: str) -> str:
+    """Hash of one schedule: definition `d`, body `b` and its run state."""
+    return f"{{hs:sched}}:s:{schedule_id}"
+
+
+def tick_message_id(partitions: int, schedule_id: str, tick_ms: int) -> str:
+    """The id of the message a schedule tick produces, the same on every replica and retry.
+
+    Its partition follows the schedule id and its ULID time part is the tick, so a replayed
+    publish of one tick names the same message and `Upstash-Message-Id` stays stable.
+    """
+    partition = zlib.crc32(schedule_id.encode()) % partitions
+    entropy = hashlib.sha256(f"{schedule_id}\0{tick_ms}".encode()).digest()[:10]
+    return f"msg_{partition}_{ulid(tick_ms, entropy)}"
+
+
+def tick_of(message_id: str) -> int:
+    """The tick a schedule message was made for: the ULID time part of its id."""
+    value = 0
+    for char in message_id.split("_", 2)[2][:10]:
+        value = value * 32 + _CROCKFORD.index(char)
+    return value
 
 
 def partition_of(message_id: str) -> int:

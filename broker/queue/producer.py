@@ -91,19 +91,44 @@ def build_draft(
     return Draft(envelope, body, delay_ms=options.delay_ms, not_before_ms=not_before)
 
 
-def new_ids(partitions: int, count: int) -> list[str]:
-    """Ids for the messages of one request, all in one partition so one script stores them."""
-    first = new_message_id(partitions)
-    partition = keys_for(first).partition
-    return [first] + [new_message_id(partitions, partition) for _ in range(count - 1)]
+def new_ids(partitions: int, count: int, partition: int | None = None) -> list[str]:
+    """Ids for the messages of one request, all in one partition (random unless given) so
+    one script stores them."""
+    if partition is None:
+        partition = keys_for(new_message_id(partitions)).partition
+    return [new_message_id(partitions, partition) for _ in range(count)]
 
 
-async def publish(scripts: Scripts, drafts: Sequence[Draft]) -> None:
-    """Store drafts; those sharing a partition are written in one atomic script call."""
+async def publish(scripts: Scripts, drafts: Sequence[Draft], queue: str | None = None) -> None:
+    """Store drafts; those sharing a partition are written in one atomic script call.
+
+    With `queue`, the drafts (all in the queue's partition) join that ordered queue.
+    """
     by_partition: dict[PartitionKeys, list[Draft]] = defaultdict(list)
     for draft in drafts:
         by_partition[draft.partition].append(draft)
     for partition, group in by_partition.items():
-        keys = [d.key for d in group]
-        args = [value for d in group for value in d.script_args()]
+        keys = [*partition.queue_keys(queue), *(d.key for d in group)]
+        args = ["1" if queue else "0", *(value for d in group for value in d.script_args())]
         await scripts.run("publish", partition, keys, args)
+
+
+async def publish_once(
+    scripts: Scripts,
+    drafts: Sequence[Draft],
+    dedup_key: str,
+    answer: bytes,
+    window_ms: int,
+    queue: str | None = None,
+) -> bytes | None:
+    """Store drafts unless `dedup_key` holds an earlier answer, which is returned instead.
+
+    Check and write happen in one script, so identical concurrent publishes store once.
+    The drafts must share the dedup key's partition.
+    """
+    partition = drafts[0].partition
+    keys = [*partition.queue_keys(queue), dedup_key, *(d.key for d in drafts)]
+    args = ["1" if queue else "0", window_ms, answer]
+    args += [value for d in drafts for value in d.script_args()]
+    existing: bytes | None = await scripts.run("publish_once", partition, keys, args)
+    return existing

@@ -25,6 +25,10 @@ _NAMES = (
     "extend",
     "cancel",
     "dlq_retry",
+    "publish_once",
+    "settle_cancelled",
+    "queue_set",
+    "schedule_publish",
 )
 
 

@@ -141,3 +141,40 @@ async def test_poison_message_is_dead_lettered(redis_url: str, sink: Sink) -> No
         assert sink.received == []
     finally:
         await server.stop()
+
+
+async def test_queue_order_survives_a_killed_worker(
+    ingress: Hookstream, sink: Sink, redis_url: str
+) -> None:
+    """200 messages through a parallelism-1 queue served by two worker processes, one killed
+    with SIGKILL and restarted midway: first arrivals are in order and all arrive."""
+    now = peak = 0
+
+    async def respond(_: web.Request, __: bytes) -> web.StreamResponse:
+        nonlocal now, peak
+        now += 1
+        peak = max(peak, now)
+        await asyncio.sleep(0.002)
+        now -= 1
+        return web.Response(text="ok")
+
+    sink.respond = respond
+    for index in range(200):
+        await api(ingress, "POST", f"/v2/enqueue/ordered/{sink.url()}", data=str(index))
+    workers = [RoleProcess("workers", role_env(redis_url)).wait_ready() for _ in range(2)]
+    try:
+        await sink.wait_for(60, timeout=30)
+        workers[0].signal(signal.SIGKILL)
+        workers[0].process.wait(timeout=10)
+        workers[0] = RoleProcess("workers", role_env(redis_url)).wait_ready()
+
+        async def complete() -> bool:
+            return len({int(r.body) for r in sink.received}) == 200
+
+        await eventually(complete, timeout=60)
+    finally:
+        for worker in workers:
+            worker.stop()
+    first_arrivals = list(dict.fromkeys(int(r.body) for r in sink.received))
+    assert first_arrivals == list(range(200))
+    assert peak == 1

@@ -1,4 +1,5 @@
-"""An in-process hookstream (ingress + worker) on a free port, for integration tests."""
+"""An in-process hookstream (ingress + worker, optionally a scheduler) on a free port, for
+integration tests."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import aiohttp
 from aiohttp import web
 
 from broker.http.app import build_app
+from broker.http.routes.schedules import SECOND_FIELD_CRONS
 from broker.queue.connection import Connection
 from broker.queue.signing_keys import ensure_keys
 from broker.redis_server import free_port
 from broker.settings import Settings
+from scheduler.loop import Scheduler
+from scheduler.settings import SchedulerSettings
 from workers.worker import Worker
 
 TEST_TOKEN = "test-token-0123456789"
@@ -22,7 +26,16 @@ TEST_TOKEN = "test-token-0123456789"
 class Hookstream:
     """Ingress and (optionally) a worker sharing one connection, like `hookstream dev`."""
 
-    def __init__(self, redis_url: str, with_worker: bool = True, **overrides: Any) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        with_worker: bool = True,
+        *,
+        with_scheduler: bool = False,
+        second_field_crons: bool = False,
+        **overrides: Any,
+    ) -> None:
+        """`second_field_crons` lets the API take test-only crons with seconds (6 fields)."""
         base = Settings(
             tokens=(TEST_TOKEN,),
             host="127.0.0.1",
@@ -36,6 +49,10 @@ class Hookstream:
         self.settings = replace(base, **overrides).with_dev_defaults()
         self.redis_url = redis_url
         self.with_worker = with_worker
+        self.with_scheduler = with_scheduler
+        self.second_field_crons = second_field_crons
+        self.scheduler: Scheduler | None = None
+        self._scheduler_task: asyncio.Task[None] | None = None
         self.conn = Connection.open(self.settings, redis_url)
         self.worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
@@ -53,11 +70,15 @@ class Hookstream:
     async def start(self) -> Hookstream:
         await self.conn.ensure_groups()
         await ensure_keys(self.conn.redis, self.settings)
-        self._runner = web.AppRunner(build_app(self.conn), access_log=None)
+        app = build_app(self.conn)
+        app[SECOND_FIELD_CRONS] = self.second_field_crons
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.settings.port).start()
         if self.with_worker:
             await self.start_worker()
+        if self.with_scheduler:
+            self.start_scheduler()
         self.http = aiohttp.ClientSession(self.url, headers=self.auth)
         return self
 
@@ -72,7 +93,20 @@ class Hookstream:
             await self._worker_task
             self.worker = None
 
+    def start_scheduler(self, lease_ms: int = 1000) -> Scheduler:
+        """A scheduler replica in this process, sharing its connection."""
+        self.scheduler = Scheduler(self.conn, SchedulerSettings(lease_ms=lease_ms, poll_ms=100))
+        self._scheduler_task = asyncio.create_task(self.scheduler.run())
+        return self.scheduler
+
+    async def stop_scheduler(self) -> None:
+        if self.scheduler and self._scheduler_task:
+            self.scheduler.stop()
+            await self._scheduler_task
+            self.scheduler = None
+
     async def stop(self) -> None:
+        await self.stop_scheduler()
         await self.stop_worker()
         if self.http:
             await self.http.close()

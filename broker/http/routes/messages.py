@@ -9,8 +9,7 @@ from broker.http.body import json_object
 from broker.http.context import connection
 from broker.http.filters import Filter, filter_from_body, filter_from_query
 from broker.http.views import message_json
-from broker.queue.connection import Connection
-from broker.queue.keys import keys_for
+from broker.queue.cancel import cancel_message
 from broker.queue.store import load_message, scan_messages
 
 
@@ -23,19 +22,9 @@ async def get_message(request: web.Request) -> web.Response:
     return web.json_response(message_json(message))
 
 
-async def cancel(conn: Connection, message_id: str) -> bool:
-    """Cancel one message: it is never delivered (again), retried or dead-lettered."""
-    try:
-        partition = keys_for(message_id)
-    except ValueError:
-        return False
-    key = partition.message(message_id)
-    return bool(await conn.scripts.run("cancel", partition, [key], [message_id]))
-
-
-async def cancel_message(request: web.Request) -> web.Response:
+async def cancel_one(request: web.Request) -> web.Response:
     message_id = request.match_info["message_id"]
-    if not await cancel(connection(request), message_id):
+    if not await cancel_message(connection(request), message_id):
         raise NotFound(f"message {message_id} not found")
     return web.json_response({"cancelled": 1})
 
@@ -50,7 +39,7 @@ async def cancel_messages(request: web.Request) -> web.Response:
             async for m in scan_messages(conn.redis, conn.partitions)
             if m.state != "FAILED" and wanted.matches(message_json(m), m.envelope.created_at)
         ]
-    cancelled = sum([await cancel(conn, message_id) for message_id in dict.fromkeys(ids)])
+    cancelled = sum([await cancel_message(conn, message_id) for message_id in dict.fromkeys(ids)])
     return web.json_response({"cancelled": cancelled})
 
 
@@ -70,5 +59,5 @@ async def _bulk_selection(request: web.Request) -> tuple[list[str] | None, Filte
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v2/messages/{message_id}", get_message)
-    app.router.add_delete("/v2/messages/{message_id}", cancel_message)
+    app.router.add_delete("/v2/messages/{message_id}", cancel_one)
     app.router.add_delete("/v2/messages", cancel_messages)

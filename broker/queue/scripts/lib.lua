@@ -2,8 +2,10 @@
 --
 -- Every script receives the partition's base keys first:
 --   KEYS[1] ready stream   KEYS[2] delayed zset   KEYS[3] events stream   KEYS[4] dlq stream
--- and ARGV[1] = events MAXLEN, ARGV[2] = consumer group. Keys are never built here: all come
--- from broker/queue/keys.py and share one hash tag, so each script stays in one cluster slot.
+-- and ARGV[1] = events MAXLEN, ARGV[2] = consumer group. Scripts that touch an ordered queue
+-- take its hash and wait list next (KEYS[5], KEYS[6]; for messages without a queue, the keys
+-- of the empty name, which are never created). Keys are never built here: all come from
+-- broker/queue/keys.py and share one hash tag, so each script stays in one cluster slot.
 local READY, DELAYED, EVENTS, DLQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local EVENTS_MAXLEN, GROUP = ARGV[1], ARGV[2]
 
@@ -36,17 +38,47 @@ local function ack(entry_id)
   redis.call('XDEL', READY, entry_id)
 end
 
--- Store a new message and make it due: to the ready stream now, or to the delayed set.
+-- Ordered queues: at most `parallelism` of a queue's messages are admitted (in the ready
+-- stream, in flight or waiting for a retry) at once; the rest wait in FIFO order in the wait list.
+-- `active` counts the admitted ones across all workers.
+local function pump(queue, wait)
+  local q = redis.call('HMGET', queue, 'parallelism', 'paused', 'active')
+  if not q[1] or q[2] == '1' then return end
+  local active, limit = tonumber(q[3] or '0'), tonumber(q[1])
+  while active < limit do
+    local id = redis.call('LPOP', wait)
+    if not id then break end
+    redis.call('XADD', READY, '*', 'id', id)
+    active = active + 1
+  end
+  redis.call('HSET', queue, 'active', active)
+end
+
+-- A queued message reached its end (delivered, dead-lettered, cancelled): free its slot.
+local function release(message_key, queue, wait)
+  if not queue or redis.call('HGET', message_key, 'queued') ~= '1'
+      or redis.call('EXISTS', queue) == 0 then
+    return
+  end
+  if redis.call('HINCRBY', queue, 'active', -1) < 0 then redis.call('HSET', queue, 'active', 0) end
+  pump(queue, wait)
+end
+
+-- Store a new message and make it due: to the ready stream now, or to the delayed set, or,
+-- for an ordered queue (`wait` given), to the back of its wait list.
 -- The due time is `not_before` (absolute ms) when given, else Redis TIME + `delay` ms, so
 -- the ingress host's clock never decides when a message runs.
-local function create_message(message_key, id, envelope, body, not_before, delay, evh)
+local function create_message(message_key, id, envelope, body, not_before, delay, evh, wait)
   redis.call('HSET', message_key, 'm', envelope, 'b', body, 'state', 'CREATED',
     'attempts', 0, 'evh', evh)
   local now = now_ms()
   local due = now + delay
   if not_before > 0 then due = not_before end
   local extra = '{}'
-  if due > now then
+  if wait then
+    redis.call('HSET', message_key, 'queued', 1)
+    redis.call('RPUSH', wait, id)
+  elseif due > now then
     redis.call('ZADD', DELAYED, due, id)
     extra = string.format('{"nextDeliveryTime":%d}', due)
   else
@@ -59,22 +91,24 @@ end
 -- prefix, body suffix, not-before ms or 0, delay ms, event header),
 -- with their hash keys in KEYS from `key_at` on. A failure callback's body is prefix ..
 -- dlq id .. suffix, because the DLQ id only exists once this script has added the entry.
-local function create_children(key_at, argv_at, dlq_id)
+local function create_children(key_at, argv_at, dlq_id, wait)
   local n = 0
   while ARGV[argv_at] do
     local id, envelope, prefix, suffix = ARGV[argv_at], ARGV[argv_at + 1], ARGV[argv_at + 2], ARGV[argv_at + 3]
     local body = prefix
     if suffix ~= '' then body = prefix .. (dlq_id or '') .. suffix end
     create_message(KEYS[key_at + n], id, envelope, body,
-      tonumber(ARGV[argv_at + 4]), tonumber(ARGV[argv_at + 5]), ARGV[argv_at + 6])
+      tonumber(ARGV[argv_at + 4]), tonumber(ARGV[argv_at + 5]), ARGV[argv_at + 6], wait)
     n = n + 1
     argv_at = argv_at + 7
   end
   return n
 end
 
--- A message that was cancelled while waiting or in flight ends here.
-local function finish_cancelled(message_key, message_id)
+-- A message that was cancelled while waiting or in flight ends here (freeing its queue slot
+-- when it held one).
+local function finish_cancelled(message_key, message_id, queue, wait)
   add_event(message_id, 'CANCELED', event_header(message_key))
+  release(message_key, queue, wait)
   redis.call('DEL', message_key)
 end

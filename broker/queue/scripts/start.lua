@@ -3,8 +3,10 @@
 -- worker, else '0'.  ARGV[4..]: pairs (entry id, message id).
 -- The attempt is counted here, BEFORE the request is made, so a message that kills its worker
 -- cannot loop forever; reclaims are counted too, to spot poison messages.
--- Entries whose message is gone or was cancelled are acked and skipped.
--- Returns one item per pair: false, or {envelope, body, attempts, reclaims}.
+-- Entries whose message is gone or was cancelled are acked and skipped, except cancelled
+-- messages of an ordered queue: those come back as {envelope} alone so that
+-- settle_cancelled, given their queue's keys, frees their slot.
+-- Returns one item per pair: false, {envelope}, or {envelope, body, attempts, reclaims}.
 local result = {}
 local reclaimed = ARGV[3] == '1'
 local i = 0
@@ -14,6 +16,8 @@ while ARGV[4 + 2 * i] do
   if not state or state == 'FAILED' then
     ack(entry_id)
     result[i + 1] = false
+  elseif state == 'CANCEL_REQUESTED' and redis.call('HGET', key, 'queued') == '1' then
+    result[i + 1] = {redis.call('HGET', key, 'm')}
   elseif state == 'CANCEL_REQUESTED' then
     ack(entry_id)
     finish_cancelled(key, message_id)

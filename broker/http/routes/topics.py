@@ -1,0 +1,63 @@
+"""URL groups: `/v2/topics[/{name}[/endpoints]]`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from broker.errors import NotFound
+from broker.http.body import json_object
+from broker.http.context import connection
+from broker.queue.topics import (
+    check_name,
+    delete_group,
+    get_group,
+    group_json,
+    list_groups,
+    parse_endpoints,
+    remove_endpoints,
+    upsert_endpoints,
+)
+
+
+async def add_endpoints(request: web.Request) -> web.Response:
+    """Create the group if needed and add or update endpoints (by url)."""
+    name = check_name(request.match_info["name"])
+    endpoints = parse_endpoints((await json_object(request)).get("endpoints"), need_url=True)
+    await upsert_endpoints(connection(request).redis, name, endpoints)
+    return web.json_response({})
+
+
+async def drop_endpoints(request: web.Request) -> web.Response:
+    """Remove endpoints by url or name; an emptied group is deleted."""
+    name = check_name(request.match_info["name"])
+    endpoints = parse_endpoints((await json_object(request)).get("endpoints"), need_url=False)
+    if not await remove_endpoints(connection(request).redis, name, endpoints):
+        raise NotFound(f"URL group {name!r} not found")
+    return web.json_response({})
+
+
+async def list_all(request: web.Request) -> web.Response:
+    groups = await list_groups(connection(request).redis)
+    return web.json_response([group_json(g) for g in groups])
+
+
+async def get_one(request: web.Request) -> web.Response:
+    name = check_name(request.match_info["name"])
+    group = await get_group(connection(request).redis, name)
+    if group is None:
+        raise NotFound(f"URL group {name!r} not found")
+    return web.json_response(group_json(group))
+
+
+async def delete_one(request: web.Request) -> web.Response:
+    """Deleting a group that does not exist is fine (the SDK tests delete before creating)."""
+    await delete_group(connection(request).redis, check_name(request.match_info["name"]))
+    return web.json_response({})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v2/topics/{name}/endpoints", add_endpoints)
+    app.router.add_delete("/v2/topics/{name}/endpoints", drop_endpoints)
+    app.router.add_get("/v2/topics", list_all)
+    app.router.add_get("/v2/topics/{name}", get_one)
+    app.router.add_delete("/v2/topics/{name}", delete_one)

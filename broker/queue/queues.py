@@ -1,0 +1,88 @@
+"""Ordered queues: FIFO delivery with at most `parallelism` messages admitted at once.
+
+A queue lives in one partition (its name's hash) with all of its messages: a hash with the
+settings and the admitted count, and a wait list. Admission happens inside the scripts that
+store, settle and cancel messages (lib.lua `pump`/`release`), so the bound holds across all
+workers and survives any of them dying.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from broker.errors import BadRequest
+from broker.queue.cancel import cancel_message
+from broker.queue.connection import Connection
+from broker.queue.keys import QUEUES_INDEX, queue_partition
+from broker.queue.store import scan_messages
+
+NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+MAX_PARALLELISM = 1000
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name):
+        raise BadRequest(f"invalid queue name {name!r}: use letters, digits, '-', '_', '.'")
+    return name
+
+
+def check_parallelism(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PARALLELISM:
+        raise BadRequest(f"parallelism must be an integer from 1 to {MAX_PARALLELISM}")
+    return value
+
+
+async def set_queue(
+    conn: Connection,
+    name: str,
+    parallelism: int | None = None,
+    paused: bool | None = None,
+    create_only: bool = False,
+) -> None:
+    """Create or update a queue; with `create_only`, leave an existing one untouched."""
+    partition = queue_partition(name, conn.settings.partitions)
+    await conn.redis.sadd(QUEUES_INDEX, name)
+    args = [
+        "" if parallelism is None else parallelism,
+        "" if paused is None else ("1" if paused else "0"),
+        "1" if create_only else "0",
+    ]
+    await conn.scripts.run("queue_set", partition, partition.queue_keys(name), args)
+
+
+async def get_queue(conn: Connection, name: str) -> dict[str, Any] | None:
+    """The Queue object (qstash-api.md 8.6), or None."""
+    queue_key, wait_key = queue_partition(name, conn.settings.partitions).queue_keys(name)
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(queue_key)
+        pipe.llen(wait_key)
+        fields, waiting = await pipe.execute()
+    if not fields:
+        return None
+    return {
+        "name": name,
+        "parallelism": int(fields[b"parallelism"]),
+        "createdAt": int(fields[b"createdAt"]),
+        "updatedAt": int(fields[b"updatedAt"]),
+        "lag": waiting + int(fields.get(b"active", 0)),
+        "paused": fields[b"paused"] == b"1",
+    }
+
+
+async def list_queues(conn: Connection) -> list[dict[str, Any]]:
+    names = sorted(n.decode() for n in await conn.redis.smembers(QUEUES_INDEX))
+    found = [await get_queue(conn, name) for name in names]
+    return [queue for queue in found if queue is not None]
+
+
+async def delete_queue(conn: Connection, name: str) -> None:
+    """Cancel the queue's undelivered messages, then remove it."""
+    partition = queue_partition(name, conn.settings.partitions)
+    async for message in scan_messages(conn.redis, [partition]):
+        if message.envelope.queue_name == name and message.state != "FAILED":
+            await cancel_message(conn, message.envelope.id)
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.delete(*partition.queue_keys(name))
+        pipe.srem(QUEUES_INDEX, name)
+        await pipe.execute()

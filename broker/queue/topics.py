@@ -1,0 +1,127 @@
+"""URL groups ("topics"): named lists of endpoints that a publish fans out to.
+
+A group is one JSON document under its own key plus an index set. Changes are read-modify-
+write under WATCH, so concurrent endpoint upserts never lose one another.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import msgspec
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from broker.errors import BadRequest
+from broker.options import validate_url
+from broker.queue.keys import TOPICS_INDEX, topic
+
+NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class Endpoint(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One destination of a group; `name` is optional and unique within the group."""
+
+    url: str
+    name: str | None = None
+
+
+class UrlGroup(msgspec.Struct, frozen=True, rename="camel"):
+    """A group as stored and as the API shows it."""
+
+    name: str
+    created_at: int
+    updated_at: int
+    endpoints: list[Endpoint] = []
+
+
+_decoder = msgspec.json.Decoder(UrlGroup)
+_encoder = msgspec.json.Encoder()
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name):
+        raise BadRequest(f"invalid URL group name {name!r}: use letters, digits, '-', '_', '.'")
+    return name
+
+
+def parse_endpoints(items: object, need_url: bool) -> list[Endpoint]:
+    """`[{"url": ..., "name": ...}]` from a request body, validated."""
+    if not isinstance(items, list) or not items:
+        raise BadRequest("endpoints must be a non-empty list")
+    endpoints = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise BadRequest("each endpoint must be an object")
+        url, name = item.get("url"), item.get("name")
+        if (need_url and not url) or not (url or name):
+            raise BadRequest("each endpoint needs a url" + ("" if need_url else " or a name"))
+        endpoints.append(Endpoint(url=validate_url(url, "endpoint url") if url else "", name=name))
+    return endpoints
+
+
+async def get_group(redis: Redis, name: str) -> UrlGroup | None:
+    raw = await redis.get(topic(name))
+    return _decoder.decode(raw) if raw else None
+
+
+async def list_groups(redis: Redis) -> list[UrlGroup]:
+    names = sorted(n.decode() for n in await redis.smembers(TOPICS_INDEX))
+    raws = await redis.mget([topic(n) for n in names]) if names else []
+    return [_decoder.decode(raw) for raw in raws if raw]
+
+
+async def upsert_endpoints(redis: Redis, name: str, added: list[Endpoint]) -> None:
+    """Create the group if needed; add endpoints, replacing those with the same url."""
+
+    async def change(pipe: Pipeline) -> None:
+        now = int(time.time() * 1000)
+        raw = await pipe.get(topic(name))
+        group = _decoder.decode(raw) if raw else UrlGroup(name, now, now)
+        new_urls = {e.url for e in added}
+        new_names = {e.name for e in added if e.name}
+        kept = [e for e in group.endpoints if e.url not in new_urls and e.name not in new_names]
+        updated = UrlGroup(name, group.created_at, now, kept + added)
+        pipe.multi()
+        pipe.set(topic(name), _encoder.encode(updated))
+        pipe.sadd(TOPICS_INDEX, name)
+
+    await redis.transaction(change, topic(name))
+
+
+async def remove_endpoints(redis: Redis, name: str, removed: list[Endpoint]) -> bool:
+    """Drop matching endpoints (by url or name); the group goes when it becomes empty."""
+    found = True
+
+    async def change(pipe: Pipeline) -> None:
+        nonlocal found
+        raw = await pipe.get(topic(name))
+        if not raw:
+            found = False
+            return
+        group = _decoder.decode(raw)
+        urls = {e.url for e in removed if e.url}
+        names = {e.name for e in removed if e.name}
+        kept = [e for e in group.endpoints if e.url not in urls and e.name not in names]
+        pipe.multi()
+        if kept:
+            now = int(time.time() * 1000)
+            pipe.set(topic(name), _encoder.encode(UrlGroup(name, group.created_at, now, kept)))
+        else:
+            pipe.delete(topic(name))
+            pipe.srem(TOPICS_INDEX, name)
+
+    await redis.transaction(change, topic(name))
+    return found
+
+
+async def delete_group(redis: Redis, name: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(topic(name))
+        pipe.srem(TOPICS_INDEX, name)
+        await pipe.execute()
+
+
+def group_json(group: UrlGroup) -> dict[str, object]:
+    return msgspec.to_builtins(group)  # type: ignore[no-any-return]

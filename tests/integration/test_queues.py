@@ -1,0 +1,157 @@
+"""Ordered queues: FIFO, the parallelism bound, pause/resume, enqueue rules, the SDK API."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+from qstash import AsyncQStash
+
+from tests.support.api import api, eventually
+from tests.support.hookstream import TEST_TOKEN, Hookstream
+from tests.support.sink import Sink
+
+pytestmark = pytest.mark.integration
+
+
+class Concurrency:
+    """A sink responder that holds each request briefly and records the peak in flight."""
+
+    def __init__(self, hold: float = 0.03, fail_first: set[str] | None = None) -> None:
+        self.hold = hold
+        self.now = self.peak = 0
+        self.fail_first = set(fail_first or ())
+
+    async def __call__(self, _: web.Request, body: bytes) -> web.StreamResponse:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await asyncio.sleep(self.hold)
+        finally:
+            self.now -= 1
+        if body.decode() in self.fail_first:
+            self.fail_first.discard(body.decode())
+            return web.Response(status=500)
+        return web.Response(text="ok")
+
+
+async def _enqueue(
+    hookstream: Hookstream, queue: str, url: str, body: str, **headers: str
+) -> tuple[int, dict]:
+    return await api(hookstream, "POST", f"/v2/enqueue/{queue}/{url}", data=body, headers=headers)
+
+
+async def test_fifo_with_parallelism_one_holds_through_retries(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """20 messages arrive one at a time, in order; a failing one holds the rest back."""
+    responder = Concurrency(hold=0.005, fail_first={"3"})
+    sink.respond = responder
+    for index in range(20):
+        code, _ = await _enqueue(hookstream, "fifo", sink.url(), str(index))
+        assert code == 201
+    received = await sink.wait_for(21, timeout=20)
+    assert [r.body.decode() for r in received] == ["0", "1", "2", "3", "3", *map(str, range(4, 20))]
+    assert responder.peak == 1
+    _, queue = await api(hookstream, "GET", "/v2/queues/fifo")
+    assert (queue["name"], queue["parallelism"], queue["paused"]) == ("fifo", 1, False)
+
+    async def drained() -> bool:
+        return (await api(hookstream, "GET", "/v2/queues/fifo"))[1]["lag"] == 0
+
+    await eventually(drained)
+
+
+async def test_parallelism_bound(hookstream: Hookstream, sink: Sink) -> None:
+    """With parallelism 3, the sink never sees more than 3 of the queue's requests at once."""
+    responder = Concurrency(hold=0.05)
+    sink.respond = responder
+    code, _ = await api(
+        hookstream,
+        "POST",
+        "/v2/queues",
+        json={"queueName": "par", "parallelism": 3, "paused": False},
+    )
+    assert code == 200
+    for index in range(24):
+        await _enqueue(hookstream, "par", sink.url(), str(index))
+    await sink.wait_for(24, timeout=20)
+    assert responder.peak == 3
+
+
+async def test_pause_and_resume(hookstream: Hookstream, sink: Sink) -> None:
+    """A paused queue accepts but does not deliver; lag counts the waiting; resume delivers."""
+    await api(
+        hookstream,
+        "POST",
+        "/v2/queues",
+        json={"queueName": "held", "parallelism": 2, "paused": True},
+    )
+    for index in range(3):
+        await _enqueue(hookstream, "held", sink.url(), str(index))
+    await asyncio.sleep(0.3)
+    assert sink.received == []
+    _, queue = await api(hookstream, "GET", "/v2/queues/held")
+    assert (queue["paused"], queue["lag"]) == (True, 3)
+    assert (await api(hookstream, "POST", "/v2/queues/held/resume"))[0] == 200
+    await sink.wait_for(3)
+
+
+async def test_enqueue_rules(hookstream: Hookstream, sink: Sink) -> None:
+    """Delay and Not-Before are refused on enqueue, bad names too; a cancelled one is skipped."""
+    assert (await _enqueue(hookstream, "q1", sink.url(), "x", **{"Upstash-Delay": "10s"}))[0] == 400
+    assert (await _enqueue(hookstream, "q1", sink.url(), "x", **{"Upstash-Not-Before": "1"}))[
+        0
+    ] == 400
+    assert (await api(hookstream, "GET", "/v2/queues/q1"))[0] == 404
+    assert (await _enqueue(hookstream, "bad name!", sink.url(), "x"))[0] == 400
+    await api(
+        hookstream, "POST", "/v2/queues", json={"queueName": "q1", "parallelism": 1, "paused": True}
+    )
+    _, first = await _enqueue(hookstream, "q1", sink.url(), "first")
+    await _enqueue(hookstream, "q1", sink.url(), "second")
+    assert (await api(hookstream, "DELETE", f"/v2/messages/{first['messageId']}")) == (
+        200,
+        {"cancelled": 1},
+    )
+    await api(hookstream, "POST", "/v2/queues/q1/resume")
+    (received,) = await sink.wait_for(1)
+    assert received.body == b"second"
+
+
+async def test_queue_api_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
+    """upsert, get, list, pause, resume, enqueue_json and delete through qstash.AsyncQStash."""
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    try:
+        await client.queue.upsert("sdk-q", parallelism=2)
+        queue = await client.queue.get("sdk-q")
+        assert (queue.name, queue.parallelism, queue.paused, queue.lag) == ("sdk-q", 2, False, 0)
+        await client.queue.pause("sdk-q")
+        assert (await client.queue.get("sdk-q")).paused is True
+        result = await client.message.enqueue_json(queue="sdk-q", url=sink.url(), body={"a": 1})
+        assert (await client.queue.get("sdk-q")).lag == 1
+        await client.queue.resume("sdk-q")
+        (received,) = await sink.wait_for(1)
+        assert received.headers["Upstash-Message-Id"] == result.message_id
+        assert [q.name for q in await client.queue.list()] == ["sdk-q"]
+        await client.queue.delete("sdk-q")
+        assert await client.queue.list() == []
+    finally:
+        await client.http._client.aclose()
+
+
+async def test_delete_queue_cancels_waiting_messages(hookstream: Hookstream, sink: Sink) -> None:
+    """Deleting a paused queue cancels what it held; nothing is delivered afterwards."""
+    await api(
+        hookstream,
+        "POST",
+        "/v2/queues",
+        json={"queueName": "gone", "parallelism": 1, "paused": True},
+    )
+    _, answer = await _enqueue(hookstream, "gone", sink.url(), "x")
+    assert (await api(hookstream, "DELETE", "/v2/queues/gone"))[0] == 200
+    assert (await api(hookstream, "GET", f"/v2/messages/{answer['messageId']}"))[0] == 404
+    assert (await api(hookstream, "GET", "/v2/queues/gone"))[0] == 404
+    await asyncio.sleep(0.2)
+    assert sink.received == []
