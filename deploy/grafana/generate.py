@@ -81,8 +81,10 @@ DELIVERIES = "hookstream_deliveries_total"
 HTTP = "hookstream_http_requests_total"
 RETRIES, FIRES = "hookstream_delivery_retries_total", "hookstream_schedule_fires_total"
 INFLIGHT = "hookstream_worker_inflight_deliveries"
-WORKER_ROLE = 'role="worker"'
+WORKER_ROLE, SCHEDULER_ROLE = 'role="worker"', 'role="scheduler"'
 SUCCESS, CODE_5XX, CODE_4XX = 'outcome="success"', 'code=~"5.."', 'code=~"4.."'
+# Every role exports the last-tick gauge (0 when it never ticked): keep the schedulers' only.
+ONLY_SCHEDULERS = f"and on (namespace, job, instance) hookstream_build_info{sel(SCHEDULER_ROLE)}"
 BY_STREAM = "namespace, job, stream"
 PARTITION = "{{job}} partition {{stream}}"
 
@@ -178,7 +180,8 @@ ROWS: list[tuple[str, list[Panel]]] = [
               "Seconds since a scheduler replica last ran its loop. A few seconds when healthy.",
               "s",
               target("time() - max by (namespace, job) "
-                     f"(hookstream_scheduler_last_tick_timestamp_seconds{sel()})", "{{job}}")),
+                     f"(hookstream_scheduler_last_tick_timestamp_seconds{sel()} {ONLY_SCHEDULERS})",
+                     "{{job}}")),
         panel("Schedule fire delay",
               "Time from a schedule's due tick to its message being published.", "s",
               target(quantile(0.5, "hookstream_schedule_fire_delay_seconds"), "p50"),
