@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the non-Python tools tests/deploy needs, as root; CI runs it before the tests.
 #   promtool           Debian package prometheus (2.42 on bookworm): check/test the rules
+#   prometheus         the same package: the server tests/deploy/test_live_metrics.py starts
+#                      on 127.0.0.1 (never the packaged service, which is kept from starting)
 #   node + npm         preinstalled on our machines; Debian nodejs/npm otherwise
 #   deploy/tools/node_modules   npm packages of the CRD validator (gitignored), from package-lock.json
 # kubectl (for `kubectl kustomize`) is preinstalled on our machines; Debian's 1.20 is too old.
@@ -12,15 +14,24 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=()
-command -v promtool >/dev/null || packages+=(prometheus)
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    packages+=(prometheus)
+fi
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 if ((${#packages[@]})); then
     echo "install-tools: apt-get install ${packages[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # --no-install-recommends: promtool only, not prometheus-node-exporter and friends. The
-    # package does not start a Prometheus server (no systemd here; policy-rc.d elsewhere).
+    # The package's init script would start a Prometheus on 0.0.0.0:9090 (hookstream's default
+    # metrics port) where invoke-rc.d is allowed to; the tests start their own on loopback.
+    # A policy-rc.d that denies every start, for this install only, unless one exists already.
+    policy=/usr/sbin/policy-rc.d
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
+    # --no-install-recommends: the tools only, not prometheus-node-exporter and friends.
     apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 

@@ -209,6 +209,12 @@ def promtool() -> str:
 
 
 @pytest.fixture(scope="session")
+def prometheus() -> str:
+    """The Prometheus server binary (same Debian package as promtool), for the live checks."""
+    return _tool("prometheus", f"apt-get install prometheus, or {INSTALL_HINT}")
+
+
+@pytest.fixture(scope="session")
 def kubectl() -> str:
     return _tool("kubectl", "install kubectl >= 1.27 (its built-in kustomize)")
 
