@@ -6,6 +6,7 @@ partition keys come first, then ARGV[1] = events MAXLEN and ARGV[2] = consumer g
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -38,13 +39,22 @@ def _source(name: str) -> str:
 
 
 class Scripts:
-    """Registered scripts; `run` supplies the partition keys and common arguments."""
+    """Registered scripts; `run` supplies the partition keys and common arguments.
+
+    Calls made in the same event-loop turn go to Redis together, as one non-transactional
+    pipeline: a busy worker settles dozens of deliveries per turn, and one round trip for
+    all of them instead of one each cut CPU per delivery by a quarter (docs/performance.md).
+    Each script stays atomic on its own; callers see no difference but the saved latency.
+    """
 
     def __init__(self, redis: Redis, events_max: int) -> None:
+        self._redis = redis
         self._events_max = events_max
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(_source(name)) for name in _NAMES
         }
+        self._pending: list[tuple[asyncio.Future[Any], str, list[Any], list[Any]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def run(
         self,
@@ -53,7 +63,34 @@ class Scripts:
         keys: Sequence[str] = (),
         args: Sequence[Any] = (),
     ) -> Any:
-        """Call script `name` on one partition (EVALSHA, falling back to EVAL once)."""
+        """Call script `name` on one partition (EVALSHA, loading it when Redis lacks it)."""
         base_keys = [partition.ready, partition.delayed, partition.events, partition.dlq]
         base_args = [self._events_max, GROUP]
-        return await self._scripts[name](keys=[*base_keys, *keys], args=[*base_args, *args])
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._start_flush)
+        self._pending.append((future, name, [*base_keys, *keys], [*base_args, *args]))
+        return await future
+
+    def _start_flush(self) -> None:
+        task = asyncio.ensure_future(self._flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for _, name, keys, args in batch:
+                    await self._scripts[name](keys=keys, args=args, client=pipe)
+                results = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # every waiting caller gets the failure
+            results = [exc] * len(batch)
+        for (future, *_), result in zip(batch, results, strict=True):
+            if future.done():  # its caller was cancelled meanwhile
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
