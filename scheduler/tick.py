@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import structlog
 from redis.exceptions import RedisError
 
 from broker.cron import next_fire_ms, parse_cron
 from broker.http.destination import is_url
-from broker.metrics import SCHEDULE_FIRE_DELAY, SCHEDULE_FIRES
-from broker.queue.keys import tick_message_id
+from broker.metrics import PUBLISHED, SCHEDULE_FIRE_DELAY, SCHEDULE_FIRES
+from broker.queue.keys import queue_partition, tick_message_id
 from broker.queue.producer import Routing, build_draft
 from broker.queue.schedules import Claim, Schedules, StoredSchedule
+from broker.queue.topics import get_group
 
 log = structlog.get_logger()
 # Ticks fired at once. Each takes a few Redis round trips, so many schedules due in the same
@@ -65,7 +67,7 @@ class Ticker:
         if stored is None:
             return  # deleted since the due read
         next_ms = next_fire_ms(parse_cron(stored.spec.cron, allow_seconds=True), now_ms)
-        outcome = self.outcome(stored, tick_ms)
+        outcome = await self.outcome(stored, tick_ms)
         claimed_at = await self.schedules.claim(schedule_id, tick_ms, next_ms, outcome)
         if not claimed_at:
             return  # another replica fired it, or the schedule changed meanwhile
@@ -75,24 +77,50 @@ class Ticker:
             )
             return
         started = time.perf_counter()
-        await self.schedules.publish(outcome)
+        created = await self.schedules.publish(outcome)
         delay = (claimed_at - tick_ms) / 1000 + time.perf_counter() - started
         SCHEDULE_FIRES.inc()
+        PUBLISHED.labels("schedule").inc(created)
         SCHEDULE_FIRE_DELAY.observe(delay)
         log.info(
             "schedule.fired", schedule_id=schedule_id, tick=tick_ms, delay_ms=round(delay * 1000)
         )
 
-    def outcome(self, stored: StoredSchedule, tick_ms: int) -> Claim | str:
-        """The claim of this tick (its drafts), or the error that stops it from publishing."""
+    async def outcome(self, stored: StoredSchedule, tick_ms: int) -> Claim | str:
+        """The claim of this tick (one draft per target), or the error that stops it."""
         spec = stored.spec
-        if not is_url(spec.destination):
-            # URL groups are not implemented yet: every group name is unknown for now.
-            return f"URL group {spec.destination} not found"
-        message_id = tick_message_id(self.partitions, spec.id, tick_ms)
-        routing = Routing(caller_ip=spec.caller_ip, queue_name=spec.queue_name, schedule_id=spec.id)
-        draft = build_draft(spec.destination, spec.options, stored.body, message_id, routing)
-        return Claim(schedule_id=spec.id, tick_ms=tick_ms, drafts=(draft,))
+        targets = await self._targets(spec.destination)
+        if isinstance(targets, str):
+            return targets
+        # Queued messages must live in their queue's partition; the others follow the id.
+        partition = queue_partition(spec.queue_name or spec.id, self.partitions)
+        routing = Routing(
+            caller_ip=spec.caller_ip,
+            queue_name=spec.queue_name,
+            schedule_id=spec.id,
+            topic_name=None if is_url(spec.destination) else spec.destination,
+        )
+        drafts = tuple(
+            build_draft(
+                url,
+                spec.options,
+                stored.body,
+                tick_message_id(partition, spec.id, tick_ms, index),
+                replace(routing, endpoint_name=name),
+            )
+            for index, (url, name) in enumerate(targets)
+        )
+        return Claim(schedule_id=spec.id, tick_ms=tick_ms, drafts=drafts)
+
+    async def _targets(self, destination: str) -> list[tuple[str, str | None]] | str:
+        """(url, endpoint name) of a URL or of each endpoint of a URL group; for a group that
+        does not exist (or is empty) at tick time, the error recorded on the schedule."""
+        if is_url(destination):
+            return [(destination, None)]
+        group = await get_group(self.schedules.redis, destination)
+        if group is None or not group.endpoints:
+            return f"URL group {destination} not found"
+        return [(endpoint.url, endpoint.name) for endpoint in group.endpoints]
 
     async def complete_claims(self) -> int:
         """Publish the claims a crashed or failing replica left behind; replaying a tick that

@@ -127,15 +127,17 @@ def schedule(schedule_id: str) -> str:
     return f"{{hs:sched}}:s:{schedule_id}"
 
 
-def tick_message_id(partitions: int, schedule_id: str, tick_ms: int) -> str:
-    """The id of the message a schedule tick produces, the same on every replica and retry.
+def tick_message_id(
+    partition: PartitionKeys, schedule_id: str, tick_ms: int, index: int = 0
+) -> str:
+    """The id of the `index`-th message of a schedule tick (one per URL-group endpoint), the
+    same on every replica and retry.
 
-    Its partition follows the schedule id and its ULID time part is the tick, so a replayed
-    publish of one tick names the same message and `Upstash-Message-Id` stays stable.
+    Its ULID time part is the tick, so a replayed publish of one tick names the same messages
+    and `Upstash-Message-Id` stays stable.
     """
-    partition = zlib.crc32(schedule_id.encode()) % partitions
-    entropy = hashlib.sha256(f"{schedule_id}\0{tick_ms}".encode()).digest()[:10]
-    return f"msg_{partition}_{ulid(tick_ms, entropy)}"
+    entropy = hashlib.sha256(f"{schedule_id}\0{tick_ms}\0{index}".encode()).digest()[:10]
+    return f"msg_{partition.partition}_{ulid(tick_ms, entropy)}"
 
 
 def tick_of(message_id: str) -> int:

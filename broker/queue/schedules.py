@@ -8,10 +8,11 @@ two steps, because a cluster cannot run one script over `{hs:sched}` and a parti
 1. `claim`: one script moves the due score from the tick to the next fire time, only if it
    still equals the tick and Redis TIME has reached it, and records the claim (the drafts of
    the tick's messages, with ids derived from schedule id + tick). One replica wins per tick.
-2. `publish`: one script in the messages' partition sets the tick marker (SET NX) and creates
-   the messages together; the claim is removed only after that script returned. A replica
-   that crashed in between leaves the claim, the next one re-runs step 2 and the marker makes
-   the replay a no-op. So a claimed tick is published once, and never lost.
+2. `publish`: the deduplicating publish (producer.publish_once) in the messages' partition,
+   keyed by a tick marker: one script checks the marker, creates the messages and sets it.
+   The claim is removed only after that script returned. A replica that crashed in between
+   leaves the claim, the next one re-runs step 2 and the marker makes the replay a no-op. So
+   a claimed tick is published once, and never lost.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from broker.options import PublishOptions
 from broker.queue import keys
 from broker.queue.connection import Connection
 from broker.queue.keys import keys_for
-from broker.queue.producer import Draft
+from broker.queue.producer import Draft, publish_once
+from broker.queue.queues import set_queue
 
 # How long a tick marker outlives its publish. A claim left by a crashed replica is replayed
 # by the next active one within seconds; the marker only has to outlast that (and any replica
@@ -174,15 +176,21 @@ class Schedules:
         return [_claim_decoder.decode(record) for record in records]
 
     async def publish(self, claim: Claim) -> int:
-        """Publish a claim's messages at most once, then drop the claim; the number created."""
+        """Publish a claim's messages at most once, then drop the claim; the number created.
+
+        The tick marker is publish_once's deduplication key: marker and messages are written
+        by one script, so a replay finds the marker and writes nothing.
+        """
         first = claim.drafts[0]
-        partition = first.partition
-        keys_ = [partition.tick(first.envelope.id), *(d.key for d in claim.drafts)]
-        args: list[Any] = [TICK_MARKER_TTL_MS]
-        args += [value for draft in claim.drafts for value in draft.script_args()]
-        created = await self.conn.scripts.run("schedule_publish", partition, keys_, args)
+        queue = first.envelope.queue_name
+        if queue:
+            await set_queue(self.conn, queue, create_only=True)  # as enqueue does
+        marker = first.partition.tick(first.envelope.id)
+        earlier = await publish_once(
+            self.conn.scripts, claim.drafts, marker, b"1", TICK_MARKER_TTL_MS, queue
+        )
         await self.redis.hdel(keys.SCHEDULE_CLAIMS, first.envelope.id)
-        return int(created)
+        return 0 if earlier is not None else len(claim.drafts)
 
     async def message_states(self, message_ids: Sequence[str]) -> dict[str, str]:
         """`lastScheduleStates`: IN_PROGRESS while claimed or stored, FAIL when dead-lettered,

@@ -29,7 +29,6 @@ _NAMES = (
     "publish_once",
     "settle_cancelled",
     "queue_set",
-    "schedule_publish",
 )
 
 

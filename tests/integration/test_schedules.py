@@ -166,6 +166,7 @@ async def test_delete_removes_everything(ingress: Hookstream) -> None:
         ("https://h.io", {"Upstash-Cron": "0 0 * * *", "Upstash-Schedule-Id": "a b"}, "Id"),
         ("https://h.io", {"Upstash-Cron": "0 0 * * *", "Upstash-Queue-Name": "q/1"}, "Queue"),
         ("https://h.io", {"Upstash-Cron": "0 0 * * *", "Upstash-Not-Before": "1"}, "Delay"),
+        ("https://h.io", {"Upstash-Cron": "0 0 * * *", "Upstash-Deduplication-Id": "d"}, "dedup"),
         ("https://h.io", {"Upstash-Cron": "0 0 * * *", "Upstash-Retries": "x"}, "Retries"),
         ("ftp://h.io", {"Upstash-Cron": "0 0 * * *"}, "invalid destination"),
         ("g%20roup", {"Upstash-Cron": "0 0 * * *"}, "invalid destination"),
@@ -373,7 +374,7 @@ async def test_claim_left_by_a_crash_is_published_exactly_once(api_only: Hookstr
     await _make_due(api_only, schedule_id, tick)
     stored = await schedules.load(schedule_id)
     assert stored is not None
-    claim = ticker.outcome(stored, tick)
+    claim = await ticker.outcome(stored, tick)
     assert not isinstance(claim, str)
     assert await schedules.claim(schedule_id, tick, tick + 86_400_000, claim) > 0
     # The replica "crashes" here: claimed, not published.
@@ -382,6 +383,45 @@ async def test_claim_left_by_a_crash_is_published_exactly_once(api_only: Hookstr
     assert await schedules.publish(claim) == 0  # a stalled replica wakes up and retries
     assert await ticker.complete_claims() == 0
     assert [m for m, _ in await _created(api_only, schedule_id)] == [claim.drafts[0].envelope.id]
+
+
+async def test_url_group_schedule_fans_out_to_every_endpoint(api_only: Hookstream) -> None:
+    """A tick to a URL group publishes one message per endpoint (group looked up at tick time),
+    each with topicName, endpointName and scheduleId, and all listed in lastScheduleStates."""
+    endpoints = [{"url": "https://a.example/x", "name": "a"}, {"url": "https://b.example/y"}]
+    status, _ = await api(
+        api_only, "POST", "/v2/topics/team/endpoints", json={"endpoints": endpoints}
+    )
+    assert status == 200
+    schedule_id = await _create(api_only, "team", "0 0 * * *")
+    await _make_due(api_only, schedule_id, await _redis_now(api_only) - 5)
+    assert await Ticker(Schedules(api_only.conn), 2).fire_due(await _redis_now(api_only), 10) == 1
+    shown = await _schedule(api_only, schedule_id)
+    messages = [
+        (await api(api_only, "GET", f"/v2/messages/{message_id}"))[1]
+        for message_id in shown["lastScheduleStates"]
+    ]
+    assert [(m["url"], m["topicName"], m.get("endpointName")) for m in messages] == [
+        ("https://a.example/x", "team", "a"),
+        ("https://b.example/y", "team", None),
+    ]
+    assert {m["scheduleId"] for m in messages} == {schedule_id}
+    assert "error" not in shown
+
+
+async def test_queued_schedule_enqueues_into_its_queue(api_only: Hookstream) -> None:
+    """With Upstash-Queue-Name each tick is enqueued into that ordered queue, created on first
+    use as enqueue does."""
+    schedule_id = await _create(
+        api_only, "https://h.io", "0 0 * * *", **{"Upstash-Queue-Name": "nightly-q"}
+    )
+    await _make_due(api_only, schedule_id, await _redis_now(api_only) - 5)
+    assert await Ticker(Schedules(api_only.conn), 2).fire_due(await _redis_now(api_only), 10) == 1
+    ((message_id, _),) = await _created(api_only, schedule_id)
+    _, message = await api(api_only, "GET", f"/v2/messages/{message_id}")
+    assert message["queueName"] == "nightly-q"
+    status, queue = await api(api_only, "GET", "/v2/queues/nightly-q")
+    assert (status, queue["lag"]) == (200, 1)
 
 
 async def test_racing_replicas_publish_each_tick_once(api_only: Hookstream) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from broker.http.routes.schedules import schedule_json
 from broker.options import PublishOptions
-from broker.queue.keys import partition_of, tick_message_id, tick_of
+from broker.queue.keys import PartitionKeys, partition_of, tick_message_id, tick_of
 from broker.queue.model import CallbackSpec
 from broker.queue.schedules import ScheduleSpec, StoredSchedule
 from broker.settings import ConfigError
@@ -15,19 +15,22 @@ from scheduler.settings import SchedulerSettings, scheduler_settings_from_env
 
 class TestTickMessageId:
     def test_same_tick_same_id(self) -> None:
-        """Every replica and every replay of one tick names the same message."""
-        first = tick_message_id(4, "nightly", 1_700_000_000_000)
-        assert first == tick_message_id(4, "nightly", 1_700_000_000_000)
-        assert first != tick_message_id(4, "nightly", 1_700_000_060_000)
-        assert first != tick_message_id(4, "hourly", 1_700_000_000_000)
+        """Every replica and every replay of one tick names the same messages, one per
+        endpoint position."""
+        p = PartitionKeys(3)
+        first = tick_message_id(p, "nightly", 1_700_000_000_000)
+        assert first == tick_message_id(p, "nightly", 1_700_000_000_000, 0)
+        assert first != tick_message_id(p, "nightly", 1_700_000_000_000, 1)
+        assert first != tick_message_id(p, "nightly", 1_700_000_060_000)
+        assert first != tick_message_id(p, "hourly", 1_700_000_000_000)
 
     def test_partition_and_time_are_readable(self) -> None:
-        """The id parses like any message id, stays in one partition per schedule, and its
-        ULID time part is the tick."""
-        ids = [tick_message_id(4, "nightly", 1_700_000_000_000 + n * 60_000) for n in range(5)]
-        assert {partition_of(i) for i in ids} == {partition_of(ids[0])}
-        assert 0 <= partition_of(ids[0]) < 4
-        assert [tick_of(i) for i in ids] == [1_700_000_000_000 + n * 60_000 for n in range(5)]
+        """The id parses like any message id, in the given partition, and its ULID time part
+        is the tick."""
+        ticks = [1_700_000_000_000 + n * 60_000 for n in range(5)]
+        ids = [tick_message_id(PartitionKeys(3), "nightly", tick) for tick in ticks]
+        assert {partition_of(i) for i in ids} == {3}
+        assert [tick_of(i) for i in ids] == ticks
         assert all(len(i.split("_", 2)[2]) == 26 for i in ids)
 
 

@@ -15,7 +15,7 @@ from broker.errors import BadRequest, NotFound
 from broker.http.context import connection
 from broker.http.destination import is_url, raw_destination, url_destination
 from broker.http.views import body_fields
-from broker.options import parse_publish_headers
+from broker.options import PublishOptions, parse_publish_headers
 from broker.queue.keys import ulid
 from broker.queue.schedules import Schedules, ScheduleSpec, StoredSchedule
 
@@ -44,8 +44,7 @@ async def create_schedule(request: web.Request) -> web.Response:
     destination = _destination(raw_destination(request, PREFIX))
     cron = _cron(request)
     options = parse_publish_headers(request.headers, conn.settings)
-    if options.not_before_ms is not None:
-        raise BadRequest("Upstash-Not-Before does not apply to schedules; use Upstash-Delay")
+    _refuse_one_off_options(options)
     spec = ScheduleSpec(
         id=_schedule_id(request.headers.get("Upstash-Schedule-Id")),
         cron=cron.text,
@@ -98,6 +97,14 @@ async def _set_paused(request: web.Request, schedule_id: str, paused: bool) -> w
     if not await schedules.set_paused(schedule_id, paused, next_ms):
         raise NotFound(f"schedule {schedule_id} not found")
     return web.json_response({})
+
+
+def _refuse_one_off_options(options: PublishOptions) -> None:
+    """Options that only make sense for a single message are errors, not silently dropped."""
+    if options.not_before_ms is not None:
+        raise BadRequest("Upstash-Not-Before does not apply to schedules; use Upstash-Delay")
+    if options.deduplication_id or options.content_based_deduplication:
+        raise BadRequest("deduplication does not apply to schedules: each tick is published once")
 
 
 def _cron(request: web.Request) -> Cron:
