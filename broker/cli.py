@@ -22,6 +22,7 @@ from aiohttp import web
 
 from broker.health import add_health_routes
 from broker.logs import configure_logging
+from broker.metrics import export_role_metrics
 from broker.queue.connection import Connection
 from broker.queue.signing_keys import ensure_keys
 from broker.redis_server import EmbeddedServer
@@ -164,6 +165,8 @@ async def run_dev(settings: Settings) -> None:
     try:
         async with _connected(settings, url) as conn, \
                 _serving(build_app(conn), settings.host, settings.port):  # fmt: skip
+            for role in ("worker", "scheduler"):  # the ingress app exported its own
+                export_role_metrics(role)
             worker = Worker(conn)
             task = asyncio.create_task(worker.run())
             scheduler = Scheduler(conn, scheduler_settings_from_env())

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from importlib.metadata import PackageNotFoundError, version
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from broker.metrics import BUILD_INFO
+from broker.metrics import export_role_metrics
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 """Returns None when ready, else the reason it is not."""
@@ -18,16 +17,9 @@ _READINESS = web.AppKey("readiness", ReadinessCheck)
 log = structlog.get_logger()
 
 
-def package_version() -> str:
-    try:
-        return version("hookstream")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def add_health_routes(app: web.Application, role: str, readiness: ReadinessCheck) -> None:
-    """Mount the three endpoints and publish build info for this role."""
-    BUILD_INFO.labels(version=package_version(), revision="unknown", role=role).set(1)
+    """Mount the three endpoints and export this role's metrics and build info."""
+    export_role_metrics(role)
     app[_READINESS] = readiness
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)

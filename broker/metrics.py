@@ -1,12 +1,21 @@
 """Every Prometheus metric hookstream exports, in one place (catalogue: docs/operations.md).
 
 Labels are bounded: route templates, outcomes, status classes, partition numbers. Never
-message ids, URLs or hosts.
+message ids, URLs or hosts. Metrics are created unregistered and each process exports only
+the ones of the roles it runs (`export_role_metrics`), so an ingress shows no worker gauges
+stuck at 0 and a worker no scheduler "last tick" of 1970.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from importlib.metadata import PackageNotFoundError, version
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.registry import Collector
+
+# `_created` series double the series count of every counter and histogram for nothing our
+# dashboards or rules use.
+disable_created_metrics()
 
 _DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 # Queue waits blow past delivery-shaped buckets under backlog, so they get their own.
@@ -15,56 +24,107 @@ _WAIT_BUCKETS = (
 )  # fmt: skip
 
 BUILD_INFO = Gauge(
-    "hookstream_build_info", "Build and role of this process", ["version", "revision", "role"]
+    "hookstream_build_info",
+    "Build and role of this process",
+    ["version", "revision", "role"],
+    registry=None,
 )
 
-HTTP_REQUESTS = Counter("hookstream_http_requests", "API requests", ["method", "route", "code"])
-HTTP_DURATION = Histogram(
-    "hookstream_http_request_duration_seconds", "API request duration", ["route"]
+HTTP_REQUESTS = Counter(
+    "hookstream_http_requests", "API requests", ["method", "route", "code"], registry=None
 )
-PUBLISHED = Counter("hookstream_messages_published", "Messages stored", ["source"])
+HTTP_DURATION = Histogram(
+    "hookstream_http_request_duration_seconds", "API request duration", ["route"], registry=None
+)
+PUBLISHED = Counter(
+    "hookstream_messages_published",
+    "Messages stored, by what created them (api, schedule, retry, callback)",
+    ["source"],
+    registry=None,
+)
 
 DELIVERIES = Counter(
-    "hookstream_deliveries", "Delivery attempts by outcome", ["outcome", "status_class"]
+    "hookstream_deliveries",
+    "Delivery attempts by outcome",
+    ["outcome", "status_class"],
+    registry=None,
 )
 DELIVERY_DURATION = Histogram(
     "hookstream_delivery_duration_seconds",
     "Duration of one HTTP delivery attempt",
     buckets=_DELIVERY_BUCKETS,
+    registry=None,
 )
 DELIVERY_WAIT = Histogram(
     "hookstream_delivery_wait_seconds",
-    "From a message's due time to the start of its attempt",
+    "From a message's due time to the start of its first attempt",
     buckets=_WAIT_BUCKETS,
+    registry=None,
 )
-RETRIES = Counter("hookstream_delivery_retries", "Retries scheduled", ["reason"])
-DEAD_LETTERED = Counter("hookstream_dead_lettered", "Messages moved to the DLQ")
-INFLIGHT = Gauge("hookstream_worker_inflight_deliveries", "Deliveries in flight")
-CONCURRENCY = Gauge("hookstream_worker_concurrency", "Configured concurrent deliveries")
+RETRIES = Counter("hookstream_delivery_retries", "Retries scheduled", ["reason"], registry=None)
+DEAD_LETTERED = Counter("hookstream_dead_lettered", "Messages moved to the DLQ", registry=None)
+INFLIGHT = Gauge("hookstream_worker_inflight_deliveries", "Deliveries in flight", registry=None)
+CONCURRENCY = Gauge(
+    "hookstream_worker_concurrency", "Configured concurrent deliveries", registry=None
+)
 
 # Sampled from Redis by every worker; identical across replicas, so aggregate with max().
 STREAM_LAG = Gauge(
-    "hookstream_stream_lag_messages", "Entries not yet read by the group", ["stream"]
-)
+    "hookstream_stream_lag_messages", "Entries not yet read by the group", ["stream"],
+    registry=None,
+)  # fmt: skip
 STREAM_PENDING = Gauge(
-    "hookstream_stream_pending_messages", "Entries read but not acknowledged", ["stream"]
-)
+    "hookstream_stream_pending_messages", "Entries read but not acknowledged", ["stream"],
+    registry=None,
+)  # fmt: skip
 OLDEST_PENDING_AGE = Gauge(
     "hookstream_stream_oldest_pending_age_seconds", "Idle time of the oldest pending entry",
-    ["stream"],
+    ["stream"], registry=None,
 )  # fmt: skip
-DELAYED = Gauge("hookstream_delayed_messages", "Messages waiting for their due time")
-DLQ_SIZE = Gauge("hookstream_dlq_messages", "Messages in the dead-letter queue")
+DELAYED = Gauge("hookstream_delayed_messages", "Messages waiting for their due time", registry=None)
+DLQ_SIZE = Gauge("hookstream_dlq_messages", "Messages in the dead-letter queue", registry=None)
 
 SCHEDULER_LAST_TICK = Gauge(
-    "hookstream_scheduler_last_tick_timestamp_seconds", "When the scheduler last ran its loop"
+    "hookstream_scheduler_last_tick_timestamp_seconds",
+    "When the scheduler last ran its loop",
+    registry=None,
 )
-SCHEDULE_FIRES = Counter("hookstream_schedule_fires", "Schedule ticks published")
+SCHEDULE_FIRES = Counter("hookstream_schedule_fires", "Schedule ticks published", registry=None)
 SCHEDULE_FIRE_DELAY = Histogram(
     "hookstream_schedule_fire_delay_seconds",
     "From a tick's cron time to its publish",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    registry=None,
 )
+
+_ROLE_METRICS: dict[str, tuple[Collector, ...]] = {
+    "ingress": (HTTP_REQUESTS, HTTP_DURATION, PUBLISHED),
+    "worker": (
+        PUBLISHED, DELIVERIES, DELIVERY_DURATION, DELIVERY_WAIT, RETRIES, DEAD_LETTERED,
+        INFLIGHT, CONCURRENCY, STREAM_LAG, STREAM_PENDING, OLDEST_PENDING_AGE, DELAYED, DLQ_SIZE,
+    ),
+    "scheduler": (PUBLISHED, SCHEDULER_LAST_TICK, SCHEDULE_FIRES, SCHEDULE_FIRE_DELAY),
+}  # fmt: skip
+_exported: set[int] = set()
+
+
+def package_version() -> str:
+    try:
+        return version("hookstream")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def export_role_metrics(role: str) -> None:
+    """Register the metrics of `role` (once) and its build info; `dev` runs every role."""
+    if not _exported:
+        REGISTRY.register(BUILD_INFO)
+        _exported.add(id(BUILD_INFO))
+    BUILD_INFO.labels(version=package_version(), revision="unknown", role=role).set(1)
+    for collector in _ROLE_METRICS[role]:
+        if id(collector) not in _exported:
+            REGISTRY.register(collector)
+            _exported.add(id(collector))
 
 
 def status_class(status: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker.metrics import DEAD_LETTERED, RETRIES
+from broker.metrics import DEAD_LETTERED, PUBLISHED, RETRIES
 from broker.queue.connection import Connection
 from broker.queue.events import event_extra
 from broker.queue.keys import PartitionKeys, dlq_id
@@ -57,6 +57,8 @@ async def settle(conn: Connection, consumer: str, attempt: Attempt, outcome: Out
     keys += [d.key for d in children]
     args += [value for d in children for value in d.script_args()]
     result = await conn.scripts.run(script, attempt.partition, keys, args)
+    if children:
+        PUBLISHED.labels("callback").inc(len(children))
     return result.decode() if isinstance(result, bytes) else str(result)
 
 

@@ -222,7 +222,10 @@ class Worker:
                 Response(error="poison: its deliveries keep crashing workers"), "poison"
             )
         started = time.time()
-        DELIVERY_WAIT.observe(max(0.0, started - envelope.not_before / 1000))
+        if attempt.attempts == 1:
+            # A retry's own due time is not kept; measuring it from the first due time would
+            # count its backoff as queueing. So the wait is of first attempts only.
+            DELIVERY_WAIT.observe(max(0.0, started - envelope.not_before / 1000))
         assert self._session is not None
         response = await send(
             self._session, envelope, attempt.body, attempt.attempts, self._signing_key

@@ -578,12 +578,6 @@ def test_exposition_matches_the_catalogue(
     assert problems == []
 
 
-@pytest.mark.xfail(
-    reason="broker/metrics.py creates every metric at import in the default registry, so each "
-    "role also exports the other roles' unlabelled metrics (zeros): e.g. the ingress and worker "
-    "export hookstream_scheduler_last_tick_timestamp_seconds 0",
-    strict=False,
-)
 def test_roles_export_only_their_own_metrics(stack: Stack, catalogue: dict[str, Json]) -> None:
     """A role exports only the metrics the catalogue gives it."""
     extra = {

@@ -18,6 +18,7 @@ from broker.http.body import json_object
 from broker.http.context import connection
 from broker.http.filters import Filter, count_parameter, filter_from_query
 from broker.http.views import dlq_json
+from broker.metrics import PUBLISHED
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
 from broker.queue.dlq import DlqEntry, delete_entry, find_entries, load_entry, retry_entry
@@ -140,6 +141,7 @@ async def _retry(request: web.Request, entries: list[DlqEntry]) -> list[dict[str
             continue
         new_id = await retry_entry(conn.scripts, entry, message, dict(overrides))
         if new_id:
+            PUBLISHED.labels("retry").inc()
             responses.append({"messageId": new_id})
     return responses
 
