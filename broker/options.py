@@ -27,6 +27,16 @@ _CALLBACK_PREFIXES = {"callback": "upstash-callback-", "failure": "upstash-failu
 _CALLBACK_SETTINGS = frozenset({"method", "timeout", "retries", "retry-delay", "delay"})
 
 
+@dataclass(frozen=True)
+class FlowControl:
+    """`Upstash-Flow-Control-Key` with its `parallelism=N, rate=N, period=<duration>` value."""
+
+    key: str
+    parallelism: int | None = None
+    rate: int | None = None
+    period_s: int = 1
+
+
 @dataclass(frozen=True, kw_only=True)
 class PublishOptions:
     """What the headers of one publish ask for."""
@@ -43,6 +53,7 @@ class PublishOptions:
     labels: tuple[str, ...] = ()
     deduplication_id: str | None = None
     content_based_deduplication: bool = False
+    flow_control: FlowControl | None = None
 
 
 def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
@@ -62,6 +73,9 @@ def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOption
         content_based_deduplication=_boolean(
             headers.get("Upstash-Content-Based-Deduplication"),
             "Upstash-Content-Based-Deduplication",
+        ),
+        flow_control=_flow_control(
+            headers.get("Upstash-Flow-Control-Key"), headers.get("Upstash-Flow-Control-Value", "")
         ),
     )
 
@@ -158,6 +172,43 @@ def _not_before(value: str | None) -> int | None:
     if seconds < 0:
         raise BadRequest("Upstash-Not-Before must be a unix time in seconds")
     return seconds * 1000
+
+
+_MAX_PERIOD_S = 7 * 86_400
+
+
+def _flow_control(key: str | None, value: str) -> FlowControl | None:
+    """Lenient about separators (`", "` or `,`) and an empty value, strict about numbers."""
+    if key is None or not key.strip():
+        return None
+    if len(key) > 256:
+        raise BadRequest("Upstash-Flow-Control-Key is longer than 256 characters")
+    settings: dict[str, str] = {}
+    for part in value.split(","):
+        name, sep, raw = part.strip().partition("=")
+        if not part.strip():
+            continue
+        if not sep or name.strip().lower() not in ("parallelism", "rate", "period"):
+            raise BadRequest(f"Upstash-Flow-Control-Value: cannot read {part.strip()!r}")
+        settings[name.strip().lower()] = raw.strip()
+    period_s = _duration(settings.get("period"), "Upstash-Flow-Control-Value period") // 1000
+    if not 0 <= period_s <= _MAX_PERIOD_S:
+        raise BadRequest("Upstash-Flow-Control-Value period must be at most 1 week")
+    return FlowControl(
+        key=key.strip(),
+        parallelism=_positive(settings.get("parallelism"), "parallelism"),
+        rate=_positive(settings.get("rate"), "rate"),
+        period_s=period_s or 1,
+    )
+
+
+def _positive(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    number = _int(value, f"Upstash-Flow-Control-Value {name}")
+    if number < 1:
+        raise BadRequest(f"Upstash-Flow-Control-Value {name} must be at least 1")
+    return number
 
 
 def _dedup_id(value: str | None) -> str | None:

@@ -53,7 +53,10 @@ async def settle(conn: Connection, consumer: str, attempt: Attempt, outcome: Out
             retention = conn.settings.dlq_retention_ms
             suffix = dlq_id("", attempt.partition.partition)
             args += [encode(response), _error_extra(response), retention, suffix]
-    keys = [*attempt.partition.queue_keys(env.queue_name), attempt.partition.message(env.id)]
+    keys = [
+        *attempt.partition.gate_keys(env.queue_name, env.flow_control_key),
+        attempt.partition.message(env.id),
+    ]
     keys += [d.key for d in children]
     args += [value for d in children for value in d.script_args()]
     result = await conn.scripts.run(script, attempt.partition, keys, args)
@@ -65,6 +68,9 @@ async def settle(conn: Connection, consumer: str, attempt: Attempt, outcome: Out
 async def settle_cancelled(conn: Connection, consumer: str, attempt: Attempt) -> None:
     """A queued message found cancelled on read: ack it and free its queue slot."""
     env = attempt.envelope
-    keys = [*attempt.partition.queue_keys(env.queue_name), attempt.partition.message(env.id)]
+    keys = [
+        *attempt.partition.gate_keys(env.queue_name, env.flow_control_key),
+        attempt.partition.message(env.id),
+    ]
     args = [consumer, attempt.entry_id, env.id]
     await conn.scripts.run("settle_cancelled", attempt.partition, keys, args)

@@ -12,6 +12,7 @@ from broker.http.routes import (
     batch,
     dlq,
     events,
+    flow_control,
     keys,
     messages,
     publish,
@@ -31,7 +32,18 @@ def build_app(conn: Connection) -> web.Application:
         middlewares=[metrics_middleware, error_middleware, auth_middleware(settings.tokens)],
     )
     app[CONNECTION] = conn
-    for routes in (publish, messages, keys, events, dlq, schedules, topics, queues, batch):
+    for routes in (
+        publish,
+        messages,
+        keys,
+        events,
+        dlq,
+        schedules,
+        topics,
+        queues,
+        batch,
+        flow_control,
+    ):
         routes.add_routes(app)
 
     async def readiness() -> str | None:

@@ -15,6 +15,7 @@ from broker.http.destination import is_url, url_destination
 from broker.metrics import PUBLISHED
 from broker.options import PublishOptions
 from broker.queue.connection import Connection
+from broker.queue.flow_control import apply_message_settings
 from broker.queue.keys import queue_partition
 from broker.queue.producer import Draft, Routing, build_draft, new_ids, publish, publish_once
 from broker.queue.queues import set_queue
@@ -86,14 +87,15 @@ def prepare(
 ) -> tuple[list[Draft], str | None]:
     """Every draft of one request (one partition), and its dedup digest if any.
 
-    Queued messages live in their queue's partition; deduplicated ones in their digest's, so
-    that the dedup key and the messages are written by one script.
+    Queued (or flow-controlled) messages live in their gate's partition; deduplicated ones
+    in their digest's, so that the dedup key and the messages are written by one script.
     """
     digest = _dedup_digest(destination, options, body)
     partitions = conn.settings.partitions
     partition = None
-    if routing.queue_name:
-        partition = queue_partition(routing.queue_name, partitions).partition
+    gate = routing.queue_name or (options.flow_control.key if options.flow_control else None)
+    if gate:
+        partition = queue_partition(gate, partitions).partition
     elif digest:
         partition = int(digest[:8], 16) % partitions
     ids = new_ids(partitions, len(targets.endpoints), partition)
@@ -110,13 +112,12 @@ async def store(
 ) -> Published:
     """Write the drafts (once per dedup window when a digest is given)."""
     answers = [{"messageId": d.envelope.id, "url": d.envelope.url} for d in drafts]
-    queue = drafts[0].envelope.queue_name
     if digest is None:
-        await publish(conn.scripts, drafts, queue)
+        await publish(conn.scripts, drafts)
         return Published(answers, fan_out, deduplicated=False)
     key = drafts[0].partition.dedup(digest)
     window = conn.settings.dedup_window_ms
-    earlier = await publish_once(conn.scripts, drafts, key, _json.encode(answers), window, queue)
+    earlier = await publish_once(conn.scripts, drafts, key, _json.encode(answers), window)
     if earlier is None:
         return Published(answers, fan_out, deduplicated=False)
     return Published(_answers.decode(earlier), fan_out, deduplicated=True)
@@ -130,6 +131,7 @@ async def publish_request(
     drafts, digest = prepare(conn, destination, targets, options, body, routing)
     if routing.queue_name:
         await set_queue(conn, routing.queue_name, create_only=True)
+    await apply_message_settings(conn, drafts[0].envelope)
     published = await store(conn, drafts, digest, fan_out=targets.topic_name is not None)
     if not published.deduplicated:
         PUBLISHED.labels("api").inc(len(drafts))

@@ -51,6 +51,22 @@ def envelope_fields(envelope: Envelope) -> dict[str, Any]:
     if envelope.labels:
         fields["label"] = envelope.labels[0]
         fields["labels"] = list(envelope.labels)
+    return fields | flow_control_fields(envelope)
+
+
+def flow_control_fields(envelope: Envelope) -> dict[str, Any]:
+    """Present only with a key (Python builds a flow-control object whenever it sees one);
+    `period` then always, default 1; `parallelism` and `rate` only when set."""
+    if not envelope.flow_control_key:
+        return {}
+    fields: dict[str, Any] = {
+        "flowControlKey": envelope.flow_control_key,
+        "period": envelope.period or 1,
+    }
+    if envelope.parallelism:
+        fields["parallelism"] = envelope.parallelism
+    if envelope.rate:
+        fields["rate"] = envelope.rate
     return fields
 
 

@@ -16,5 +16,8 @@ async def cancel_message(conn: Connection, message_id: str) -> bool:
     if message is None:
         return False
     partition = keys_for(message_id)
-    keys = [*partition.queue_keys(message.envelope.queue_name), partition.message(message_id)]
+    keys = [
+        *partition.gate_keys(message.envelope.queue_name, message.envelope.flow_control_key),
+        partition.message(message_id),
+    ]
     return bool(await conn.scripts.run("cancel", partition, keys, [message_id]))

@@ -79,7 +79,7 @@ async def retry_entry(
         message.envelope, id=new_id, created_at=now, not_before=now + delay, **overrides
     )
     draft = Draft(envelope, message.body, delay_ms=delay)
-    queue_keys = entry.partition.queue_keys(envelope.queue_name)
+    queue_keys = entry.partition.gate_keys(envelope.queue_name, envelope.flow_control_key)
     keys = [*queue_keys, entry.partition.message(entry.message_id), draft.key]
     done = await scripts.run(
         "dlq_retry", entry.partition, keys, [entry.stream_id, *draft.script_args()]

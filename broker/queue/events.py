@@ -38,6 +38,8 @@ def event_header(envelope: Envelope) -> bytes:
     if envelope.labels:
         fields["label"] = envelope.labels[0]
         fields["labels"] = list(envelope.labels)
+    if envelope.flow_control_key:
+        fields["flowControlKey"] = envelope.flow_control_key
     return _json.encode(fields)
 
 

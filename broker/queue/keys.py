@@ -28,10 +28,11 @@ SCHEDULER_LEASE = "{hs:sched}:lease"  # string: token of the active scheduler, w
 # Ordered queues: each lives in the partition its name hashes to (queue_partition), with its
 # messages; the index of names has a tag of its own.
 QUEUES_INDEX = "{hs:queues}:index"
+FLOW_CONTROL_INDEX = "{hs:flow}:index"  # set of flow-control keys
 
 
 def queue_partition(name: str, partitions: int) -> PartitionKeys:
-    """The partition of an ordered queue and all of its messages."""
+    """The partition of an ordered queue (or flow-control key) and all of its messages."""
     return PartitionKeys(zlib.crc32(name.encode()) % partitions)
 
 
@@ -80,6 +81,17 @@ class PartitionKeys:
     def message(self, message_id: str) -> str:
         """Hash holding one message: envelope `m` plus mutable fields."""
         return f"{self.tag}:msg:{message_id}"
+
+    def flow_keys(self, key: str) -> list[str]:
+        """[hash, wait list] of a flow-control key living in this partition (a gate like a
+        queue's, with a rate limit and without the FIFO promise to callers)."""
+        return [f"{self.tag}:fc:{key}", f"{self.tag}:fc:{key}:wait"]
+
+    def gate_keys(self, queue_name: str | None, flow_control_key: str | None) -> list[str]:
+        """The gate a message passes: its ordered queue, its flow-control key, or neither."""
+        if flow_control_key and not queue_name:
+            return self.flow_keys(flow_control_key)
+        return self.queue_keys(queue_name)
 
     def queue_keys(self, name: str | None) -> list[str]:
         """[hash, wait list] of an ordered queue living in this partition.

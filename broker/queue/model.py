@@ -58,6 +58,11 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     queue_name: str | None = None
     schedule_id: str | None = None
     labels: tuple[str, ...] = ()
+    # Flow control: messages sharing a key share its limits (rate per period, parallelism).
+    flow_control_key: str | None = None
+    parallelism: int | None = None
+    rate: int | None = None
+    period: int | None = None  # seconds
     # Set on callback messages: the id of the message whose outcome they report.
     source_message_id: str | None = None
 

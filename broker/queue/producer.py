@@ -7,6 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from broker.options import PublishOptions
 from broker.queue.events import event_header
@@ -87,8 +88,21 @@ def build_draft(
         queue_name=routing.queue_name,
         schedule_id=routing.schedule_id,
         labels=options.labels,
+        **_flow_control_fields(options),
     )
     return Draft(envelope, body, delay_ms=options.delay_ms, not_before_ms=not_before)
+
+
+def _flow_control_fields(options: PublishOptions) -> dict[str, Any]:
+    flow = options.flow_control
+    if flow is None:
+        return {}
+    return {
+        "flow_control_key": flow.key,
+        "parallelism": flow.parallelism,
+        "rate": flow.rate,
+        "period": flow.period_s,
+    }
 
 
 def new_ids(partitions: int, count: int, partition: int | None = None) -> list[str]:
@@ -99,18 +113,26 @@ def new_ids(partitions: int, count: int, partition: int | None = None) -> list[s
     return [new_message_id(partitions, partition) for _ in range(count)]
 
 
-async def publish(scripts: Scripts, drafts: Sequence[Draft], queue: str | None = None) -> None:
+async def publish(scripts: Scripts, drafts: Sequence[Draft]) -> None:
     """Store drafts; those sharing a partition are written in one atomic script call.
 
-    With `queue`, the drafts (all in the queue's partition) join that ordered queue.
+    Drafts of an ordered queue or a flow-control key (all in its partition) join its gate.
     """
     by_partition: dict[PartitionKeys, list[Draft]] = defaultdict(list)
     for draft in drafts:
         by_partition[draft.partition].append(draft)
     for partition, group in by_partition.items():
-        keys = [*partition.queue_keys(queue), *(d.key for d in group)]
-        args = ["1" if queue else "0", *(value for d in group for value in d.script_args())]
+        gate_keys, gated = _gate(partition, group[0].envelope)
+        keys = [*gate_keys, *(d.key for d in group)]
+        args = [gated, *(value for d in group for value in d.script_args())]
         await scripts.run("publish", partition, keys, args)
+
+
+def _gate(partition: PartitionKeys, envelope: Envelope) -> tuple[list[str], str]:
+    """The gate keys of a request's messages and the script's '1'/'0' "gated" flag."""
+    gated = envelope.queue_name or envelope.flow_control_key
+    keys = partition.gate_keys(envelope.queue_name, envelope.flow_control_key)
+    return keys, "1" if gated else "0"
 
 
 async def publish_once(
@@ -119,7 +141,6 @@ async def publish_once(
     dedup_key: str,
     answer: bytes,
     window_ms: int,
-    queue: str | None = None,
 ) -> bytes | None:
     """Store drafts unless `dedup_key` holds an earlier answer, which is returned instead.
 
@@ -127,8 +148,9 @@ async def publish_once(
     The drafts must share the dedup key's partition.
     """
     partition = drafts[0].partition
-    keys = [*partition.queue_keys(queue), dedup_key, *(d.key for d in drafts)]
-    args = ["1" if queue else "0", window_ms, answer]
+    gate_keys, gated = _gate(partition, drafts[0].envelope)
+    keys = [*gate_keys, dedup_key, *(d.key for d in drafts)]
+    args: list[Any] = [gated, window_ms, answer]
     args += [value for d in drafts for value in d.script_args()]
     existing: bytes | None = await scripts.run("publish_once", partition, keys, args)
     return existing

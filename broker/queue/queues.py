@@ -47,8 +47,11 @@ async def set_queue(
         "" if parallelism is None else parallelism,
         "" if paused is None else ("1" if paused else "0"),
         "1" if create_only else "0",
+        "",
+        "",
+        "0",
     ]
-    await conn.scripts.run("queue_set", partition, partition.queue_keys(name), args)
+    await conn.scripts.run("gate_set", partition, partition.queue_keys(name), args)
 
 
 async def get_queue(conn: Connection, name: str) -> dict[str, Any] | None:

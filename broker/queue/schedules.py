@@ -28,6 +28,7 @@ from redis.commands.core import AsyncScript
 from broker.options import PublishOptions
 from broker.queue import keys
 from broker.queue.connection import Connection
+from broker.queue.flow_control import apply_message_settings
 from broker.queue.keys import keys_for
 from broker.queue.producer import Draft, publish_once
 from broker.queue.queues import set_queue
@@ -185,9 +186,10 @@ class Schedules:
         queue = first.envelope.queue_name
         if queue:
             await set_queue(self.conn, queue, create_only=True)  # as enqueue does
+        await apply_message_settings(self.conn, first.envelope)
         marker = first.partition.tick(first.envelope.id)
         earlier = await publish_once(
-            self.conn.scripts, claim.drafts, marker, b"1", TICK_MARKER_TTL_MS, queue
+            self.conn.scripts, claim.drafts, marker, b"1", TICK_MARKER_TTL_MS
         )
         await self.redis.hdel(keys.SCHEDULE_CLAIMS, first.envelope.id)
         return 0 if earlier is not None else len(claim.drafts)

@@ -28,7 +28,7 @@ _NAMES = (
     "dlq_retry",
     "publish_once",
     "settle_cancelled",
-    "queue_set",
+    "gate_set",
 )
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from tests.support.api import api, events_of, eventually
+from tests.support.api import PeakConcurrency, api, events_of, eventually
 from tests.support.hookstream import Hookstream
 from tests.support.procs import RoleProcess, role_env
 from tests.support.sink import Sink
@@ -148,17 +148,8 @@ async def test_queue_order_survives_a_killed_worker(
 ) -> None:
     """200 messages through a parallelism-1 queue served by two worker processes, one killed
     with SIGKILL and restarted midway: first arrivals are in order and all arrive."""
-    now = peak = 0
-
-    async def respond(_: web.Request, __: bytes) -> web.StreamResponse:
-        nonlocal now, peak
-        now += 1
-        peak = max(peak, now)
-        await asyncio.sleep(0.002)
-        now -= 1
-        return web.Response(text="ok")
-
-    sink.respond = respond
+    responder = PeakConcurrency(hold=0.002)
+    sink.respond = responder
     for index in range(200):
         await api(ingress, "POST", f"/v2/enqueue/ordered/{sink.url()}", data=str(index))
     workers = [RoleProcess("workers", role_env(redis_url)).wait_ready() for _ in range(2)]
@@ -177,4 +168,4 @@ async def test_queue_order_survives_a_killed_worker(
             worker.stop()
     first_arrivals = list(dict.fromkeys(int(r.body) for r in sink.received))
     assert first_arrivals == list(range(200))
-    assert peak == 1
+    assert responder.peak == 1

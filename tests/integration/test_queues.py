@@ -5,35 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiohttp import web
 from qstash import AsyncQStash
 
-from tests.support.api import api, eventually
+from tests.support.api import PeakConcurrency, api, eventually
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 
 pytestmark = pytest.mark.integration
-
-
-class Concurrency:
-    """A sink responder that holds each request briefly and records the peak in flight."""
-
-    def __init__(self, hold: float = 0.03, fail_first: set[str] | None = None) -> None:
-        self.hold = hold
-        self.now = self.peak = 0
-        self.fail_first = set(fail_first or ())
-
-    async def __call__(self, _: web.Request, body: bytes) -> web.StreamResponse:
-        self.now += 1
-        self.peak = max(self.peak, self.now)
-        try:
-            await asyncio.sleep(self.hold)
-        finally:
-            self.now -= 1
-        if body.decode() in self.fail_first:
-            self.fail_first.discard(body.decode())
-            return web.Response(status=500)
-        return web.Response(text="ok")
 
 
 async def _enqueue(
@@ -46,7 +24,7 @@ async def test_fifo_with_parallelism_one_holds_through_retries(
     hookstream: Hookstream, sink: Sink
 ) -> None:
     """20 messages arrive one at a time, in order; a failing one holds the rest back."""
-    responder = Concurrency(hold=0.005, fail_first={"3"})
+    responder = PeakConcurrency(hold=0.005, fail_first={"3"})
     sink.respond = responder
     for index in range(20):
         code, _ = await _enqueue(hookstream, "fifo", sink.url(), str(index))
@@ -65,7 +43,7 @@ async def test_fifo_with_parallelism_one_holds_through_retries(
 
 async def test_parallelism_bound(hookstream: Hookstream, sink: Sink) -> None:
     """With parallelism 3, the sink never sees more than 3 of the queue's requests at once."""
-    responder = Concurrency(hold=0.05)
+    responder = PeakConcurrency(hold=0.05)
     sink.respond = responder
     code, _ = await api(
         hookstream,

@@ -70,3 +70,24 @@ async def verify_signature(hookstream: Hookstream, received: Received, url: str)
     receiver.verify(
         signature=received.headers["Upstash-Signature"], body=received.body.decode(), url=url
     )
+
+
+class PeakConcurrency:
+    """A sink responder that holds each request briefly and records the peak in flight."""
+
+    def __init__(self, hold: float = 0.03, fail_first: set[str] | None = None) -> None:
+        self.hold = hold
+        self.now = self.peak = 0
+        self.fail_first = set(fail_first or ())
+
+    async def __call__(self, _: web.Request, body: bytes) -> web.StreamResponse:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await asyncio.sleep(self.hold)
+        finally:
+            self.now -= 1
+        if body.decode() in self.fail_first:
+            self.fail_first.discard(body.decode())
+            return web.Response(status=500)
+        return web.Response(text="ok")

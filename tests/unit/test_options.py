@@ -121,3 +121,26 @@ def test_invalid_urls(url: str) -> None:
     """Anything without an http(s) scheme and a host is refused."""
     with pytest.raises(BadRequest, match="invalid destination"):
         validate_url(url, "destination")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("parallelism=2, rate=5, period=60s", (2, 5, 60)),
+        ("rate=10,period=1h30m3s", (None, 10, 5403)),
+        ("", (None, None, 1)),
+        ("parallelism=3", (3, None, 1)),
+    ],
+)
+def test_flow_control_values(value: str, expected: tuple[int | None, int | None, int]) -> None:
+    """Both SDKs' separators, compound periods, and an empty value (Python may send one)."""
+    headers = CIMultiDict({"Upstash-Flow-Control-Key": "k", "Upstash-Flow-Control-Value": value})
+    flow = parse_publish_headers(headers, SETTINGS).flow_control
+    assert flow is not None
+    assert (flow.parallelism, flow.rate, flow.period_s) == expected
+
+
+def test_no_flow_control_without_a_key() -> None:
+    """A value without a key means no flow control."""
+    headers = CIMultiDict({"Upstash-Flow-Control-Value": "rate=1"})
+    assert parse_publish_headers(headers, SETTINGS).flow_control is None

@@ -16,6 +16,7 @@ from broker.http.publishing import prepare, resolve, store
 from broker.metrics import PUBLISHED
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
+from broker.queue.flow_control import apply_message_settings
 from broker.queue.producer import Draft, Routing
 from broker.queue.queues import check_name, set_queue
 
@@ -46,6 +47,7 @@ async def publish_batch(request: web.Request) -> web.Response:
     for item, (drafts, digest, fan_out) in zip(items, planned, strict=True):
         if item.queue:
             await set_queue(conn, item.queue, create_only=True)
+        await apply_message_settings(conn, drafts[0].envelope)
         published = await store(conn, drafts, digest, fan_out)
         if not published.deduplicated:
             PUBLISHED.labels("api").inc(len(drafts))

@@ -38,20 +38,42 @@ local function ack(entry_id)
   redis.call('XDEL', READY, entry_id)
 end
 
--- Ordered queues: at most `parallelism` of a queue's messages are admitted (in the ready
--- stream, in flight or waiting for a retry) at once; the rest wait in FIFO order in the wait list.
--- `active` counts the admitted ones across all workers.
-local function pump(queue, wait)
-  local q = redis.call('HMGET', queue, 'parallelism', 'paused', 'active')
-  if not q[1] or q[2] == '1' then return end
-  local active, limit = tonumber(q[3] or '0'), tonumber(q[1])
-  while active < limit do
+-- Gates: ordered queues and flow-control keys. At most `parallelism` (0 = no limit) of a
+-- gate's messages are admitted (in the ready stream, in flight, or waiting for a retry) at
+-- once; the rest wait in FIFO order in the wait list. `active` counts the admitted ones
+-- across all workers. With a `rate`, at most `rate` admissions fall in any `period` ms: an
+-- admission that would exceed it is scheduled into the delayed set for the earliest allowed
+-- time (`times` keeps the last `rate` admission times), at most one period ahead, so nothing
+-- waiting polls Redis; the next settle or admission pumps the rest.
+local function rate_slot(times, rate, period, now)
+  if rate == 0 or #times < rate then return now end
+  return math.max(now, times[rate] + period)
+end
+
+local function pump(gate, wait)
+  local g = redis.call('HMGET', gate, 'parallelism', 'paused', 'active', 'rate', 'period', 'times')
+  if not g[1] or g[2] == '1' then return end
+  local limit, active = tonumber(g[1]), tonumber(g[3] or '0')
+  local rate, period = tonumber(g[4] or '0'), tonumber(g[5] or '1000')
+  local times = {}
+  for t in string.gmatch(g[6] or '', '[^,]+') do times[#times + 1] = tonumber(t) end
+  local now = now_ms()
+  while limit == 0 or active < limit do
+    local at = rate_slot(times, rate, period, now)
+    if at > now + period then break end
     local id = redis.call('LPOP', wait)
     if not id then break end
-    redis.call('XADD', READY, '*', 'id', id)
+    if at > now then
+      redis.call('ZADD', DELAYED, at, id)
+    else
+      redis.call('XADD', READY, '*', 'id', id)
+    end
     active = active + 1
+    if rate > 0 then table.insert(times, 1, at) end
   end
-  redis.call('HSET', queue, 'active', active)
+  local kept = {}
+  for i = 1, math.min(#times, rate) do kept[i] = string.format('%d', times[i]) end
+  redis.call('HSET', gate, 'active', active, 'times', table.concat(kept, ','))
 end
 
 -- A queued message reached its end (delivered, dead-lettered, cancelled): free its slot.

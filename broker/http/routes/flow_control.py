@@ -1,0 +1,99 @@
+"""`/v2/flowControl[...]` and `/v2/globalParallelism`: inspect and steer flow-control keys."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from broker.errors import BadRequest, NotFound
+from broker.http.context import connection
+from broker.queue import flow_control
+
+
+def _key(request: web.Request) -> str:
+    key = request.match_info["key"]
+    if not key:
+        raise BadRequest("flow control key is required")
+    return key
+
+
+async def _existing(request: web.Request) -> str:
+    key = _key(request)
+    if await flow_control.info(connection(request), key) is None:
+        raise NotFound(f"flow control key {key!r} not found")
+    return key
+
+
+async def get_one(request: web.Request) -> web.Response:
+    info = await flow_control.info(connection(request), _key(request))
+    if info is None:
+        raise NotFound(f"flow control key {_key(request)!r} not found")
+    return web.json_response(info)
+
+
+async def list_all(request: web.Request) -> web.Response:
+    keys = await flow_control.list_keys(connection(request), request.query.get("search", ""))
+    return web.json_response(keys)
+
+
+async def global_parallelism(request: web.Request) -> web.Response:
+    return web.json_response(await flow_control.global_parallelism(connection(request)))
+
+
+async def pause(request: web.Request) -> web.Response:
+    await flow_control.set_paused(connection(request), await _existing(request), paused=True)
+    return web.json_response({})
+
+
+async def resume(request: web.Request) -> web.Response:
+    await flow_control.set_paused(connection(request), await _existing(request), paused=False)
+    return web.json_response({})
+
+
+def _optional_int(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+    if value < 0:
+        raise BadRequest(f"{name} must not be negative")
+    return value
+
+
+async def pin(request: web.Request) -> web.Response:
+    """`?parallelism=3&rate=20&period=120` (period in seconds), each optional."""
+    names = ("parallelism", "rate", "period")
+    values = {name: _optional_int(request, name) for name in names}
+    if all(v is None for v in values.values()):
+        raise BadRequest("give at least one of parallelism, rate, period")
+    key = await _existing(request)
+    await flow_control.pin(connection(request), key, **values)
+    return web.json_response({})
+
+
+async def unpin(request: web.Request) -> web.Response:
+    """`?parallelism=true&rate=true`, each optional."""
+    parallelism = request.query.get("parallelism", "").lower() == "true"
+    rate = request.query.get("rate", "").lower() == "true"
+    key = await _existing(request)
+    await flow_control.unpin(connection(request), key, parallelism=parallelism, rate=rate)
+    return web.json_response({})
+
+
+async def reset_rate(request: web.Request) -> web.Response:
+    await flow_control.reset_rate(connection(request), await _existing(request))
+    return web.json_response({})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v2/flowControl", list_all)
+    app.router.add_get("/v2/flowControl/{key}", get_one)
+    app.router.add_post("/v2/flowControl/{key}/pause", pause)
+    app.router.add_post("/v2/flowControl/{key}/resume", resume)
+    app.router.add_post("/v2/flowControl/{key}/pin", pin)
+    app.router.add_post("/v2/flowControl/{key}/unpin", unpin)
+    app.router.add_post("/v2/flowControl/{key}/resetRate", reset_rate)
+    app.router.add_post("/v2/flowControl/{key}/reset", reset_rate)
+    app.router.add_get("/v2/globalParallelism", global_parallelism)

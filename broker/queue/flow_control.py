@@ -1,0 +1,121 @@
+"""Flow control: messages sharing `Upstash-Flow-Control-Key` share its limits.
+
+A key is a gate like an ordered queue's (lib.lua `pump`/`release`) living in the partition
+its name hashes to, with its messages: `parallelism` bounds the admitted messages (0 = no
+limit) and `rate` per `period` bounds admissions in any sliding window. Each published
+message brings its settings, which win unless the key is pinned through the API.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from broker.queue.connection import Connection
+from broker.queue.keys import FLOW_CONTROL_INDEX, queue_partition
+from broker.queue.model import Envelope
+
+
+def _keys(conn: Connection, key: str) -> tuple[Any, list[str]]:
+    partition = queue_partition(key, conn.settings.partitions)
+    return partition, partition.flow_keys(key)
+
+
+async def _set(conn: Connection, key: str, values: dict[str, str], from_message: bool) -> None:
+    """gate_set with the given fields ('' keeps the current value)."""
+    partition, keys = _keys(conn, key)
+    args = [values.get(f, "") for f in ("parallelism", "paused", "create", "rate", "period")]
+    await conn.scripts.run("gate_set", partition, keys, [*args, "1" if from_message else "0"])
+
+
+async def apply_message_settings(conn: Connection, envelope: Envelope) -> None:
+    """Create the key on first use and take the settings the message carries."""
+    if not envelope.flow_control_key:
+        return
+    await conn.redis.sadd(FLOW_CONTROL_INDEX, envelope.flow_control_key)
+    values = {
+        "parallelism": str(envelope.parallelism or 0),
+        "rate": str(envelope.rate or 0),
+        "period": str((envelope.period or 1) * 1000),
+    }
+    await _set(conn, envelope.flow_control_key, values, from_message=True)
+
+
+async def info(conn: Connection, key: str) -> dict[str, Any] | None:
+    """FlowControlInfo (qstash-api.md 8.8), or None for an unknown key."""
+    _, (gate, wait) = _keys(conn, key)
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(gate)
+        pipe.llen(wait)
+        fields, waiting = await pipe.execute()
+    if not fields:
+        return None
+    get = {k.decode(): v.decode() for k, v in fields.items()}
+    period_ms = int(get.get("period", 1000))
+    now = int(time.time() * 1000)
+    times = [int(t) for t in get.get("times", "").split(",") if t]
+    in_window = [t for t in times if now - period_ms < t <= now]
+    return {
+        "flowControlKey": key,
+        "waitListSize": waiting,
+        "parallelismMax": int(get.get("parallelism", 0)),
+        "parallelismCount": int(get.get("active", 0)),
+        "rateMax": int(get.get("rate", 0)),
+        "rateCount": len(in_window),
+        "ratePeriod": period_ms // 1000,
+        "ratePeriodStart": (min(in_window) if in_window else now) // 1000,
+        "isPaused": get.get("paused") == "1",
+        "isPinnedParallelism": get.get("pinnedParallelism") == "1",
+        "isPinnedRate": get.get("pinnedRate") == "1",
+    }
+
+
+async def list_keys(conn: Connection, search: str = "") -> list[dict[str, Any]]:
+    names = sorted(n.decode() for n in await conn.redis.smembers(FLOW_CONTROL_INDEX))
+    found = [await info(conn, name) for name in names if search in name]
+    return [item for item in found if item is not None]
+
+
+async def set_paused(conn: Connection, key: str, paused: bool) -> None:
+    """While paused, messages wait; resuming admits what the limits allow."""
+    await _set(conn, key, {"paused": "1" if paused else "0"}, from_message=False)
+
+
+async def pin(
+    conn: Connection, key: str, parallelism: int | None, rate: int | None, period: int | None
+) -> None:
+    """Fix the limits: messages' own settings are ignored until unpinned. Resets the rate."""
+    _, (gate, _wait) = _keys(conn, key)
+    pins = {}
+    if parallelism is not None:
+        pins["pinnedParallelism"] = "1"
+    if rate is not None or period is not None:
+        pins["pinnedRate"] = "1"
+    if pins:
+        await conn.redis.hset(gate, mapping=pins | {"times": ""})
+    values = {
+        "parallelism": "" if parallelism is None else str(parallelism),
+        "rate": "" if rate is None else str(rate),
+        "period": "" if period is None else str(period * 1000),
+    }
+    await _set(conn, key, values, from_message=False)
+
+
+async def unpin(conn: Connection, key: str, parallelism: bool, rate: bool) -> None:
+    _, (gate, _wait) = _keys(conn, key)
+    fields = [f for f, on in (("pinnedParallelism", parallelism), ("pinnedRate", rate)) if on]
+    if fields:
+        await conn.redis.hdel(gate, *fields)
+
+
+async def reset_rate(conn: Connection, key: str) -> None:
+    """Forget past admissions: a new rate period starts now."""
+    _, (gate, _wait) = _keys(conn, key)
+    await conn.redis.hset(gate, "times", "")
+    await _set(conn, key, {}, from_message=False)
+
+
+async def global_parallelism(conn: Connection) -> dict[str, int]:
+    """Messages admitted across every flow-control key (no global cap is configured)."""
+    keys = await list_keys(conn)
+    return {"parallelismMax": 0, "parallelismCount": sum(k["parallelismCount"] for k in keys)}
