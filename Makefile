@@ -30,7 +30,7 @@ $(SDK_MODULES): tests/sdk/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the TypeScript SDK test will be skipped"; fi
 
-run: install  ## start the all-in-one dev server (ingress + worker) on an embedded Redis
+run: install  ## start the all-in-one dev server (ingress + worker + scheduler) on an embedded Redis
 	$(BIN)/hookstream dev
 
 test: install $(SDK_MODULES)  ## run the whole suite against a real Redis-compatible server

@@ -85,7 +85,14 @@ async def _connected(settings: Settings, url: str) -> AsyncIterator[Connection]:
 async def _serving(app: web.Application, host: str, port: int) -> AsyncIterator[None]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); "
+            "choose another port with HOOKSTREAM_PORT (or HOOKSTREAM_METRICS_PORT)"
+        ) from None
     try:
         yield
     finally:

@@ -69,8 +69,11 @@ class EmbeddedServer:
             "--maxmemory-policy", "noeviction",
         ]  # fmt: skip
         with (self.data_dir / "server.log").open("ab") as log_file:
-            # The child keeps its own copy of the descriptor; ours can close at once.
-            self.process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
+            # The child keeps its own copy of the descriptor; ours can close at once. Its own
+            # session keeps a terminal's Ctrl-C from stopping it before we have drained.
+            self.process = subprocess.Popen(
+                args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self._wait_ready(timeout)
         return self
 

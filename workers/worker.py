@@ -29,7 +29,7 @@ from broker.metrics import (
     status_class,
 )
 from broker.queue.connection import Connection
-from broker.queue.keys import GROUP, PartitionKeys
+from broker.queue.keys import GROUP, SIGNING_KEYS_CHANNEL, PartitionKeys
 from broker.queue.model import Response, decode_envelope
 from broker.queue.signing_keys import current_keys
 from workers.backoff import decide
@@ -79,6 +79,7 @@ class Worker:
             loops = [self._read_loop(p) for p in self.conn.partitions]
             loops += [self._promote_loop(), self._heartbeat_loop()]
             loops += [self._every(KEY_REFRESH_SECONDS, self._refresh_signing_key)]
+            loops += [self._follow_rotations()]
             loops += [self._every(GAUGE_SECONDS, lambda: sample_backlog(self.conn))]
             loops += [self._every(RETENTION_SECONDS, lambda: trim_retention(self.conn))]
             log.info("worker.started", consumer=self.consumer)
@@ -123,6 +124,19 @@ class Worker:
 
     async def _refresh_signing_key(self) -> None:
         self._signing_key, _ = await current_keys(self.conn.redis)
+
+    async def _follow_rotations(self) -> None:
+        """Refresh the signing key the moment `POST /v2/keys/rotate` announces a rotation."""
+        async with self.conn.redis.pubsub() as pubsub:
+            await pubsub.subscribe(SIGNING_KEYS_CHANNEL)
+            while not self._stopping.is_set():
+                try:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None:
+                        await self._refresh_signing_key()
+                except Exception:
+                    log.exception("worker.key_follow_failed")
+                    await self._pause(1)
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import secrets
 
 from redis.asyncio import Redis
 
-from broker.queue.keys import SIGNING_KEYS
+from broker.queue.keys import SIGNING_KEYS, SIGNING_KEYS_CHANNEL
 from broker.settings import Settings
 
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -42,4 +42,7 @@ async def rotate_keys(redis: Redis) -> tuple[str, str]:
     return {next_key, ARGV[1]}
     """
     current, upcoming = await redis.eval(script, 1, SIGNING_KEYS, generate_key())
+    # Workers refresh at once on this message (and every few seconds regardless), so a
+    # delivery right after the rotation is already signed with the new current key.
+    await redis.publish(SIGNING_KEYS_CHANNEL, b"rotated")
     return current.decode(), upcoming.decode()

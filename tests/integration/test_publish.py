@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.api import verify_signature
+from tests.support.api import api, verify_signature
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 
@@ -136,14 +138,8 @@ async def _eventually_404(hookstream: Hookstream, message_id: str) -> None:
         async with hookstream.http.get(f"/v2/messages/{message_id}") as resp:
             if resp.status == 404:
                 return
-        await _sleep(0.02)
+        await asyncio.sleep(0.02)
     raise AssertionError("message still present after delivery")
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 async def test_unknown_message_is_404(hookstream: Hookstream) -> None:
@@ -187,3 +183,15 @@ async def _snapshot(redis: aioredis.Redis) -> dict[bytes, object]:
         size = await redis.xlen(key) if kind == b"stream" else await redis.memory_usage(key)
         snapshot[key] = (kind, size)
     return snapshot
+
+
+async def test_delivery_right_after_rotation_uses_the_new_key(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """A message published right after POST /v2/keys/rotate verifies with the new key pair."""
+    await asyncio.sleep(0.3)  # let the worker subscribe to rotation announcements
+    code, _ = await api(hookstream, "POST", "/v2/keys/rotate")
+    assert code == 200
+    await hookstream.publish(sink.url("/after"), "x")
+    (received,) = await sink.wait_for(1)
+    await verify_signature(hookstream, received, sink.url("/after"))
