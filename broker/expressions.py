@@ -11,6 +11,7 @@ import math
 import operator
 from collections.abc import Callable
 from functools import lru_cache
+from typing import cast
 
 from broker.errors import BadRequest
 
@@ -76,7 +77,7 @@ def evaluate_delay_ms(text: str, retried: int) -> int:
 def _evaluate(node: ast.expr, retried: int) -> float:
     match node:
         case ast.Constant(value=value):
-            return float(value)
+            return float(cast(float, value))  # _check_node lets only int and float constants in
         case ast.Name(id="retried"):
             return float(retried)
         case ast.UnaryOp(op=ast.USub(), operand=operand):

@@ -13,7 +13,8 @@ from broker.metrics import export_role_metrics
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 """Returns None when ready, else the reason it is not."""
 
-_READINESS = web.AppKey("readiness", ReadinessCheck)
+# A Callable is no class, so it goes in as the type argument rather than AppKey's `t`.
+_READINESS = web.AppKey[ReadinessCheck]("readiness")
 log = structlog.get_logger()
 
 

@@ -15,7 +15,7 @@ import secrets
 import socket
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import structlog
@@ -28,7 +28,7 @@ from broker.metrics import (
     INFLIGHT,
     status_class,
 )
-from broker.queue.connection import Connection
+from broker.queue.connection import Connection, StreamEntries
 from broker.queue.keys import GROUP, SIGNING_KEYS_CHANNEL, PartitionKeys
 from broker.queue.model import Response, decode_envelope
 from broker.queue.signing_keys import current_keys
@@ -166,8 +166,12 @@ class Worker:
 
     async def _read(self, partition: PartitionKeys, count: int) -> list[tuple[str, str]]:
         """(entry id, message id) pairs newly delivered to this consumer."""
-        reply = await self.conn.redis.xreadgroup(
-            GROUP, self.consumer, {partition.ready: ">"}, count=count, block=READ_BLOCK_MS
+        # One stream asked: one [stream name, entries] pair, or none when the block times out.
+        reply = cast(
+            list[tuple[bytes, StreamEntries]],
+            await self.conn.redis.xreadgroup(
+                GROUP, self.consumer, {partition.ready: ">"}, count=count, block=READ_BLOCK_MS
+            ),
         )
         if not reply:
             return []

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from broker.errors import QueueError, Unauthorized
 from broker.metrics import HTTP_DURATION, HTTP_REQUESTS
@@ -16,9 +17,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger()
 
 
-def auth_middleware(
-    tokens: tuple[str, ...],
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def auth_middleware(tokens: tuple[str, ...]) -> Middleware:
     """Require one of `tokens` on /v2/ paths, as a Bearer header or `qstash_token` parameter."""
     encoded = [t.encode() for t in tokens]
 

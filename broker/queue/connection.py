@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
+from redis.typing import StreamRangeResponse
 
 from broker.queue.keys import GROUP, PartitionKeys
 from broker.queue.scripts import Scripts
 from broker.settings import Settings
+
+# redis-py types replies loosely (`bytes | str`, optional entries) to cover every client
+# option; ours never set decode_responses, so replies are bytes. These casts say so once.
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+def stream_entries(reply: StreamRangeResponse | None) -> StreamEntries:
+    """An XRANGE / XREVRANGE reply: (entry id, fields) pairs."""
+    return cast(StreamEntries, reply)
+
+
+def members(reply: set[bytes | str]) -> set[bytes]:
+    """An SMEMBERS reply."""
+    return cast(set[bytes], reply)
 
 
 @dataclass(frozen=True)

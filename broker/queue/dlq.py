@@ -38,11 +38,11 @@ async def find_entries(
     located: list[tuple[PartitionKeys, str]] = []
     for public_id in dict.fromkeys(dlq_ids):
         try:
-            partition, stream_id = parse_dlq_id(public_id)
+            index, stream_id = parse_dlq_id(public_id)
         except ValueError:
             continue
-        if partition < len(partitions):
-            located.append((partitions[partition], stream_id))
+        if index < len(partitions):
+            located.append((partitions[index], stream_id))
     async with redis.pipeline(transaction=False) as pipe:
         for partition, stream_id in located:
             pipe.xrange(partition.dlq, min=stream_id, max=stream_id)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from broker.queue.connection import Connection
+from redis.typing import EncodableT, FieldT
+
+from broker.queue.connection import Connection, members
 from broker.queue.keys import FLOW_CONTROL_INDEX, queue_partition
 from broker.queue.model import Envelope
 
@@ -71,7 +73,7 @@ async def info(conn: Connection, key: str) -> dict[str, Any] | None:
 
 
 async def list_keys(conn: Connection, search: str = "") -> list[dict[str, Any]]:
-    names = sorted(n.decode() for n in await conn.redis.smembers(FLOW_CONTROL_INDEX))
+    names = sorted(n.decode() for n in members(await conn.redis.smembers(FLOW_CONTROL_INDEX)))
     found = [await info(conn, name) for name in names if search in name]
     return [item for item in found if item is not None]
 
@@ -86,7 +88,7 @@ async def pin(
 ) -> None:
     """Fix the limits: messages' own settings are ignored until unpinned. Resets the rate."""
     _, (gate, _wait) = _keys(conn, key)
-    pins = {}
+    pins: dict[FieldT, EncodableT] = {}
     if parallelism is not None:
         pins["pinnedParallelism"] = "1"
     if rate is not None or period is not None:

@@ -7,13 +7,14 @@ the partition breaks ties and the cursor `<stream id>/<partition>` is exact (exc
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from redis.asyncio import Redis
 
 from broker.errors import BadRequest
+from broker.queue.connection import stream_entries
 
 T = TypeVar("T")
 _BATCH = 200
@@ -68,9 +69,9 @@ async def _walk(
     bound = start.stream_id if start else ("+" if newest_first else "-")
     while True:
         if newest_first:
-            batch = await redis.xrevrange(key, max=bound, min="-", count=_BATCH)
+            batch = stream_entries(await redis.xrevrange(key, max=bound, min="-", count=_BATCH))
         else:
-            batch = await redis.xrange(key, min=bound, max="+", count=_BATCH)
+            batch = stream_entries(await redis.xrange(key, min=bound, max="+", count=_BATCH))
         for stream_id, fields in batch:
             position = _position(stream_id, partition)
             if start is not None and (position >= start if newest_first else position <= start):
@@ -85,7 +86,7 @@ async def _walk(
 
 async def merged(
     redis: Redis, keys: Sequence[str], cursor: str | None, newest_first: bool
-) -> AsyncIterator[Entry]:
+) -> AsyncGenerator[Entry, None]:
     """All partitions' entries in one order, starting after `cursor`."""
     start = parse_cursor(cursor)
     walkers = [_walk(redis, key, p, start, newest_first) for p, key in enumerate(keys)]

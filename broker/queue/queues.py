@@ -13,7 +13,7 @@ from typing import Any
 
 from broker.errors import BadRequest
 from broker.queue.cancel import cancel_message
-from broker.queue.connection import Connection
+from broker.queue.connection import Connection, members
 from broker.queue.keys import QUEUES_INDEX, queue_partition
 from broker.queue.store import scan_messages
 
@@ -74,7 +74,7 @@ async def get_queue(conn: Connection, name: str) -> dict[str, Any] | None:
 
 
 async def list_queues(conn: Connection) -> list[dict[str, Any]]:
-    names = sorted(n.decode() for n in await conn.redis.smembers(QUEUES_INDEX))
+    names = sorted(n.decode() for n in members(await conn.redis.smembers(QUEUES_INDEX)))
     found = [await get_queue(conn, name) for name in names]
     return [queue for queue in found if queue is not None]
 

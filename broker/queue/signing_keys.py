@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -30,7 +31,8 @@ async def ensure_keys(redis: Redis, settings: Settings) -> tuple[str, str]:
 
 async def current_keys(redis: Redis) -> tuple[str, str]:
     """(current, next)."""
-    current, upcoming = await redis.hmget(SIGNING_KEYS, "current", "next")
+    # Bytes, never None: ensure_keys seeds both fields before anything reads them.
+    current, upcoming = cast(list[bytes], await redis.hmget(SIGNING_KEYS, "current", "next"))
     return current.decode(), upcoming.decode()
 
 

@@ -15,6 +15,7 @@ from redis.asyncio.client import Pipeline
 
 from broker.errors import BadRequest
 from broker.options import validate_url
+from broker.queue.connection import members
 from broker.queue.keys import TOPICS_INDEX, topic
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -67,7 +68,7 @@ async def get_group(redis: Redis, name: str) -> UrlGroup | None:
 
 
 async def list_groups(redis: Redis) -> list[UrlGroup]:
-    names = sorted(n.decode() for n in await redis.smembers(TOPICS_INDEX))
+    names = sorted(n.decode() for n in members(await redis.smembers(TOPICS_INDEX)))
     raws = await redis.mget([topic(n) for n in names]) if names else []
     return [_decoder.decode(raw) for raw in raws if raw]
 

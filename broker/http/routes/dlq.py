@@ -93,7 +93,7 @@ async def _selection(request: web.Request) -> tuple[list[DlqEntry], str | None]:
     """The entries a bulk call names: ids (body or query), else a filtered page."""
     conn = connection(request)
     body = await json_object(request)
-    ids = body.get("dlqIds") or request.query.getall("dlqIds", [])
+    ids = body.get("dlqIds", []) or request.query.getall("dlqIds", [])
     ids = [part for value in ids for part in str(value).split(",") if part]
     if ids:
         return await find_entries(conn.redis, conn.partitions, ids), None
