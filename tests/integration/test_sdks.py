@@ -133,3 +133,31 @@ async def test_typescript_sdk_dlq(hookstream: Hookstream, sink: Sink) -> None:
     assert result["deleted"] == {"deleted": 2}
     assert result["left"] == []
     await sink.wait_for(4)
+
+
+async def test_typescript_sdk_routing(hookstream: Hookstream, sink: Sink) -> None:
+    """urlGroups, queue().enqueueJSON, batchJSON and flowControl.get from TypeScript."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    keys = await _keys(hookstream)
+    result = await asyncio.to_thread(_node, ["routing", sink.url("")], hookstream, keys)
+    group, fan_out, batch = result["group"], result["fanOut"], result["batch"]
+    assert [e["url"] for e in group["endpoints"]] == [sink.url("/g1"), sink.url("/g2")]  # type: ignore[index]
+    assert [m["url"] for m in fan_out] == [sink.url("/g1"), sink.url("/g2")]  # type: ignore[union-attr]
+    assert result["queueInfo"]["name"] == "ts-queue"  # type: ignore[index]
+    assert "messageId" in result["enqueued"]  # type: ignore[operator]
+    assert len(batch) == 2  # type: ignore[arg-type]
+    assert isinstance(batch[1], list)  # type: ignore[index]
+    flow = result["flow"]
+    assert (
+        flow["flowControlKey"],
+        flow["parallelismMax"],
+        flow["rateMax"],
+        flow["ratePeriod"],
+    ) == (  # type: ignore[index]
+        "ts-flow",
+        2,
+        5,
+        10,
+    )
+    received = await sink.wait_for(7)
+    assert sorted(r.path for r in received) == ["/b1", "/fc", "/g1", "/g1", "/g2", "/g2", "/q"]

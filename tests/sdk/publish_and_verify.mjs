@@ -3,6 +3,7 @@
 //   node publish_and_verify.mjs verify                          → reads {signature, body, url}
 //   node publish_and_verify.mjs messages <destination>          → publish delayed, get, cancel, logs
 //   node publish_and_verify.mjs dlq                             → list, get-by-filter, retry, delete
+//   node publish_and_verify.mjs routing <base destination URL>  → URL group, queue, batch, flow control
 // QSTASH_URL / QSTASH_TOKEN / QSTASH_*_SIGNING_KEY come from the environment (set by the test).
 import { Client, Receiver } from "@upstash/qstash";
 
@@ -51,7 +52,27 @@ async function dlq() {
   process.stdout.write(JSON.stringify({ listed: listed.messages, retried, deleted, left: left.messages }));
 }
 
-const commands = { publish, verify, messages, dlq };
+async function routing(base) {
+  const qstash = client();
+  await qstash.urlGroups.addEndpoints({ name: "ts-group", endpoints: [{ url: `${base}/g1` }, { url: `${base}/g2`, name: "two" }] });
+  const group = await qstash.urlGroups.get("ts-group");
+  const fanOut = await qstash.publishJSON({ urlGroup: "ts-group", body: { to: "group" } });
+  const queue = qstash.queue({ queueName: "ts-queue" });
+  await queue.upsert({ parallelism: 1 });
+  const enqueued = await queue.enqueueJSON({ url: `${base}/q`, body: { to: "queue" } });
+  const queueInfo = await queue.get();
+  const batch = await qstash.batchJSON([
+    { url: `${base}/b1`, body: { n: 1 } },
+    { urlGroup: "ts-group", body: { n: 2 } },
+  ]);
+  await qstash.publishJSON({
+    url: `${base}/fc`, body: { to: "flow" }, flowControl: { key: "ts-flow", parallelism: 2, rate: 5, period: "10s" },
+  });
+  const flow = await qstash.flowControl.get("ts-flow");
+  process.stdout.write(JSON.stringify({ group, fanOut, enqueued, queueInfo, batch, flow }));
+}
+
+const commands = { publish, verify, messages, dlq, routing };
 const [command, ...args] = process.argv.slice(2);
 if (!commands[command]) throw new Error(`unknown command ${command}`);
 await commands[command](...args);
