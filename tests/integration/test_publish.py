@@ -195,3 +195,11 @@ async def test_delivery_right_after_rotation_uses_the_new_key(
     await hookstream.publish(sink.url("/after"), "x")
     (received,) = await sink.wait_for(1)
     await verify_signature(hookstream, received, sink.url("/after"))
+
+
+async def test_scripts_reload_after_redis_forgets_them(hookstream: Hookstream, sink: Sink) -> None:
+    """After SCRIPT FLUSH (as after a Redis restart), publishing and delivering still work."""
+    await hookstream.conn.redis.script_flush()
+    await hookstream.publish(sink.url("/again"), "x")
+    (received,) = await sink.wait_for(1)
+    assert received.body == b"x"
