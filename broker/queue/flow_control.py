@@ -16,6 +16,7 @@ from redis.typing import EncodableT, FieldT
 from broker.queue.connection import Connection, members
 from broker.queue.keys import FLOW_CONTROL_INDEX, queue_partition
 from broker.queue.model import Envelope
+from broker.queue.queues import read_gate
 
 
 def _keys(conn: Connection, key: str) -> tuple[Any, list[str]]:
@@ -45,11 +46,8 @@ async def apply_message_settings(conn: Connection, envelope: Envelope) -> None:
 
 async def info(conn: Connection, key: str) -> dict[str, Any] | None:
     """FlowControlInfo (qstash-api.md 8.8), or None for an unknown key."""
-    _, (gate, wait) = _keys(conn, key)
-    async with conn.redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(gate)
-        pipe.llen(wait)
-        fields, waiting = await pipe.execute()
+    _, gate_keys = _keys(conn, key)
+    fields, waiting = await read_gate(conn, gate_keys)
     if not fields:
         return None
     get = {k.decode(): v.decode() for k, v in fields.items()}

@@ -54,13 +54,20 @@ async def set_queue(
     await conn.scripts.run("gate_set", partition, partition.queue_keys(name), args)
 
 
+async def read_gate(conn: Connection, gate_keys: list[str]) -> tuple[dict[bytes, bytes], int]:
+    """A gate's (queue's or flow-control key's) hash and the length of its wait list."""
+    gate, wait = gate_keys
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(gate)
+        pipe.llen(wait)
+        fields, waiting = await pipe.execute()
+    return fields, waiting
+
+
 async def get_queue(conn: Connection, name: str) -> dict[str, Any] | None:
     """The Queue object (qstash-api.md 8.6), or None."""
-    queue_key, wait_key = queue_partition(name, conn.settings.partitions).queue_keys(name)
-    async with conn.redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(queue_key)
-        pipe.llen(wait_key)
-        fields, waiting = await pipe.execute()
+    partition = queue_partition(name, conn.settings.partitions)
+    fields, waiting = await read_gate(conn, partition.queue_keys(name))
     if not fields:
         return None
     return {
