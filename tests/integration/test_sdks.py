@@ -161,3 +161,21 @@ async def test_typescript_sdk_routing(hookstream: Hookstream, sink: Sink) -> Non
     )
     received = await sink.wait_for(7)
     assert sorted(r.path for r in received) == ["/b1", "/fc", "/g1", "/g1", "/g2", "/g2", "/q"]
+
+
+async def test_typescript_sdk_schedules(hookstream: Hookstream, sink: Sink) -> None:
+    """schedules.create/get/pause/resume/list/delete from TypeScript (PATCH pause/resume)."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    keys = await _keys(hookstream)
+    result = await asyncio.to_thread(_node, ["schedules", sink.url("/daily")], hookstream, keys)
+    created = result["created"]
+    assert result["scheduleId"] == "ts-daily"
+    assert (created["cron"], created["destination"], created["retries"]) == (  # type: ignore[index]
+        "0 4 * * *",
+        sink.url("/daily"),
+        2,
+    )
+    assert created["isPaused"] is False  # type: ignore[index]
+    assert result["paused"] is True
+    assert [s["scheduleId"] for s in result["listed"]] == ["ts-daily"]  # type: ignore[union-attr]
+    assert result["left"] == []

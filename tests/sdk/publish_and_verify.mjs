@@ -4,6 +4,7 @@
 //   node publish_and_verify.mjs messages <destination>          → publish delayed, get, cancel, logs
 //   node publish_and_verify.mjs dlq                             → list, get-by-filter, retry, delete
 //   node publish_and_verify.mjs routing <base destination URL>  → URL group, queue, batch, flow control
+//   node publish_and_verify.mjs schedules <destination>         → create, get, pause, resume, list, delete
 // QSTASH_URL / QSTASH_TOKEN / QSTASH_*_SIGNING_KEY come from the environment (set by the test).
 import { Client, Receiver } from "@upstash/qstash";
 
@@ -72,7 +73,22 @@ async function routing(base) {
   process.stdout.write(JSON.stringify({ group, fanOut, enqueued, queueInfo, batch, flow }));
 }
 
-const commands = { publish, verify, messages, dlq, routing };
+async function schedules(destination) {
+  const qstash = client();
+  const { scheduleId } = await qstash.schedules.create({
+    destination, cron: "0 4 * * *", body: JSON.stringify({ from: "ts" }), scheduleId: "ts-daily", retries: 2,
+  });
+  const created = await qstash.schedules.get(scheduleId);
+  await qstash.schedules.pause({ schedule: scheduleId });
+  const paused = await qstash.schedules.get(scheduleId);
+  await qstash.schedules.resume({ schedule: scheduleId });
+  const listed = await qstash.schedules.list();
+  await qstash.schedules.delete(scheduleId);
+  const left = await qstash.schedules.list();
+  process.stdout.write(JSON.stringify({ scheduleId, created, paused: paused.isPaused, listed, left }));
+}
+
+const commands = { publish, verify, messages, dlq, routing, schedules };
 const [command, ...args] = process.argv.slice(2);
 if (!commands[command]) throw new Error(`unknown command ${command}`);
 await commands[command](...args);
