@@ -8,8 +8,10 @@ cannot understand is a 400, never a silent default.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -54,6 +56,9 @@ class PublishOptions:
     deduplication_id: str | None = None
     content_based_deduplication: bool = False
     flow_control: FlowControl | None = None
+    redact_body: bool = False
+    # Header names whose values the API shows redacted; "*" means every header.
+    redact_headers: tuple[str, ...] = ()
 
 
 def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
@@ -77,6 +82,7 @@ def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOption
         flow_control=_flow_control(
             headers.get("Upstash-Flow-Control-Key"), headers.get("Upstash-Flow-Control-Value", "")
         ),
+        **_redact(headers.get("Upstash-Redact-Fields", "")),
     )
 
 
@@ -172,6 +178,25 @@ def _not_before(value: str | None) -> int | None:
     if seconds < 0:
         raise BadRequest("Upstash-Not-Before must be a unix time in seconds")
     return seconds * 1000
+
+
+_REDACT_ITEM = re.compile(r"^(body|headers?)(?:\[([^\]]+)\])?$", re.IGNORECASE)
+
+
+def _redact(value: str) -> dict[str, Any]:
+    """`body`, `header` (every header) and `header[Name]`; the docs' `headers` spelling too."""
+    body, names = False, []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        match = _REDACT_ITEM.match(item)
+        if match is None or (match[1].lower() == "body" and match[2]):
+            raise BadRequest(f"Upstash-Redact-Fields: cannot read {item!r}")
+        if match[1].lower() == "body":
+            body = True
+        else:
+            names.append(_canonical(match[2]) if match[2] else "*")
+    return {"redact_body": body, "redact_headers": tuple(names)}
 
 
 _MAX_PERIOD_S = 7 * 86_400

@@ -7,6 +7,7 @@ when empty, as the Go server does.
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from broker.queue.model import Envelope
@@ -21,13 +22,26 @@ def body_fields(body: bytes, text_key: str = "body", b64_key: str = "bodyBase64"
         return {b64_key: base64.b64encode(body).decode()}
 
 
+def redacted(value: bytes) -> str:
+    """How a redacted value appears in the API: its SHA-256, never the value."""
+    return "REDACTED:" + hashlib.sha256(value).hexdigest()
+
+
+def _shown_headers(envelope: Envelope) -> dict[str, list[str]]:
+    hidden = set(envelope.redact_headers)
+    return {
+        name: [redacted(v.encode()) for v in values] if "*" in hidden or name in hidden else values
+        for name, values in envelope.headers.items()
+    }
+
+
 def envelope_fields(envelope: Envelope) -> dict[str, Any]:
     """The Message keys that come from the envelope."""
     fields: dict[str, Any] = {
         "messageId": envelope.id,
         "url": envelope.url,
         "method": envelope.method,
-        "header": envelope.headers,
+        "header": _shown_headers(envelope),
         "maxRetries": envelope.retries,
         "notBefore": envelope.not_before,
         "createdAt": envelope.created_at,
@@ -72,6 +86,8 @@ def flow_control_fields(envelope: Envelope) -> dict[str, Any]:
 
 def message_json(message: StoredMessage) -> dict[str, Any]:
     """`GET /v2/messages/{id}`."""
+    if message.envelope.redact_body:
+        return envelope_fields(message.envelope) | {"body": redacted(message.body)}
     return envelope_fields(message.envelope) | body_fields(message.body)
 
 

@@ -63,6 +63,10 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     parallelism: int | None = None
     rate: int | None = None
     period: int | None = None  # seconds
+    # Upstash-Redact-Fields: what the API shows as `REDACTED:<sha256>` (deliveries use the
+    # real values). Header names, or "*" for all of them.
+    redact_body: bool = False
+    redact_headers: tuple[str, ...] = ()
     # Set on callback messages: the id of the message whose outcome they report.
     source_message_id: str | None = None
 

@@ -88,6 +88,8 @@ def build_draft(
         queue_name=routing.queue_name,
         schedule_id=routing.schedule_id,
         labels=options.labels,
+        redact_body=options.redact_body,
+        redact_headers=options.redact_headers,
         **_flow_control_fields(options),
     )
     return Draft(envelope, body, delay_ms=options.delay_ms, not_before_ms=not_before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -179,3 +180,28 @@ async def test_typescript_sdk_schedules(hookstream: Hookstream, sink: Sink) -> N
     assert result["paused"] is True
     assert [s["scheduleId"] for s in result["listed"]] == ["ts-daily"]  # type: ignore[union-attr]
     assert result["left"] == []
+
+
+async def test_redacted_fields_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
+    """redact={"body", "header": ["Authorization"]}: the API shows hashes, delivery the values."""
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    try:
+        result = await client.message.publish(
+            url=sink.url("/secret"),
+            body="card=4242",
+            headers={"Authorization": "Bearer s3cret", "X-Plain": "visible"},
+            delay="1s",
+            redact={"body": True, "header": ["Authorization"]},
+        )
+        message = await client.message.get(result.message_id)
+    finally:
+        await client.http._client.aclose()
+    assert message.body == "REDACTED:" + hashlib.sha256(b"card=4242").hexdigest()
+    assert message.headers is not None
+    assert message.headers["Authorization"] == [
+        "REDACTED:" + hashlib.sha256(b"Bearer s3cret").hexdigest()
+    ]
+    assert message.headers["X-Plain"] == ["visible"]
+    (received,) = await sink.wait_for(1)
+    assert received.body == b"card=4242"
+    assert received.headers["Authorization"] == "Bearer s3cret"

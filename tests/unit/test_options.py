@@ -144,3 +144,24 @@ def test_no_flow_control_without_a_key() -> None:
     """A value without a key means no flow control."""
     headers = CIMultiDict({"Upstash-Flow-Control-Value": "rate=1"})
     assert parse_publish_headers(headers, SETTINGS).flow_control is None
+
+
+@pytest.mark.parametrize(
+    ("value", "body", "headers"),
+    [
+        ("body,header[Authorization]", True, ("Authorization",)),
+        ("headers", False, ("*",)),
+        ("header[x-api-key], body", True, ("X-Api-Key",)),
+        ("", False, ()),
+    ],
+)
+def test_redact_fields(value: str, body: bool, headers: tuple[str, ...]) -> None:
+    """The SDK spelling (`header`) and the docs' (`headers`), with or without names."""
+    options = parse_publish_headers(CIMultiDict({"Upstash-Redact-Fields": value}), SETTINGS)
+    assert (options.redact_body, options.redact_headers) == (body, headers)
+
+
+def test_unreadable_redact_fields() -> None:
+    """Anything else is a 400."""
+    with pytest.raises(BadRequest, match="Redact"):
+        parse_publish_headers(CIMultiDict({"Upstash-Redact-Fields": "body[x]"}), SETTINGS)
