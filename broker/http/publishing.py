@@ -123,16 +123,50 @@ async def store(
     return Published(_answers.decode(earlier), fan_out, deduplicated=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One request's validated messages, not yet written."""
+
+    drafts: list[Draft]
+    digest: str | None
+    fan_out: bool
+
+
+def check_enqueue(options: PublishOptions) -> None:
+    """What an ordered queue refuses, for enqueue and batch items with a queue alike."""
+    if options.delay_ms or options.not_before_ms is not None:
+        raise BadRequest("Upstash-Delay and Upstash-Not-Before are not allowed on enqueue")
+    if options.flow_control:
+        raise BadRequest("flow control is not supported on enqueue: the queue already orders")
+
+
+async def plan(
+    conn: Connection, destination: str, options: PublishOptions, body: bytes, routing: Routing
+) -> Plan:
+    """Resolve the destination and build every draft; nothing is written yet."""
+    if routing.queue_name:
+        check_enqueue(options)
+    targets = await resolve(conn, destination)
+    drafts, digest = prepare(conn, destination, targets, options, body, routing)
+    return Plan(drafts, digest, fan_out=targets.topic_name is not None)
+
+
+async def commit(conn: Connection, planned: Plan) -> Published:
+    """Write a plan: its queue or flow-control key first (created on first use), then the
+    messages, once per dedup window."""
+    envelope = planned.drafts[0].envelope
+    if envelope.queue_name:
+        await set_queue(conn, envelope.queue_name, create_only=True)
+    await apply_message_settings(conn, envelope)
+    published = await store(conn, planned.drafts, planned.digest, planned.fan_out)
+    if not published.deduplicated:
+        PUBLISHED.labels("api").inc(len(planned.drafts))
+    return published
+
+
 async def publish_request(
     conn: Connection, destination: str, options: PublishOptions, body: bytes, routing: Routing
 ) -> web.Response:
     """Publish (or, with routing.queue_name, enqueue) one request and build its answer."""
-    targets = await resolve(conn, destination)
-    drafts, digest = prepare(conn, destination, targets, options, body, routing)
-    if routing.queue_name:
-        await set_queue(conn, routing.queue_name, create_only=True)
-    await apply_message_settings(conn, drafts[0].envelope)
-    published = await store(conn, drafts, digest, fan_out=targets.topic_name is not None)
-    if not published.deduplicated:
-        PUBLISHED.labels("api").inc(len(drafts))
+    published = await commit(conn, await plan(conn, destination, options, body, routing))
     return web.json_response(published.body(), status=published.status)

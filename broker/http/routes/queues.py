@@ -76,10 +76,6 @@ async def enqueue(request: web.Request) -> web.Response:
     prefix = f"/v2/enqueue/{request.raw_path.split('/')[3]}/"
     destination = raw_destination(request, prefix)
     options = parse_publish_headers(request.headers, conn.settings)
-    if options.delay_ms or options.not_before_ms is not None:
-        raise BadRequest("Upstash-Delay and Upstash-Not-Before are not allowed on enqueue")
-    if options.flow_control:
-        raise BadRequest("flow control is not supported on enqueue: the queue already orders")
     body = await request.read()
     routing = Routing(caller_ip=request.remote or "", queue_name=name)
     return await publish_request(conn, destination, options, body, routing)
