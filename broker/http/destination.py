@@ -20,19 +20,14 @@ _OWN_PARAMETERS = ("qstash_token",)
 
 def raw_destination(request: web.Request, prefix: str) -> str:
     """The destination as the client wrote it: raw path after `prefix`, plus raw query."""
-    path = request.raw_path.split("?", 1)[0]
-    if not path.startswith(prefix):
-        raise BadRequest("missing destination")
-    destination = path[len(prefix) :]
-    query = request.raw_path.partition("?")[2]
+    path, _, query = request.raw_path.partition("?")
+    destination = path[len(prefix) :] if path.startswith(prefix) else ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(key in _OWN_PARAMETERS for key, _ in pairs):
+        # Re-encoded only when we drop our own parameters; otherwise kept byte for byte.
+        query = urlencode([(k, v) for k, v in pairs if k not in _OWN_PARAMETERS])
     if query:
-        kept = [
-            (k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _OWN_PARAMETERS
-        ]
-        if len(kept) != len(parse_qsl(query, keep_blank_values=True)):
-            query = urlencode(kept)
-        if query:
-            destination = f"{destination}?{query}"
+        destination = f"{destination}?{query}"
     if not destination:
         raise BadRequest("missing destination")
     return destination
