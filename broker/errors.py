@@ -25,9 +25,3 @@ class NotFound(QueueError):
     """The named message, schedule, queue, group or DLQ entry does not exist."""
 
     status = 404
-
-
-class PayloadTooLarge(QueueError):
-    """The body is over the configured limit."""
-
-    status = 413

@@ -26,7 +26,3 @@ class Capacity:
     def give_back(self, count: int = 1) -> None:
         self.free += count
         self._released.set()
-
-    @property
-    def in_use(self) -> int:
-        return self.size - self.free

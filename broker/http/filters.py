@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from multidict import MultiMapping
 
 from broker.errors import BadRequest
+from broker.queue.model import State
 
 # filter key → API object key it compares against (same name unless listed)
 _FIELDS = {
@@ -37,7 +38,7 @@ _FIELDS = {
     "path": "path",
 }
 # The filter-only state IN_PROGRESS means any of these.
-_IN_PROGRESS = ("ACTIVE", "RETRY", "ERROR")
+_IN_PROGRESS = (State.ACTIVE, State.RETRY, State.ERROR)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def _expand(target: str, value: str) -> list[str]:
         upper = value.upper()
         if upper == "IN_PROGRESS":
             return list(_IN_PROGRESS)
-        return ["CANCELED" if upper == "CANCELLED" else upper]
+        return [State.CANCELED if upper == "CANCELLED" else upper]
     return [value]
 
 

@@ -15,6 +15,7 @@ from broker.errors import BadRequest
 from broker.queue.cancel import cancel_message
 from broker.queue.connection import Connection, members
 from broker.queue.keys import QUEUES_INDEX, queue_partition
+from broker.queue.model import State
 from broker.queue.store import scan_messages
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -90,7 +91,7 @@ async def delete_queue(conn: Connection, name: str) -> None:
     """Cancel the queue's undelivered messages, then remove it."""
     partition = queue_partition(name, conn.settings.partitions)
     async for message in scan_messages(conn.redis, [partition]):
-        if message.envelope.queue_name == name and message.state != "FAILED":
+        if message.envelope.queue_name == name and message.state != State.FAILED:
             await cancel_message(conn, message.envelope.id)
     async with conn.redis.pipeline(transaction=False) as pipe:
         pipe.delete(*partition.queue_keys(name))

@@ -10,6 +10,7 @@ from broker.http.context import connection
 from broker.http.filters import Filter, filter_from_body, filter_from_query
 from broker.http.views import message_json
 from broker.queue.cancel import cancel_message
+from broker.queue.model import State
 from broker.queue.store import load_message, scan_messages
 
 
@@ -37,7 +38,7 @@ async def cancel_messages(request: web.Request) -> web.Response:
         ids = [
             m.envelope.id
             async for m in scan_messages(conn.redis, conn.partitions)
-            if m.state != "FAILED" and wanted.matches(message_json(m), m.envelope.created_at)
+            if m.state != State.FAILED and wanted.matches(message_json(m), m.envelope.created_at)
         ]
     cancelled = sum([await cancel_message(conn, message_id) for message_id in dict.fromkeys(ids)])
     return web.json_response({"cancelled": cancelled})
