@@ -96,14 +96,20 @@ class EmbeddedServer:
 
     def stop(self, kill: bool = False) -> None:
         """SIGTERM (the server flushes its AOF) or SIGKILL; wait for it to exit."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        if kill:
-            self.process.kill()
-        else:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, kill=kill)
+
+
+def stop_process(process: subprocess.Popen[bytes], kill: bool = False, timeout: float = 10) -> None:
+    """SIGTERM (or SIGKILL) a child and wait; SIGKILL it if it outlives `timeout`."""
+    if process.poll() is not None:
+        return
+    if kill:
+        process.kill()
+    else:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

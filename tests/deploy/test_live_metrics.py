@@ -45,7 +45,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from broker.redis_server import EmbeddedServer, EmbeddedServerError, free_port
+from broker.redis_server import EmbeddedServer, EmbeddedServerError, free_port, stop_process
 
 JOB_PREFIX = "hookstream-"  # the chart's job label is <fullname>-<role>
 RATE_INTERVAL = "15s"  # $__rate_interval: >= 4 scrape intervals of 1 s
@@ -311,13 +311,8 @@ class Prometheus:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process)
 
     def get(self, path: str, **params: str) -> tuple[int, str]:
         query = "?" + urllib.parse.urlencode(params) if params else ""

@@ -14,6 +14,13 @@ from tests.support.sink import Sink
 pytestmark = pytest.mark.integration
 
 
+async def _upsert_queue(hookstream: Hookstream, name: str, parallelism: int, paused: bool) -> None:
+    """POST /v2/queues, as both SDKs send it (all three keys)."""
+    body = {"queueName": name, "parallelism": parallelism, "paused": paused}
+    code, _ = await api(hookstream, "POST", "/v2/queues", json=body)
+    assert code == 200
+
+
 async def _enqueue(
     hookstream: Hookstream, queue: str, url: str, body: str, **headers: str
 ) -> tuple[int, dict]:
@@ -45,13 +52,7 @@ async def test_parallelism_bound(hookstream: Hookstream, sink: Sink) -> None:
     """With parallelism 3, the sink never sees more than 3 of the queue's requests at once."""
     responder = PeakConcurrency(hold=0.05)
     sink.respond = responder
-    code, _ = await api(
-        hookstream,
-        "POST",
-        "/v2/queues",
-        json={"queueName": "par", "parallelism": 3, "paused": False},
-    )
-    assert code == 200
+    await _upsert_queue(hookstream, "par", parallelism=3, paused=False)
     for index in range(24):
         await _enqueue(hookstream, "par", sink.url(), str(index))
     await sink.wait_for(24, timeout=20)
@@ -60,12 +61,7 @@ async def test_parallelism_bound(hookstream: Hookstream, sink: Sink) -> None:
 
 async def test_pause_and_resume(hookstream: Hookstream, sink: Sink) -> None:
     """A paused queue accepts but does not deliver; lag counts the waiting; resume delivers."""
-    await api(
-        hookstream,
-        "POST",
-        "/v2/queues",
-        json={"queueName": "held", "parallelism": 2, "paused": True},
-    )
+    await _upsert_queue(hookstream, "held", parallelism=2, paused=True)
     for index in range(3):
         await _enqueue(hookstream, "held", sink.url(), str(index))
     await asyncio.sleep(0.3)
@@ -84,9 +80,7 @@ async def test_enqueue_rules(hookstream: Hookstream, sink: Sink) -> None:
     ] == 400
     assert (await api(hookstream, "GET", "/v2/queues/q1"))[0] == 404
     assert (await _enqueue(hookstream, "bad name!", sink.url(), "x"))[0] == 400
-    await api(
-        hookstream, "POST", "/v2/queues", json={"queueName": "q1", "parallelism": 1, "paused": True}
-    )
+    await _upsert_queue(hookstream, "q1", parallelism=1, paused=True)
     _, first = await _enqueue(hookstream, "q1", sink.url(), "first")
     await _enqueue(hookstream, "q1", sink.url(), "second")
     assert (await api(hookstream, "DELETE", f"/v2/messages/{first['messageId']}")) == (
@@ -121,12 +115,7 @@ async def test_queue_api_with_the_python_sdk(hookstream: Hookstream, sink: Sink)
 
 async def test_delete_queue_cancels_waiting_messages(hookstream: Hookstream, sink: Sink) -> None:
     """Deleting a paused queue cancels what it held; nothing is delivered afterwards."""
-    await api(
-        hookstream,
-        "POST",
-        "/v2/queues",
-        json={"queueName": "gone", "parallelism": 1, "paused": True},
-    )
+    await _upsert_queue(hookstream, "gone", parallelism=1, paused=True)
     _, answer = await _enqueue(hookstream, "gone", sink.url(), "x")
     assert (await api(hookstream, "DELETE", "/v2/queues/gone"))[0] == 200
     assert (await api(hookstream, "GET", f"/v2/messages/{answer['messageId']}"))[0] == 404

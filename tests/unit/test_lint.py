@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import IN_CI
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.tools import run_tool
 
 
 @pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]])
 def test_ruff_is_clean(command: list[str]) -> None:
     """Lint and formatting stay clean, so CI (make test) catches a regression."""
-    if importlib.util.find_spec("ruff") is None:
-        message = "ruff is not installed (pip install -e '.[dev]')"
-        if IN_CI:
-            pytest.fail(message + "; it is required when CI=true")
-        pytest.skip(message)
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", *command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_tool("ruff", *command, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
