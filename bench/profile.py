@@ -27,7 +27,7 @@ SAMPLE_RATE = 500
 
 # Frames of the main thread's way into the event loop: in every sample, so not informative.
 # What uvloop's C code does (polling, socket I/O) shows as own time of Runner.run.
-_ENTRY = re.compile(r"runpy|broker/cli\.py|__main__\.py|uvloop/__init__\.py|^run \(")
+_ENTRY = re.compile(r"runpy|hookstream/cli\.py|__main__\.py|uvloop/__init__\.py|^run \(")
 LOOP_FRAME = "Runner.run (runners.py)"
 
 

@@ -1,5 +1,5 @@
 """`python -m broker`: the ingress role."""
 
-from broker.cli import main
+from hookstream.cli import main
 
 main(["ingress"])

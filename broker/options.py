@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -18,7 +17,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from broker.durations import parse_duration_ms
 from broker.errors import BadRequest
 from broker.expressions import compile_expression
-from broker.queue.model import CallbackSpec
+from broker.queue.destinations import validate_url
+from broker.queue.model import CallbackSpec, FlowControl, PublishOptions
 from broker.settings import Settings
 
 Headers = CIMultiDict[str] | CIMultiDictProxy[str]
@@ -27,38 +27,6 @@ METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 _FORWARD = "upstash-forward-"
 _CALLBACK_PREFIXES = {"callback": "upstash-callback-", "failure": "upstash-failure-callback-"}
 _CALLBACK_SETTINGS = frozenset({"method", "timeout", "retries", "retry-delay", "delay"})
-
-
-@dataclass(frozen=True)
-class FlowControl:
-    """`Upstash-Flow-Control-Key` with its `parallelism=N, rate=N, period=<duration>` value."""
-
-    key: str
-    parallelism: int | None = None
-    rate: int | None = None
-    period_s: int = 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class PublishOptions:
-    """What the headers of one publish ask for."""
-
-    method: str = "POST"
-    headers: dict[str, list[str]] = field(default_factory=dict)
-    retries: int
-    retry_delay: str | None = None
-    timeout_ms: int
-    delay_ms: int = 0
-    not_before_ms: int | None = None
-    callback: CallbackSpec | None = None
-    failure_callback: CallbackSpec | None = None
-    labels: tuple[str, ...] = ()
-    deduplication_id: str | None = None
-    content_based_deduplication: bool = False
-    flow_control: FlowControl | None = None
-    redact_body: bool = False
-    # Header names whose values the API shows redacted; "*" means every header.
-    redact_headers: tuple[str, ...] = ()
 
 
 def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
@@ -105,17 +73,6 @@ def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
         if name:
             grouped.setdefault(_canonical(name), []).append(value)
     return grouped
-
-
-def validate_url(url: str, what: str) -> str:
-    """An absolute http(s) URL with a host, or BadRequest."""
-    scheme, sep, rest = url.partition("://")
-    host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
-    if not sep or scheme.lower() not in ("http", "https") or not host or host.startswith(":"):
-        raise BadRequest(f"invalid {what} {url!r}: it must be an absolute http(s) URL")
-    if any(c.isspace() for c in url):
-        raise BadRequest(f"invalid {what} {url!r}: it contains whitespace")
-    return url
 
 
 def _canonical(name: str) -> str:

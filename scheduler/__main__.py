@@ -1,5 +1,5 @@
 """`python -m scheduler`: the scheduler role, same as `hookstream scheduler`."""
 
-from broker.cli import main
+from hookstream.cli import main
 
 main(["scheduler"])

@@ -33,7 +33,7 @@ class Scheduler:
     def __init__(self, conn: Connection, settings: SchedulerSettings) -> None:
         self.schedules = Schedules(conn)
         self.settings = settings
-        self.ticker = Ticker(self.schedules, conn.settings.partitions)
+        self.ticker = Ticker(self.schedules)
         self.lease = Lease(self.schedules, settings.lease_ms)
         self._stopping = asyncio.Event()
 

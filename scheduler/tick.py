@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
+from functools import partial
 
 import structlog
 from redis.exceptions import RedisError
 
 from broker.cron import next_fire_ms, parse_cron
-from broker.http.destination import is_url
-from broker.metrics import PUBLISHED, SCHEDULE_FIRE_DELAY, SCHEDULE_FIRES
-from broker.queue.keys import queue_partition, tick_message_id
-from broker.queue.producer import Routing, build_draft
+from broker.errors import NotFound
+from broker.metrics import SCHEDULE_FIRE_DELAY, SCHEDULE_FIRES
+from broker.queue.keys import PartitionKeys, tick_message_id
+from broker.queue.producer import Routing
+from broker.queue.publishing import plan, resolve
 from broker.queue.schedules import Claim, Schedules, StoredSchedule
-from broker.queue.topics import get_group
 
 log = structlog.get_logger()
 # Ticks fired at once. Each takes a few Redis round trips, so many schedules due in the same
@@ -30,9 +30,8 @@ FIRE_CONCURRENCY = 16
 class Ticker:
     """Turns due ticks into messages on one connection."""
 
-    def __init__(self, schedules: Schedules, partitions: int) -> None:
+    def __init__(self, schedules: Schedules) -> None:
         self.schedules = schedules
-        self.partitions = partitions
 
     async def fire_due(self, now_ms: int, limit: int) -> int:
         """Fire up to `limit` ticks due at `now_ms` (Redis TIME); returns how many were due."""
@@ -80,47 +79,30 @@ class Ticker:
         created = await self.schedules.publish(outcome)
         delay = (claimed_at - tick_ms) / 1000 + time.perf_counter() - started
         SCHEDULE_FIRES.inc()
-        PUBLISHED.labels("schedule").inc(created)
         SCHEDULE_FIRE_DELAY.observe(delay)
         log.info(
-            "schedule.fired", schedule_id=schedule_id, tick=tick_ms, delay_ms=round(delay * 1000)
+            "schedule.fired",
+            schedule_id=schedule_id,
+            tick=tick_ms,
+            delay_ms=round(delay * 1000),
+            messages=created,
         )
 
     async def outcome(self, stored: StoredSchedule, tick_ms: int) -> Claim | str:
-        """The claim of this tick (one draft per target), or the error that stops it."""
-        spec = stored.spec
-        targets = await self._targets(spec.destination)
-        if isinstance(targets, str):
-            return targets
-        # Queued messages must live in their queue's partition; the others follow the id.
-        partition = queue_partition(spec.queue_name or spec.id, self.partitions)
-        routing = Routing(
-            caller_ip=spec.caller_ip,
-            queue_name=spec.queue_name,
-            schedule_id=spec.id,
-            topic_name=None if is_url(spec.destination) else spec.destination,
+        """The claim of this tick (the publish pipeline's plan, with ids derived from the
+        schedule and the tick), or the error that stops it: a URL group that does not exist
+        (or is empty) at tick time is recorded on the schedule."""
+        spec, conn = stored.spec, self.schedules.conn
+        try:
+            targets = await resolve(conn, spec.destination)
+        except NotFound as exc:
+            return str(exc)
+        routing = Routing(caller_ip=spec.caller_ip, queue_name=spec.queue_name, schedule_id=spec.id)
+        ids = partial(_tick_id, spec.id, tick_ms)
+        planned = plan(conn, spec.destination, targets, spec.options, stored.body, routing, ids)
+        return Claim(
+            schedule_id=spec.id, tick_ms=tick_ms, drafts=planned.drafts, fan_out=planned.fan_out
         )
-        drafts = tuple(
-            build_draft(
-                url,
-                spec.options,
-                stored.body,
-                tick_message_id(partition, spec.id, tick_ms, index),
-                replace(routing, endpoint_name=name),
-            )
-            for index, (url, name) in enumerate(targets)
-        )
-        return Claim(schedule_id=spec.id, tick_ms=tick_ms, drafts=drafts)
-
-    async def _targets(self, destination: str) -> list[tuple[str, str | None]] | str:
-        """(url, endpoint name) of a URL or of each endpoint of a URL group; for a group that
-        does not exist (or is empty) at tick time, the error recorded on the schedule."""
-        if is_url(destination):
-            return [(destination, None)]
-        group = await get_group(self.schedules.redis, destination)
-        if group is None or not group.endpoints:
-            return f"URL group {destination} not found"
-        return [(endpoint.url, endpoint.name) for endpoint in group.endpoints]
 
     async def complete_claims(self) -> int:
         """Publish the claims a crashed or failing replica left behind; replaying a tick that
@@ -135,3 +117,7 @@ class Ticker:
                 already_published=created == 0,
             )
         return len(claims)
+
+
+def _tick_id(schedule_id: str, tick_ms: int, partition: PartitionKeys, index: int) -> str:
+    return tick_message_id(partition, schedule_id, tick_ms, index)

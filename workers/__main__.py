@@ -1,5 +1,5 @@
 """`python -m workers`: the delivery worker role."""
 
-from broker.cli import main
+from hookstream.cli import main
 
 main(["worker"])

@@ -12,8 +12,7 @@ from broker.queue.connection import Connection
 
 async def trim_retention(conn: Connection) -> None:
     """XTRIM MINID on every partition's DLQ and events streams, by Redis time."""
-    seconds, micros = await conn.redis.time()
-    now_ms = seconds * 1000 + micros // 1000
+    now_ms = await conn.now_ms()
     dlq_floor = now_ms - conn.settings.dlq_retention_ms
     events_floor = now_ms - conn.settings.events_retention_ms
     async with conn.redis.pipeline(transaction=False) as pipe:

@@ -15,7 +15,7 @@ import secrets
 import socket
 import time
 from collections.abc import Coroutine
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 import structlog
@@ -28,17 +28,18 @@ from broker.metrics import (
     INFLIGHT,
     status_class,
 )
-from broker.queue.connection import Connection, StreamEntries
-from broker.queue.keys import GROUP, SIGNING_KEYS_CHANNEL, PartitionKeys
-from broker.queue.model import Response, decode_envelope
-from broker.queue.signing_keys import current_keys
+from broker.queue.connection import Connection
+from broker.queue.consumer import Attempt, CancelledInGate, Consumer, Entry
+from broker.queue.keys import PartitionKeys
+from broker.queue.model import Response
+from broker.queue.signing_keys import RotationFeed, current_keys
 from workers.backoff import decide
 from workers.capacity import Capacity
 from workers.delivery import send
 from workers.gauges import sample_backlog
 from workers.housekeeping import trim_retention
 from workers.outcome import DeadLetter, Outcome
-from workers.settle import Attempt, settle, settle_cancelled
+from workers.settle import settle
 
 log = structlog.get_logger()
 READ_BLOCK_MS = 1000
@@ -59,7 +60,7 @@ class Worker:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.settings = conn.settings
-        self.consumer = consumer_name()
+        self.consumer = Consumer(conn, consumer_name())
         share = max(1, -(-self.settings.worker_concurrency // self.settings.partitions))
         self._capacity = {p.partition: Capacity(share) for p in conn.partitions}
         self._inflight: dict[int, set[str]] = {p.partition: set() for p in conn.partitions}
@@ -82,7 +83,7 @@ class Worker:
             loops += [self._follow_rotations()]
             loops += [self._every(GAUGE_SECONDS, lambda: sample_backlog(self.conn))]
             loops += [self._every(RETENTION_SECONDS, lambda: trim_retention(self.conn))]
-            log.info("worker.started", consumer=self.consumer)
+            log.info("worker.started", consumer=self.consumer.name)
             background = [asyncio.create_task(loop) for loop in loops]
             await self._stopping.wait()
             await self._drain(background)
@@ -106,7 +107,7 @@ class Worker:
             )
             for task in late:
                 task.cancel()
-        log.info("worker.stopped", consumer=self.consumer)
+        log.info("worker.stopped", consumer=self.consumer.name)
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, but wake at once on stop; True when the worker is stopping."""
@@ -123,16 +124,14 @@ class Worker:
                 log.exception("worker.background_failed")
 
     async def _refresh_signing_key(self) -> None:
-        self._signing_key, _ = await current_keys(self.conn.redis)
+        self._signing_key, _ = await current_keys(self.conn)
 
     async def _follow_rotations(self) -> None:
         """Refresh the signing key the moment `POST /v2/keys/rotate` announces a rotation."""
-        async with self.conn.redis.pubsub() as pubsub:
-            await pubsub.subscribe(SIGNING_KEYS_CHANNEL)
+        async with RotationFeed(self.conn.redis) as rotations:
             while not self._stopping.is_set():
                 try:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None:
+                    if await rotations.wait(1.0):
                         await self._refresh_signing_key()
                 except Exception:
                     log.exception("worker.key_follow_failed")
@@ -155,7 +154,11 @@ class Worker:
             if reclaiming:
                 next_reclaim = time.monotonic() + reclaim_every
             try:
-                entries = await (self._reclaim if reclaiming else self._read)(partition, slots)
+                entries = await (
+                    self._reclaim(partition, slots)
+                    if reclaiming
+                    else self.consumer.read(partition, slots, READ_BLOCK_MS)
+                )
                 capacity.give_back(slots - len(entries))
                 slots = len(entries)  # from here on, each entry holds one slot
                 await self._start(partition, entries, reclaimed=reclaiming)
@@ -164,43 +167,16 @@ class Worker:
                 log.exception("worker.read_failed", partition=partition.partition)
                 await self._pause(1)
 
-    async def _read(self, partition: PartitionKeys, count: int) -> list[tuple[str, str]]:
-        """(entry id, message id) pairs newly delivered to this consumer."""
-        # One stream asked: one [stream name, entries] pair, or none when the block times out.
-        reply = cast(
-            list[tuple[bytes, StreamEntries]],
-            await self.conn.redis.xreadgroup(
-                GROUP, self.consumer, {partition.ready: ">"}, count=count, block=READ_BLOCK_MS
-            ),
-        )
-        if not reply:
-            return []
-        return [(eid.decode(), fields[b"id"].decode()) for eid, fields in reply[0][1]]
-
-    async def _start(
-        self, partition: PartitionKeys, entries: list[tuple[str, str]], reclaimed: bool
-    ) -> None:
+    async def _start(self, partition: PartitionKeys, entries: list[Entry], reclaimed: bool) -> None:
         """Count the attempts and load the messages in one script call, then deliver each."""
-        if not entries:
-            return
-        keys = [partition.message(message_id) for _, message_id in entries]
-        args = ["1" if reclaimed else "0", *(value for pair in entries for value in pair)]
-        started = await self.conn.scripts.run("start", partition, keys, args)
         capacity = self._capacity[partition.partition]
-        for (entry_id, _), record in zip(entries, started, strict=True):
-            if not record:
-                capacity.give_back()
+        for started in await self.consumer.start(partition, entries, reclaimed):
+            if isinstance(started, Attempt):
+                self._spawn(self._deliver(started))
                 continue
-            envelope = decode_envelope(record[0])
-            if len(record) == 1:  # a cancelled message of an ordered queue
-                await settle_cancelled(
-                    self.conn, self.consumer, Attempt(partition, entry_id, envelope, b"", 0)
-                )
-                capacity.give_back()
-                continue
-            _, body, attempts, reclaims = record
-            attempt = Attempt(partition, entry_id, envelope, body or b"", attempts, reclaims)
-            self._spawn(self._deliver(attempt))
+            if isinstance(started, CancelledInGate):
+                await self.consumer.settle_cancelled(started)
+            capacity.give_back()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -218,13 +194,13 @@ class Worker:
         try:
             outcome = await self._attempt(attempt)
             # Shielded: a shutdown must not cut a settle script in half on the client side.
-            result = await asyncio.shield(settle(self.conn, self.consumer, attempt, outcome))
+            settled = await asyncio.shield(settle(self.consumer, attempt, outcome))
             log.debug(
                 "delivery.settled",
                 message_id=attempt.envelope.id,
                 attempt=attempt.attempts,
                 outcome=type(outcome).__name__,
-                result=result,
+                result=settled.result.value,
             )
         except Exception:
             log.exception(
@@ -272,9 +248,7 @@ class Worker:
             wait_ms = interval
             for partition in self.conn.partitions:
                 try:
-                    moved, next_due = await self.conn.scripts.run(
-                        "promote", partition, [], [READ_BATCH]
-                    )
+                    moved, next_due = await self.consumer.promote(partition, READ_BATCH)
                 except Exception:
                     log.exception("worker.promote_failed")
                     moved, next_due = 0, -1
@@ -283,14 +257,10 @@ class Worker:
                 elif next_due >= 0:
                     wait_ms = min(wait_ms, next_due)
 
-    async def _reclaim(self, partition: PartitionKeys, count: int) -> list[tuple[str, str]]:
+    async def _reclaim(self, partition: PartitionKeys, count: int) -> list[Entry]:
         """Take over entries idle past the visibility timeout (their worker died)."""
         visibility = self.settings.visibility_timeout_ms
-        _, claimed, _ = await self.conn.redis.xautoclaim(
-            partition.ready, GROUP, self.consumer, visibility, "0-0", count=count
-        )
-        # Entries whose payload was deleted come back empty; XAUTOCLAIM already dropped them.
-        entries = [(eid.decode(), fields[b"id"].decode()) for eid, fields in claimed if fields]
+        entries = await self.consumer.reclaim(partition, count, visibility)
         if entries:
             log.info("worker.reclaimed", partition=partition.partition, count=len(entries))
         return entries
@@ -303,7 +273,7 @@ class Worker:
                 if not entries:
                     continue
                 try:
-                    await self.conn.scripts.run("extend", partition, [], [self.consumer, *entries])
+                    await self.consumer.extend(partition, entries)
                 except Exception:
                     log.exception("worker.heartbeat_failed")
 

@@ -21,7 +21,7 @@ from broker.http.routes import (
     topics,
 )
 from broker.queue.connection import Connection
-from broker.queue.keys import SIGNING_KEYS
+from broker.queue.signing_keys import keys_initialised
 
 
 def build_app(conn: Connection) -> web.Application:
@@ -48,7 +48,7 @@ def build_app(conn: Connection) -> web.Application:
 
     async def readiness() -> str | None:
         await conn.redis.ping()
-        if not await conn.redis.exists(SIGNING_KEYS):
+        if not await keys_initialised(conn):
             return "signing keys are not initialised"
         return None
 

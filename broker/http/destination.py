@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl, urlencode
 from aiohttp import web
 
 from broker.errors import BadRequest
-from broker.options import validate_url
 
 # Query parameters meant for us, not for the destination (webhook senders pass the token so).
 _OWN_PARAMETERS = ("qstash_token",)
@@ -31,15 +30,3 @@ def raw_destination(request: web.Request, prefix: str) -> str:
     if not destination:
         raise BadRequest("missing destination")
     return destination
-
-
-def is_url(destination: str) -> bool:
-    """http(s) URLs are destinations; anything else names a URL group."""
-    return destination.lower().startswith(("http://", "https://"))
-
-
-def url_destination(destination: str) -> str:
-    """A URL destination, validated."""
-    if not is_url(destination):
-        raise BadRequest(f"invalid destination {destination!r}: it must be an http(s) URL")
-    return validate_url(destination, "destination")

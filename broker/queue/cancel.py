@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from broker.queue import scripts
 from broker.queue.connection import Connection
 from broker.queue.keys import keys_for
 from broker.queue.store import load_message
@@ -16,8 +17,7 @@ async def cancel_message(conn: Connection, message_id: str) -> bool:
     if message is None:
         return False
     partition = keys_for(message_id)
-    keys = [
-        *partition.gate_keys(message.envelope.queue_name, message.envelope.flow_control_key),
-        partition.message(message_id),
-    ]
-    return bool(await conn.scripts.run("cancel", partition, keys, [message_id]))
+    keys = partition.gate(message.envelope.queue_name, message.envelope.flow_control_key)
+    keys["message"] = partition.message(message_id)
+    args = {"message_id": message_id}
+    return bool(await conn.scripts.call(scripts.CANCEL, partition, keys, args))

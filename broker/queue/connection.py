@@ -73,6 +73,11 @@ class Connection:
     def partitions(self) -> list[PartitionKeys]:
         return [PartitionKeys(p) for p in range(self.settings.partitions)]
 
+    async def now_ms(self) -> int:
+        """Redis TIME in ms: the one clock every role agrees on."""
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
     async def ensure_groups(self) -> None:
         """Create each ready stream's consumer group; an existing group is fine."""
         for partition in self.partitions:

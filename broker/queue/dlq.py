@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import msgspec
 from redis.asyncio import Redis
 
+from broker.queue import scripts
 from broker.queue.keys import PartitionKeys, dlq_id, new_message_id, parse_dlq_id
 from broker.queue.model import Envelope
-from broker.queue.producer import Draft
+from broker.queue.producer import Draft, messages_tail
 from broker.queue.scripts import Scripts
 from broker.queue.store import StoredMessage, load_message
 
@@ -69,7 +70,7 @@ async def delete_entry(redis: Redis, entry: DlqEntry) -> bool:
 
 
 async def retry_entry(
-    scripts: Scripts, entry: DlqEntry, message: StoredMessage, overrides: dict[str, object]
+    runner: Scripts, entry: DlqEntry, message: StoredMessage, overrides: dict[str, object]
 ) -> str | None:
     """Publish the message again under a new id and drop the entry; None when already gone."""
     now = int(time.time() * 1000)
@@ -79,9 +80,10 @@ async def retry_entry(
         message.envelope, id=new_id, created_at=now, not_before=now + delay, **overrides
     )
     draft = Draft(envelope, message.body, delay_ms=delay)
-    queue_keys = entry.partition.gate_keys(envelope.queue_name, envelope.flow_control_key)
-    keys = [*queue_keys, entry.partition.message(entry.message_id), draft.key]
-    done = await scripts.run(
-        "dlq_retry", entry.partition, keys, [entry.stream_id, *draft.script_args()]
+    keys = entry.partition.gate(envelope.queue_name, envelope.flow_control_key)
+    keys["old_message"] = entry.partition.message(entry.message_id)
+    args = {"stream_id": entry.stream_id}
+    done = await runner.call(
+        scripts.DLQ_RETRY, entry.partition, keys, args, *messages_tail([draft])
     )
     return new_id if done else None

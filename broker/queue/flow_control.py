@@ -16,7 +16,7 @@ from redis.typing import EncodableT, FieldT
 from broker.queue.connection import Connection, members
 from broker.queue.keys import FLOW_CONTROL_INDEX, queue_partition
 from broker.queue.model import Envelope
-from broker.queue.queues import read_gate
+from broker.queue.queues import GateSettings, read_gate, set_gate
 
 
 def _keys(conn: Connection, key: str) -> tuple[Any, list[str]]:
@@ -24,11 +24,9 @@ def _keys(conn: Connection, key: str) -> tuple[Any, list[str]]:
     return partition, partition.flow_keys(key)
 
 
-async def _set(conn: Connection, key: str, values: dict[str, str], from_message: bool) -> None:
-    """gate_set with the given fields ('' keeps the current value)."""
+async def _set(conn: Connection, key: str, settings: GateSettings) -> None:
     partition, keys = _keys(conn, key)
-    args = [values.get(f, "") for f in ("parallelism", "paused", "create", "rate", "period")]
-    await conn.scripts.run("gate_set", partition, keys, [*args, "1" if from_message else "0"])
+    await set_gate(conn, partition, keys, settings)
 
 
 async def apply_message_settings(conn: Connection, envelope: Envelope) -> None:
@@ -36,12 +34,13 @@ async def apply_message_settings(conn: Connection, envelope: Envelope) -> None:
     if not envelope.flow_control_key:
         return
     await conn.redis.sadd(FLOW_CONTROL_INDEX, envelope.flow_control_key)
-    values = {
-        "parallelism": str(envelope.parallelism or 0),
-        "rate": str(envelope.rate or 0),
-        "period": str((envelope.period or 1) * 1000),
-    }
-    await _set(conn, envelope.flow_control_key, values, from_message=True)
+    settings = GateSettings(
+        parallelism=str(envelope.parallelism or 0),
+        rate=str(envelope.rate or 0),
+        period_ms=str((envelope.period or 1) * 1000),
+        from_message=True,
+    )
+    await _set(conn, envelope.flow_control_key, settings)
 
 
 async def info(conn: Connection, key: str) -> dict[str, Any] | None:
@@ -78,7 +77,7 @@ async def list_keys(conn: Connection, search: str = "") -> list[dict[str, Any]]:
 
 async def set_paused(conn: Connection, key: str, paused: bool) -> None:
     """While paused, messages wait; resuming admits what the limits allow."""
-    await _set(conn, key, {"paused": "1" if paused else "0"}, from_message=False)
+    await _set(conn, key, GateSettings(paused="1" if paused else "0"))
 
 
 async def pin(
@@ -93,12 +92,12 @@ async def pin(
         pins["pinnedRate"] = "1"
     if pins:
         await conn.redis.hset(gate, mapping=pins | {"times": ""})
-    values = {
-        "parallelism": "" if parallelism is None else str(parallelism),
-        "rate": "" if rate is None else str(rate),
-        "period": "" if period is None else str(period * 1000),
-    }
-    await _set(conn, key, values, from_message=False)
+    settings = GateSettings(
+        parallelism="" if parallelism is None else str(parallelism),
+        rate="" if rate is None else str(rate),
+        period_ms="" if period is None else str(period * 1000),
+    )
+    await _set(conn, key, settings)
 
 
 async def unpin(conn: Connection, key: str, parallelism: bool, rate: bool) -> None:
@@ -112,7 +111,7 @@ async def reset_rate(conn: Connection, key: str) -> None:
     """Forget past admissions: a new rate period starts now."""
     _, (gate, _wait) = _keys(conn, key)
     await conn.redis.hset(gate, "times", "")
-    await _set(conn, key, {}, from_message=False)
+    await _set(conn, key, GateSettings())
 
 
 async def global_parallelism(conn: Connection) -> dict[str, int]:

@@ -94,6 +94,11 @@ class PartitionKeys:
             return self.flow_keys(flow_control_key)
         return self.queue_keys(queue_name)
 
+    def gate(self, queue_name: str | None, flow_control_key: str | None) -> dict[str, str]:
+        """`gate_keys` by the names the scripts give them: {"gate": hash, "wait": list}."""
+        gate, wait = self.gate_keys(queue_name, flow_control_key)
+        return {"gate": gate, "wait": wait}
+
     def queue_keys(self, name: str | None) -> list[str]:
         """[hash, wait list] of an ordered queue living in this partition.
 

@@ -38,6 +38,40 @@ class CallbackSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     delay_ms: int = 0
 
 
+class FlowControl(msgspec.Struct, frozen=True, kw_only=True):
+    """`Upstash-Flow-Control-Key` with its `parallelism=N, rate=N, period=<duration>` value."""
+
+    key: str
+    parallelism: int | None = None
+    rate: int | None = None
+    period_s: int = 1
+
+
+class PublishOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """What one publish asks for (parsed from its `Upstash-*` headers by broker/options.py).
+
+    Stored as it is inside schedule definitions, so it follows the envelope's rule: new fields
+    get defaults, and old records decode unchanged.
+    """
+
+    method: str = "POST"
+    headers: dict[str, list[str]] = {}
+    retries: int
+    retry_delay: str | None = None
+    timeout_ms: int
+    delay_ms: int = 0
+    not_before_ms: int | None = None
+    callback: CallbackSpec | None = None
+    failure_callback: CallbackSpec | None = None
+    labels: tuple[str, ...] = ()
+    deduplication_id: str | None = None
+    content_based_deduplication: bool = False
+    flow_control: FlowControl | None = None
+    redact_body: bool = False
+    # Header names whose values the API shows redacted; "*" means every header.
+    redact_headers: tuple[str, ...] = ()
+
+
 class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Everything needed to deliver one message to one URL, except its body (hash field `b`)."""
 

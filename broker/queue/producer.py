@@ -1,5 +1,7 @@
-"""Writing new messages: the one publish path for the ingress, schedules, callbacks and DLQ
-retries. Nothing is written until every draft of a request has been built and validated."""
+"""Storing new messages: drafts, and the two scripts that write them (publish, publish_once).
+
+The one write path for the ingress, schedules, callbacks and DLQ retries; broker/queue/
+publishing.py decides what to write, this module how."""
 
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from broker.options import PublishOptions
+from broker.queue import scripts
 from broker.queue.events import event_header
-from broker.queue.keys import PartitionKeys, keys_for, new_message_id
-from broker.queue.model import Envelope, encode
+from broker.queue.keys import PartitionKeys, keys_for
+from broker.queue.model import Envelope, PublishOptions, encode
 from broker.queue.scripts import Scripts
 
 
@@ -107,15 +109,7 @@ def _flow_control_fields(options: PublishOptions) -> dict[str, Any]:
     }
 
 
-def new_ids(partitions: int, count: int, partition: int | None = None) -> list[str]:
-    """Ids for the messages of one request, all in one partition (random unless given) so
-    one script stores them."""
-    if partition is None:
-        partition = keys_for(new_message_id(partitions)).partition
-    return [new_message_id(partitions, partition) for _ in range(count)]
-
-
-async def publish(scripts: Scripts, drafts: Sequence[Draft]) -> None:
+async def publish(runner: Scripts, drafts: Sequence[Draft]) -> None:
     """Store drafts; those sharing a partition are written in one atomic script call.
 
     Drafts of an ordered queue or a flow-control key (all in its partition) join its gate.
@@ -124,21 +118,23 @@ async def publish(scripts: Scripts, drafts: Sequence[Draft]) -> None:
     for draft in drafts:
         by_partition[draft.partition].append(draft)
     for partition, group in by_partition.items():
-        gate_keys, gated = _gate(partition, group[0].envelope)
-        keys = [*gate_keys, *(d.key for d in group)]
-        args = [gated, *(value for d in group for value in d.script_args())]
-        await scripts.run("publish", partition, keys, args)
+        gate, gated = _gate(partition, group[0].envelope)
+        await runner.call(scripts.PUBLISH, partition, gate, {"gated": gated}, *messages_tail(group))
 
 
-def _gate(partition: PartitionKeys, envelope: Envelope) -> tuple[list[str], str]:
+def _gate(partition: PartitionKeys, envelope: Envelope) -> tuple[dict[str, str], str]:
     """The gate keys of a request's messages and the script's '1'/'0' "gated" flag."""
     gated = envelope.queue_name or envelope.flow_control_key
-    keys = partition.gate_keys(envelope.queue_name, envelope.flow_control_key)
-    return keys, "1" if gated else "0"
+    return partition.gate(envelope.queue_name, envelope.flow_control_key), "1" if gated else "0"
+
+
+def messages_tail(drafts: Sequence[Draft]) -> tuple[list[str], list[bytes | str | int]]:
+    """The drafts as a script's `messages...` tail: their keys, seven values each."""
+    return [d.key for d in drafts], [value for d in drafts for value in d.script_args()]
 
 
 async def publish_once(
-    scripts: Scripts,
+    runner: Scripts,
     drafts: Sequence[Draft],
     dedup_key: str,
     answer: bytes,
@@ -150,9 +146,9 @@ async def publish_once(
     The drafts must share the dedup key's partition.
     """
     partition = drafts[0].partition
-    gate_keys, gated = _gate(partition, drafts[0].envelope)
-    keys = [*gate_keys, dedup_key, *(d.key for d in drafts)]
-    args: list[Any] = [gated, window_ms, answer]
-    args += [value for d in drafts for value in d.script_args()]
-    existing: bytes | None = await scripts.run("publish_once", partition, keys, args)
+    gate, gated = _gate(partition, drafts[0].envelope)
+    args: dict[str, scripts.Arg] = {"gated": gated, "window_ms": window_ms, "answer": answer}
+    existing: bytes | None = await runner.call(
+        scripts.PUBLISH_ONCE, partition, gate | {"dedup": dedup_key}, args, *messages_tail(drafts)
+    )
     return existing

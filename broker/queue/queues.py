@@ -9,13 +9,16 @@ workers and survives any of them dying.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from broker.errors import BadRequest
+from broker.queue import scripts
 from broker.queue.cancel import cancel_message
 from broker.queue.connection import Connection, members
-from broker.queue.keys import QUEUES_INDEX, queue_partition
+from broker.queue.keys import QUEUES_INDEX, PartitionKeys, queue_partition
 from broker.queue.model import State
+from broker.queue.scripts import Arg
 from broker.queue.store import scan_messages
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -44,15 +47,40 @@ async def set_queue(
     """Create or update a queue; with `create_only`, leave an existing one untouched."""
     partition = queue_partition(name, conn.settings.partitions)
     await conn.redis.sadd(QUEUES_INDEX, name)
-    args = [
-        "" if parallelism is None else parallelism,
-        "" if paused is None else ("1" if paused else "0"),
-        "1" if create_only else "0",
-        "",
-        "",
-        "0",
-    ]
-    await conn.scripts.run("gate_set", partition, partition.queue_keys(name), args)
+    settings = GateSettings(
+        parallelism="" if parallelism is None else str(parallelism),
+        paused="" if paused is None else ("1" if paused else "0"),
+        create_only=create_only,
+    )
+    await set_gate(conn, partition, partition.queue_keys(name), settings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateSettings:
+    """What gate_set changes; an empty value keeps the current one."""
+
+    parallelism: str = ""
+    paused: str = ""
+    rate: str = ""
+    period_ms: str = ""
+    create_only: bool = False
+    from_message: bool = False
+
+
+async def set_gate(
+    conn: Connection, partition: PartitionKeys, gate_keys: list[str], settings: GateSettings
+) -> None:
+    """Create or change a gate (queue or flow-control key) and admit what it now allows."""
+    gate, wait = gate_keys
+    args: dict[str, Arg] = {
+        "parallelism": settings.parallelism,
+        "paused": settings.paused,
+        "create_only": "1" if settings.create_only else "0",
+        "rate": settings.rate,
+        "period_ms": settings.period_ms,
+        "from_message": "1" if settings.from_message else "0",
+    }
+    await conn.scripts.call(scripts.GATE_SET, partition, {"gate": gate, "wait": wait}, args)
 
 
 async def read_gate(conn: Connection, gate_keys: list[str]) -> tuple[dict[bytes, bytes], int]:

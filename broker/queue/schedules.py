@@ -8,8 +8,8 @@ two steps, because a cluster cannot run one script over `{hs:sched}` and a parti
 1. `claim`: one script moves the due score from the tick to the next fire time, only if it
    still equals the tick and Redis TIME has reached it, and records the claim (the drafts of
    the tick's messages, with ids derived from schedule id + tick). One replica wins per tick.
-2. `publish`: the deduplicating publish (producer.publish_once) in the messages' partition,
-   keyed by a tick marker: one script checks the marker, creates the messages and sets it.
+2. `publish`: the deduplicating commit (publishing.commit) in the messages' partition, keyed
+   by a tick marker: one script checks the marker, creates the messages and sets it.
    The claim is removed only after that script returned. A replica that crashed in between
    leaves the claim, the next one re-runs step 2 and the marker makes the replay a no-op. So
    a claimed tick is published once, and never lost.
@@ -19,38 +19,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import msgspec
-from redis.commands.core import AsyncScript
 
-from broker.options import PublishOptions
-from broker.queue import keys
+from broker.queue import keys, scripts
 from broker.queue.connection import Connection
-from broker.queue.flow_control import apply_message_settings
 from broker.queue.keys import keys_for
-from broker.queue.producer import Draft, publish_once
-from broker.queue.queues import set_queue
+from broker.queue.model import PublishOptions, State
+from broker.queue.producer import Draft
+from broker.queue.publishing import Dedup, Plan, commit
+from broker.queue.scripts import Arg
 
 # How long a tick marker outlives its publish. A claim left by a crashed replica is replayed
 # by the next active one within seconds; the marker only has to outlast that (and any replica
 # that stalled while holding the claim). Beyond it a replay would publish again, with the same
 # message id.
 TICK_MARKER_TTL_MS = 10 * 60_000
-# Scripts of the {hs:sched} slot, loaded without lib.lua (whose keys belong to a partition).
-_OWN_SCRIPTS = (
-    "schedule_save",
-    "schedule_claim",
-    "schedule_delete",
-    "schedule_pause",
-    "schedule_lease",
-)
 
 
 class ScheduleSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """What a schedule publishes on every tick; replaced as a whole by an update."""
+    """What a schedule publishes on every tick; replaced as a whole by an update.
 
+    Stored msgpack-encoded (hash field `d`). New fields get defaults, so a record written by
+    an older version decodes unchanged; `version` names the layout for any future migration.
+    """
+
+    version: int = 1
     id: str
     cron: str
     destination: str
@@ -65,6 +60,7 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
     schedule_id: str
     tick_ms: int
     drafts: tuple[Draft, ...]
+    fan_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,29 +82,32 @@ _claim_decoder = msgspec.msgpack.Decoder(Claim)
 _encoder = msgspec.msgpack.Encoder()
 
 
-def _load_script(conn: Connection, name: str) -> AsyncScript:
-    source = (resources.files("broker.queue") / "scripts" / f"{name}.lua").read_text()
-    return conn.redis.register_script(source)
-
-
 class Schedules:
     """Schedule storage on one connection, for the API and the scheduler."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.redis = conn.redis
-        self._scripts = {name: _load_script(conn, name) for name in _OWN_SCRIPTS}
 
     async def now_ms(self) -> int:
         """Redis TIME in ms: the one clock that decides fire times."""
-        seconds, micros = await self.redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
+        return await self.conn.now_ms()
+
+    async def _call(
+        self, script: scripts.Script, keys_: dict[str, str], args: dict[str, Arg]
+    ) -> int:
+        return int(await self.conn.scripts.call(script, None, keys_, args))
 
     async def save(self, spec: ScheduleSpec, body: bytes, next_ms: int) -> bool:
         """Create or update in place; True when the schedule is new."""
-        keys_ = [keys.SCHEDULES_DUE, keys.SCHEDULES_INDEX, keys.schedule(spec.id)]
-        args: list[Any] = [spec.id, _encoder.encode(spec), body, next_ms]
-        return bool(await self._scripts["schedule_save"](keys=keys_, args=args))
+        keys_ = _definition_keys(spec.id)
+        args: dict[str, Arg] = {
+            "id": spec.id,
+            "definition": _encoder.encode(spec),
+            "body": body,
+            "next_ms": next_ms,
+        }
+        return bool(await self._call(scripts.SCHEDULE_SAVE, keys_, args))
 
     async def load(self, schedule_id: str) -> StoredSchedule | None:
         """The schedule, or None when unknown."""
@@ -133,14 +132,18 @@ class Schedules:
 
     async def delete(self, schedule_id: str) -> bool:
         """Remove the schedule; False when it did not exist."""
-        keys_ = [keys.SCHEDULES_DUE, keys.SCHEDULES_INDEX, keys.schedule(schedule_id)]
-        return bool(await self._scripts["schedule_delete"](keys=keys_, args=[schedule_id]))
+        keys_ = _definition_keys(schedule_id)
+        return bool(await self._call(scripts.SCHEDULE_DELETE, keys_, {"id": schedule_id}))
 
     async def set_paused(self, schedule_id: str, paused: bool, next_ms: int = 0) -> bool:
         """Pause, or resume with the next fire time `next_ms`; False for an unknown id."""
-        keys_ = [keys.SCHEDULES_DUE, keys.schedule(schedule_id)]
-        args: list[Any] = [schedule_id, "pause" if paused else "resume", next_ms]
-        return bool(await self._scripts["schedule_pause"](keys=keys_, args=args))
+        keys_ = {"due": keys.SCHEDULES_DUE, "schedule": keys.schedule(schedule_id)}
+        args: dict[str, Arg] = {
+            "id": schedule_id,
+            "action": "pause" if paused else "resume",
+            "next_ms": next_ms,
+        }
+        return bool(await self._call(scripts.SCHEDULE_PAUSE, keys_, args))
 
     async def due(self, now_ms: int, limit: int) -> list[tuple[str, int]]:
         """(schedule id, tick) of the schedules due at `now_ms`, earliest first."""
@@ -167,9 +170,20 @@ class Schedules:
             record, error = _encoder.encode(outcome), ""
         else:
             ids, record, error = "", b"", outcome
-        keys_ = [keys.SCHEDULES_DUE, keys.schedule(schedule_id), keys.SCHEDULE_CLAIMS]
-        args: list[Any] = [schedule_id, tick_ms, next_ms, ids, record, error]
-        return int(await self._scripts["schedule_claim"](keys=keys_, args=args))
+        keys_ = {
+            "due": keys.SCHEDULES_DUE,
+            "schedule": keys.schedule(schedule_id),
+            "claims": keys.SCHEDULE_CLAIMS,
+        }
+        args: dict[str, Arg] = {
+            "id": schedule_id,
+            "tick": tick_ms,
+            "next_ms": next_ms,
+            "message_ids": ids,
+            "record": record,
+            "error": error,
+        }
+        return await self._call(scripts.SCHEDULE_CLAIM, keys_, args)
 
     async def pending_claims(self) -> list[Claim]:
         """Claims whose publish has not been confirmed (a replica died or Redis failed)."""
@@ -179,20 +193,16 @@ class Schedules:
     async def publish(self, claim: Claim) -> int:
         """Publish a claim's messages at most once, then drop the claim; the number created.
 
-        The tick marker is publish_once's deduplication key: marker and messages are written
-        by one script, so a replay finds the marker and writes nothing.
+        The tick marker is the commit's deduplication key: marker and messages are written by
+        one script, so a replay finds the marker and writes nothing.
         """
         first = claim.drafts[0]
-        queue = first.envelope.queue_name
-        if queue:
-            await set_queue(self.conn, queue, create_only=True)  # as enqueue does
-        await apply_message_settings(self.conn, first.envelope)
-        marker = first.partition.tick(first.envelope.id)
-        earlier = await publish_once(
-            self.conn.scripts, claim.drafts, marker, b"1", TICK_MARKER_TTL_MS
+        dedup = Dedup(first.partition.tick(first.envelope.id), TICK_MARKER_TTL_MS)
+        published = await commit(
+            self.conn, Plan(claim.drafts, dedup, claim.fan_out), source="schedule"
         )
         await self.redis.hdel(keys.SCHEDULE_CLAIMS, first.envelope.id)
-        return 0 if earlier is not None else len(claim.drafts)
+        return 0 if published.deduplicated else len(claim.drafts)
 
     async def message_states(self, message_ids: Sequence[str]) -> dict[str, str]:
         """`lastScheduleStates`: IN_PROGRESS while claimed or stored, FAIL when dead-lettered,
@@ -209,18 +219,29 @@ class Schedules:
 
     async def hold_lease(self, token: str, ttl_ms: int) -> bool:
         """Take or extend the scheduler lease; True while this token holds it."""
-        script = self._scripts["schedule_lease"]
-        return bool(await script(keys=[keys.SCHEDULER_LEASE], args=[token, ttl_ms]))
+        lease = {"lease": keys.SCHEDULER_LEASE}
+        return bool(
+            await self._call(scripts.SCHEDULE_LEASE, lease, {"token": token, "ttl_ms": ttl_ms})
+        )
 
     async def release_lease(self, token: str) -> None:
         """Give the lease up at once (clean shutdown), if this token holds it."""
-        await self._scripts["schedule_lease"](keys=[keys.SCHEDULER_LEASE], args=[token, 0])
+        lease = {"lease": keys.SCHEDULER_LEASE}
+        await self._call(scripts.SCHEDULE_LEASE, lease, {"token": token, "ttl_ms": 0})
+
+
+def _definition_keys(schedule_id: str) -> dict[str, str]:
+    return {
+        "due": keys.SCHEDULES_DUE,
+        "index": keys.SCHEDULES_INDEX,
+        "schedule": keys.schedule(schedule_id),
+    }
 
 
 def _tick_state(state: bytes | None) -> str:
     if state is None:
         return "SUCCESS"
-    return "FAIL" if state == b"FAILED" else "IN_PROGRESS"
+    return "FAIL" if state == State.FAILED.encode() else "IN_PROGRESS"
 
 
 def _stored(fields: dict[bytes, bytes], score: float | None) -> StoredSchedule:

@@ -1,49 +1,155 @@
-"""The Lua scripts, loaded once with the shared prelude, behind one typed wrapper each.
+"""Every Lua script, declared once: the names of its KEYS and ARGV, and the prelude it needs.
 
-Script files list their KEYS/ARGV at the top; lib.lua explains the common layout: the four
-partition keys come first, then ARGV[1] = events MAXLEN and ARGV[2] = consumer group.
+Each `.lua` file in scripts/ opens with `-- KEYS:` and `-- ARGV:` lines naming what it takes,
+word for word the declaration below (tests/unit/test_scripts.py holds them together). The
+loader turns those names into the `KEY` and `ARG` tables the script reads, so no script and no
+caller counts positions. A trailing `name...` is a variadic tail whose first index the script
+finds in `KEY_TAIL` / `ARG_TAIL`.
+
+Scripts of a message partition get the partition prelude (partition.lua) and the partition's
+base keys and arguments before their own: `ready delayed events dlq` and `events_maxlen
+group`. Scripts of the other slots (schedules, signing keys) get only the key-free core.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from broker.queue.keys import GROUP, PartitionKeys
 
-_NAMES = (
-    "publish",
-    "promote",
-    "start",
-    "settle_delivered",
-    "settle_retry",
-    "settle_failed",
-    "extend",
-    "cancel",
-    "dlq_retry",
-    "publish_once",
-    "settle_cancelled",
-    "gate_set",
+Arg = bytes | str | int
+PARTITION_KEYS = ("ready", "delayed", "events", "dlq")
+PARTITION_ARGS = ("events_maxlen", "group")
+
+
+def _names(declared: str) -> tuple[tuple[str, ...], str | None]:
+    """('a b rest...') → (('a', 'b'), 'rest')."""
+    words = declared.split()
+    if words and words[-1].endswith("..."):
+        return tuple(words[:-1]), words[-1].removesuffix("...")
+    return tuple(words), None
+
+
+@dataclass(frozen=True)
+class Script:
+    """One script: its file name, its named KEYS and ARGV, and whether it runs in a partition."""
+
+    name: str
+    keys: str = ""
+    args: str = ""
+    partition: bool = True
+    key_names: tuple[str, ...] = field(init=False)
+    arg_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        base_keys, base_args = (PARTITION_KEYS, PARTITION_ARGS) if self.partition else ((), ())
+        object.__setattr__(self, "key_names", base_keys + _names(self.keys)[0])
+        object.__setattr__(self, "arg_names", base_args + _names(self.args)[0])
+
+    def source(self) -> str:
+        """The Lua sent to Redis: name bindings, core, prelude, body."""
+        folder = resources.files("broker.queue") / "scripts"
+        parts = [self._bindings(), (folder / "core.lua").read_text()]
+        if self.partition:
+            parts.append((folder / "partition.lua").read_text())
+        parts.append((folder / f"{self.name}.lua").read_text())
+        return "\n".join(parts)
+
+    def _bindings(self) -> str:
+        keys = ", ".join(f"{n} = KEYS[{i}]" for i, n in enumerate(self.key_names, 1))
+        args = ", ".join(f"{n} = ARGV[{i}]" for i, n in enumerate(self.arg_names, 1))
+        tails = f"{len(self.key_names) + 1}, {len(self.arg_names) + 1}"
+        return f"local KEY = {{{keys}}}\nlocal ARG = {{{args}}}\nlocal KEY_TAIL, ARG_TAIL = {tails}"
+
+    def bind(
+        self,
+        keys: Mapping[str, str],
+        args: Mapping[str, Arg],
+        tail_keys: Sequence[str] = (),
+        tail_args: Sequence[Arg] = (),
+    ) -> tuple[list[str], list[Arg]]:
+        """Named keys and args → KEYS and ARGV, in declaration order; a wrong name is a bug."""
+        own_keys = self.key_names[len(PARTITION_KEYS) if self.partition else 0 :]
+        own_args = self.arg_names[len(PARTITION_ARGS) if self.partition else 0 :]
+        if tuple(keys) != own_keys or tuple(args) != own_args:
+            raise TypeError(f"{self.name}: expected {own_keys} / {own_args}")
+        return [*keys.values(), *tail_keys], [*args.values(), *tail_args]
+
+
+PUBLISH = Script("publish", "gate wait messages...", "gated messages...")
+PUBLISH_ONCE = Script(
+    "publish_once", "gate wait dedup messages...", "gated window_ms answer messages..."
 )
+PROMOTE = Script("promote", "", "limit")
+START = Script("start", "messages...", "reclaimed entries...")
+EXTEND = Script("extend", "", "consumer entries...")
+_SETTLE_KEYS = "gate wait message messages..."
+SETTLE_DELIVERED = Script(
+    "settle_delivered", _SETTLE_KEYS, "consumer entry_id message_id extra messages..."
+)
+SETTLE_RETRY = Script(
+    "settle_retry",
+    _SETTLE_KEYS,
+    "consumer entry_id message_id due last_response extra messages...",
+)
+SETTLE_FAILED = Script(
+    "settle_failed",
+    _SETTLE_KEYS,
+    "consumer entry_id message_id last_response extra retention_ms dlq_suffix messages...",
+)
+SETTLE_CANCELLED = Script("settle_cancelled", "gate wait message", "consumer entry_id message_id")
+CANCEL = Script("cancel", "gate wait message", "message_id")
+DLQ_RETRY = Script("dlq_retry", "gate wait old_message messages...", "stream_id messages...")
+GATE_SET = Script(
+    "gate_set", "gate wait", "parallelism paused create_only rate period_ms from_message"
+)
+SCHEDULE_SAVE = Script(
+    "schedule_save", "due index schedule", "id definition body next_ms", partition=False
+)
+SCHEDULE_CLAIM = Script(
+    "schedule_claim",
+    "due schedule claims",
+    "id tick next_ms message_ids record error",
+    partition=False,
+)
+SCHEDULE_DELETE = Script("schedule_delete", "due index schedule", "id", partition=False)
+SCHEDULE_PAUSE = Script("schedule_pause", "due schedule", "id action next_ms", partition=False)
+SCHEDULE_LEASE = Script("schedule_lease", "lease", "token ttl_ms", partition=False)
+SIGNING_ROTATE = Script("signing_rotate", "signing_keys", "fresh", partition=False)
+
+ALL = (
+    PUBLISH, PUBLISH_ONCE, PROMOTE, START, EXTEND, SETTLE_DELIVERED, SETTLE_RETRY,
+    SETTLE_FAILED, SETTLE_CANCELLED, CANCEL, DLQ_RETRY, GATE_SET, SCHEDULE_SAVE,
+    SCHEDULE_CLAIM, SCHEDULE_DELETE, SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE,
+)  # fmt: skip
 
 
-def _source(name: str) -> str:
-    folder = resources.files("broker.queue") / "scripts"
-    return (folder / "lib.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    source: str
+    sha: str
 
 
-_Call = tuple["asyncio.Future[Any]", str, list[Any], list[Any]]
-"""A queued script call: the caller's future, the script name, its keys and arguments."""
+@dataclass(slots=True)
+class _Call:
+    """A queued script call: the caller's future, the script, its KEYS and ARGV."""
+
+    future: asyncio.Future[Any]
+    script: Script
+    keys: list[str]
+    args: list[Arg]
 
 
 class Scripts:
-    """Registered scripts; `run` supplies the partition keys and common arguments.
+    """The loaded scripts on one connection, and the one way to call them.
 
     Calls made in the same event-loop turn go to Redis together, as one non-transactional
     pipeline: a busy worker settles dozens of deliveries per turn, and one round trip for
@@ -54,27 +160,32 @@ class Scripts:
     def __init__(self, redis: Redis, events_max: int) -> None:
         self._redis = redis
         self._events_max = events_max
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(_source(name)) for name in _NAMES
-        }
+        self._loaded = {s.name: _loaded(s) for s in ALL}
         self._pending: list[_Call] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def run(
+    async def call(
         self,
-        name: str,
-        partition: PartitionKeys,
-        keys: Sequence[str] = (),
-        args: Sequence[Any] = (),
+        script: Script,
+        partition: PartitionKeys | None,
+        keys: Mapping[str, str],
+        args: Mapping[str, Arg],
+        tail_keys: Sequence[str] = (),
+        tail_args: Sequence[Arg] = (),
     ) -> Any:
-        """Call script `name` on one partition (EVALSHA, loading it when Redis lacks it)."""
-        base_keys = [partition.ready, partition.delayed, partition.events, partition.dlq]
-        base_args = [self._events_max, GROUP]
+        """Run `script` (EVALSHA, loading it when Redis lacks it); a partition script gets
+        `partition`'s base keys and arguments first."""
+        own_keys, own_args = script.bind(keys, args, tail_keys, tail_args)
+        if script.partition:
+            assert partition is not None, script.name
+            own_keys = [partition.ready, partition.delayed, partition.events, partition.dlq,
+                        *own_keys]  # fmt: skip
+            own_args = [self._events_max, GROUP, *own_args]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
             loop.call_soon(self._start_flush)
-        self._pending.append((future, name, [*base_keys, *keys], [*base_args, *args]))
+        self._pending.append(_Call(future, script, own_keys, own_args))
         return await future
 
     def _start_flush(self) -> None:
@@ -93,23 +204,30 @@ class Scripts:
                     results[index] = result
         except Exception as exc:  # every waiting caller gets the failure
             results = [exc] * len(batch)
-        for (future, *_), result in zip(batch, results, strict=True):
-            if future.done():  # its caller was cancelled meanwhile
+        for call, result in zip(batch, results, strict=True):
+            if call.future.done():  # its caller was cancelled meanwhile
                 continue
             if isinstance(result, Exception):
-                future.set_exception(result)
+                call.future.set_exception(result)
             else:
-                future.set_result(result)
+                call.future.set_result(result)
 
     async def _send(self, batch: list[_Call], load_first: bool = False) -> list[Any]:
-        """EVALSHA each call in one pipeline. Calling the script objects on a pipeline would
-        make redis-py send SCRIPT EXISTS before every batch (a third of all round trips); a
-        NOSCRIPT reply instead means that call never ran, so resending it is safe."""
+        """EVALSHA each call in one pipeline. Calling redis-py's script objects on a pipeline
+        would send SCRIPT EXISTS before every batch (a third of all round trips); a NOSCRIPT
+        reply instead means that call never ran, so resending it is safe."""
         async with self._redis.pipeline(transaction=False) as pipe:
             if load_first:
-                for name in {name for _, name, _, _ in batch}:
-                    pipe.script_load(self._scripts[name].script)
-            for _, name, keys, args in batch:
-                pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+                for name in {call.script.name for call in batch}:
+                    pipe.script_load(self._loaded[name].source)
+            for call in batch:
+                sha = self._loaded[call.script.name].sha
+                pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
             results: list[Any] = await pipe.execute(raise_on_error=False)
         return results[len(results) - len(batch) :]
+
+
+def _loaded(script: Script) -> _Loaded:
+    """The script's source and SHA1, computed locally: nothing reaches Redis before a call."""
+    source = script.source()
+    return _Loaded(source, hashlib.sha1(source.encode()).hexdigest())

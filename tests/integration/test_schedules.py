@@ -356,7 +356,7 @@ async def test_missed_ticks_fire_once_then_the_next_time(api_only: Hookstream) -
     schedule_id = await _create(api_only, "https://h.io", "* * * * * *")
     now = await _redis_now(api_only)
     await _make_due(api_only, schedule_id, now // 1000 * 1000 - 60_000)
-    ticker = Ticker(Schedules(api_only.conn), 2)
+    ticker = Ticker(Schedules(api_only.conn))
     assert await ticker.fire_due(await _redis_now(api_only), 100) == 1
     assert await ticker.fire_due(await _redis_now(api_only) - 1, 100) == 0
     ((message_id, _),) = await _created(api_only, schedule_id)
@@ -369,7 +369,7 @@ async def test_claim_left_by_a_crash_is_published_exactly_once(api_only: Hookstr
     replaying a claim that was already published creates nothing."""
     schedule_id = await _create(api_only, "https://h.io", "0 0 * * *", body="b")
     schedules = Schedules(api_only.conn)
-    ticker = Ticker(schedules, 2)
+    ticker = Ticker(schedules)
     tick = await _redis_now(api_only) - 5
     await _make_due(api_only, schedule_id, tick)
     stored = await schedules.load(schedule_id)
@@ -395,7 +395,7 @@ async def test_url_group_schedule_fans_out_to_every_endpoint(api_only: Hookstrea
     assert status == 200
     schedule_id = await _create(api_only, "team", "0 0 * * *")
     await _make_due(api_only, schedule_id, await _redis_now(api_only) - 5)
-    assert await Ticker(Schedules(api_only.conn), 2).fire_due(await _redis_now(api_only), 10) == 1
+    assert await Ticker(Schedules(api_only.conn)).fire_due(await _redis_now(api_only), 10) == 1
     shown = await _schedule(api_only, schedule_id)
     messages = [
         (await api(api_only, "GET", f"/v2/messages/{message_id}"))[1]
@@ -416,7 +416,7 @@ async def test_queued_schedule_enqueues_into_its_queue(api_only: Hookstream) -> 
         api_only, "https://h.io", "0 0 * * *", **{"Upstash-Queue-Name": "nightly-q"}
     )
     await _make_due(api_only, schedule_id, await _redis_now(api_only) - 5)
-    assert await Ticker(Schedules(api_only.conn), 2).fire_due(await _redis_now(api_only), 10) == 1
+    assert await Ticker(Schedules(api_only.conn)).fire_due(await _redis_now(api_only), 10) == 1
     ((message_id, _),) = await _created(api_only, schedule_id)
     _, message = await api(api_only, "GET", f"/v2/messages/{message_id}")
     assert message["queueName"] == "nightly-q"
@@ -433,7 +433,7 @@ async def test_racing_replicas_publish_each_tick_once(api_only: Hookstream) -> N
         for schedule_id in ids:
             await _make_due(api_only, schedule_id, tick)
         now = await _redis_now(api_only)
-        replicas = [Ticker(Schedules(api_only.conn), 2) for _ in range(3)]
+        replicas = [Ticker(Schedules(api_only.conn)) for _ in range(3)]
         await asyncio.gather(*(r.fire_due(now, 100) for r in replicas))
     for schedule_id in ids:
         created = await _created(api_only, schedule_id)

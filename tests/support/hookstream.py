@@ -3,19 +3,16 @@ integration tests."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
-from broker.http.app import build_app
 from broker.http.routes.schedules import SECOND_FIELD_CRONS
 from broker.queue.connection import Connection
-from broker.queue.signing_keys import ensure_keys
 from broker.redis_server import free_port
 from broker.settings import Settings
+from hookstream.compose import Composition
 from scheduler.loop import Scheduler
 from scheduler.settings import SchedulerSettings
 from workers.worker import Worker
@@ -24,7 +21,8 @@ TEST_TOKEN = "test-token-0123456789"
 
 
 class Hookstream:
-    """Ingress and (optionally) a worker sharing one connection, like `hookstream dev`."""
+    """The roles `hookstream dev` runs (ingress and, optionally, worker and scheduler), wired
+    by the same composition root, with test settings and an HTTP client."""
 
     def __init__(
         self,
@@ -48,16 +46,28 @@ class Hookstream:
         )
         self.settings = replace(base, **overrides).with_dev_defaults()
         self.redis_url = redis_url
-        self.with_worker = with_worker
-        self.with_scheduler = with_scheduler
-        self.second_field_crons = second_field_crons
-        self.scheduler: Scheduler | None = None
-        self._scheduler_task: asyncio.Task[None] | None = None
-        self.conn = Connection.open(self.settings, redis_url)
-        self.worker: Worker | None = None
-        self._worker_task: asyncio.Task[None] | None = None
-        self._runner: web.AppRunner | None = None
+        roles = ["ingress", *(["worker"] if with_worker else [])]
+        roles += ["scheduler"] if with_scheduler else []
+        self.composition = Composition(
+            self.settings,
+            redis_url,
+            roles,
+            scheduler_settings=SchedulerSettings(lease_ms=1000, poll_ms=100),
+            app_hook=lambda app: app.__setitem__(SECOND_FIELD_CRONS, second_field_crons),
+        )
         self.http: aiohttp.ClientSession | None = None
+
+    @property
+    def conn(self) -> Connection:
+        return self.composition.conn
+
+    @property
+    def worker(self) -> Worker | None:
+        return self.composition.worker
+
+    @property
+    def scheduler(self) -> Scheduler | None:
+        return self.composition.scheduler
 
     @property
     def url(self) -> str:
@@ -68,51 +78,28 @@ class Hookstream:
         return {"Authorization": f"Bearer {TEST_TOKEN}"}
 
     async def start(self) -> Hookstream:
-        await self.conn.ensure_groups()
-        await ensure_keys(self.conn.redis, self.settings)
-        app = build_app(self.conn)
-        app[SECOND_FIELD_CRONS] = self.second_field_crons
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.settings.port).start()
-        if self.with_worker:
-            await self.start_worker()
-        if self.with_scheduler:
-            self.start_scheduler()
+        await self.composition.start()
         self.http = aiohttp.ClientSession(self.url, headers=self.auth)
         return self
 
     async def start_worker(self) -> Worker:
-        self.worker = Worker(self.conn)
-        self._worker_task = asyncio.create_task(self.worker.run())
-        return self.worker
+        return self.composition.start_worker()
 
     async def stop_worker(self) -> None:
-        if self.worker and self._worker_task:
-            self.worker.stop()
-            await self._worker_task
-            self.worker = None
+        await self.composition.stop_worker()
 
     def start_scheduler(self, lease_ms: int = 1000) -> Scheduler:
         """A scheduler replica in this process, sharing its connection."""
-        self.scheduler = Scheduler(self.conn, SchedulerSettings(lease_ms=lease_ms, poll_ms=100))
-        self._scheduler_task = asyncio.create_task(self.scheduler.run())
-        return self.scheduler
+        settings = SchedulerSettings(lease_ms=lease_ms, poll_ms=100)
+        return self.composition.start_scheduler(settings)
 
     async def stop_scheduler(self) -> None:
-        if self.scheduler and self._scheduler_task:
-            self.scheduler.stop()
-            await self._scheduler_task
-            self.scheduler = None
+        await self.composition.stop_scheduler()
 
     async def stop(self) -> None:
-        await self.stop_scheduler()
-        await self.stop_worker()
         if self.http:
             await self.http.close()
-        if self._runner:
-            await self._runner.cleanup()
-        await self.conn.close()
+        await self.composition.stop()
 
     async def publish(
         self, destination: str, body: bytes | str = b"", **headers: str

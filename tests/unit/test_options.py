@@ -6,7 +6,8 @@ import pytest
 from multidict import CIMultiDict
 
 from broker.errors import BadRequest
-from broker.options import parse_publish_headers, validate_url
+from broker.options import parse_publish_headers
+from broker.queue.destinations import validate_url
 from broker.settings import Settings
 
 SETTINGS = Settings(max_retries=5, default_retries=3, max_timeout_ms=60_000)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from broker.http.routes.schedules import schedule_json
-from broker.options import PublishOptions
 from broker.queue.keys import PartitionKeys, partition_of, tick_message_id, tick_of
-from broker.queue.model import CallbackSpec
+from broker.queue.model import CallbackSpec, PublishOptions
 from broker.queue.schedules import ScheduleSpec, StoredSchedule
 from broker.settings import ConfigError
 from scheduler.settings import SchedulerSettings, scheduler_settings_from_env

@@ -12,10 +12,10 @@ from multidict import CIMultiDict
 
 from broker.errors import BadRequest, QueueError
 from broker.http.context import connection
-from broker.http.publishing import Plan, commit, plan
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
 from broker.queue.producer import Routing
+from broker.queue.publishing import Plan, commit, plan, resolve
 from broker.queue.queues import check_name
 
 
@@ -52,7 +52,8 @@ async def _plan(conn: Connection, index: int, item: Item, caller: str) -> Plan:
         queue = check_name(item.queue) if item.queue else None
         routing = Routing(caller_ip=caller, queue_name=queue)
         body = (item.body or "").encode()
-        return await plan(conn, item.destination, options, body, routing)
+        targets = await resolve(conn, item.destination)
+        return plan(conn, item.destination, targets, options, body, routing)
     except QueueError as exc:
         raise type(exc)(f"batch item {index}: {exc}") from None
 

@@ -9,13 +9,13 @@ from broker.queue.signing_keys import current_keys, rotate_keys
 
 
 async def get_keys(request: web.Request) -> web.Response:
-    current, upcoming = await current_keys(connection(request).redis)
+    current, upcoming = await current_keys(connection(request))
     return web.json_response({"current": current, "next": upcoming})
 
 
 async def rotate(request: web.Request) -> web.Response:
     """current ← next and a fresh next; receivers that know both keep verifying."""
-    current, upcoming = await rotate_keys(connection(request).redis)
+    current, upcoming = await rotate_keys(connection(request))
     return web.json_response({"current": current, "next": upcoming})
 
 

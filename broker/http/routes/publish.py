@@ -6,21 +6,29 @@ from aiohttp import web
 
 from broker.http.context import connection
 from broker.http.destination import raw_destination
-from broker.http.publishing import publish_request
 from broker.options import parse_publish_headers
 from broker.queue.producer import Routing
+from broker.queue.publishing import publish_request
 
 PREFIX = "/v2/publish/"
 
 
 async def publish_message(request: web.Request) -> web.Response:
-    """Validate everything, store the message(s) in one atomic step, then answer."""
+    return await publish_from(request, PREFIX)
+
+
+async def publish_from(
+    request: web.Request, prefix: str, queue_name: str | None = None
+) -> web.Response:
+    """Validate everything, store the message(s) in one atomic step, then answer. Publish
+    and enqueue differ only in the path prefix and the queue."""
     conn = connection(request)
-    destination = raw_destination(request, PREFIX)
+    destination = raw_destination(request, prefix)
     options = parse_publish_headers(request.headers, conn.settings)
     body = await request.read()
-    routing = Routing(caller_ip=request.remote or "")
-    return await publish_request(conn, destination, options, body, routing)
+    routing = Routing(caller_ip=request.remote or "", queue_name=queue_name)
+    published = await publish_request(conn, destination, options, body, routing)
+    return web.json_response(published.body(), status=published.status)
 
 
 def add_routes(app: web.Application) -> None:

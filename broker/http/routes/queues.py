@@ -7,10 +7,7 @@ from aiohttp import web
 from broker.errors import BadRequest, NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
-from broker.http.destination import raw_destination
-from broker.http.publishing import publish_request
-from broker.options import parse_publish_headers
-from broker.queue.producer import Routing
+from broker.http.routes.publish import publish_from
 from broker.queue.queues import (
     check_name,
     check_parallelism,
@@ -71,14 +68,9 @@ async def _set_paused(request: web.Request, paused: bool) -> web.Response:
 
 async def enqueue(request: web.Request) -> web.Response:
     """Publish into an ordered queue, created with parallelism 1 on first use."""
-    conn = connection(request)
     name = check_name(request.match_info["queue"])
     prefix = f"/v2/enqueue/{request.raw_path.split('/')[3]}/"
-    destination = raw_destination(request, prefix)
-    options = parse_publish_headers(request.headers, conn.settings)
-    body = await request.read()
-    routing = Routing(caller_ip=request.remote or "", queue_name=name)
-    return await publish_request(conn, destination, options, body, routing)
+    return await publish_from(request, prefix, queue_name=name)
 
 
 def add_routes(app: web.Application) -> None:

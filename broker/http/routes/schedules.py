@@ -13,10 +13,12 @@ from aiohttp import web
 from broker.cron import Cron, next_fire_ms, parse_cron
 from broker.errors import BadRequest, NotFound
 from broker.http.context import connection
-from broker.http.destination import is_url, raw_destination, url_destination
+from broker.http.destination import raw_destination
 from broker.http.views import body_fields
-from broker.options import PublishOptions, parse_publish_headers
+from broker.options import parse_publish_headers
+from broker.queue.destinations import is_url, url_destination
 from broker.queue.keys import ulid
+from broker.queue.model import PublishOptions
 from broker.queue.schedules import Schedules, ScheduleSpec, StoredSchedule
 
 PREFIX = "/v2/schedules/"

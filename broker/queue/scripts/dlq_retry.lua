@@ -1,11 +1,12 @@
 -- Re-publish a dead-lettered message as a new one and drop the DLQ entry, atomically. A
 -- message of an ordered queue goes to the back of that queue when the queue still exists.
--- KEYS[5] queue hash, KEYS[6] queue wait list, KEYS[7] old message hash, KEYS[8] new one.
--- ARGV[3] DLQ stream id, ARGV[4..10] the new message (see create_children in lib.lua).
+-- KEYS: gate wait old_message messages...
+-- ARGV: stream_id messages...
+-- ARG.stream_id is the DLQ entry; the tail is the new message (see create_messages).
 -- Returns 0 when the DLQ entry is already gone (deleted, retried or expired), else 1.
-if redis.call('XDEL', DLQ, ARGV[3]) == 0 then return 0 end
-redis.call('DEL', KEYS[7])
-local queued = redis.call('EXISTS', KEYS[5]) == 1
-create_children(8, 4, nil, queued and KEYS[6] or nil)
-if queued then pump(KEYS[5], KEYS[6]) end
+if redis.call('XDEL', DLQ, ARG.stream_id) == 0 then return 0 end
+redis.call('DEL', KEY.old_message)
+local gated = redis.call('EXISTS', KEY.gate) == 1
+create_messages(nil, gated and KEY.wait or nil)
+if gated then pump(KEY.gate, KEY.wait) end
 return 1

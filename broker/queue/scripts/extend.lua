@@ -1,11 +1,15 @@
 -- Heartbeat for long deliveries: reset the idle time of entries this consumer still owns, so
 -- XAUTOCLAIM elsewhere does not take them. JUSTID leaves the delivery counter alone.
--- ARGV[3] consumer, ARGV[4..] entry ids. Returns how many were extended.
+-- KEYS:
+-- ARGV: consumer entries...
+-- The tail is the entry ids. Returns how many were extended.
 local extended = 0
-for i = 4, #ARGV do
-  if owner_of(ARGV[i]) == ARGV[3] then
-    redis.call('XCLAIM', READY, GROUP, ARGV[3], 0, ARGV[i], 'JUSTID')
+local i = ARG_TAIL
+while ARGV[i] do
+  if owner_of(ARGV[i]) == ARG.consumer then
+    redis.call('XCLAIM', READY, GROUP, ARG.consumer, 0, ARGV[i], 'JUSTID')
     extended = extended + 1
   end
+  i = i + 1
 end
 return extended

@@ -1,8 +1,10 @@
--- Move due members of the delayed set to the ready stream (at most ARGV[3] of them).
+-- Move due members of the delayed set to the ready stream (at most ARG.limit of them).
+-- KEYS:
+-- ARGV: limit
 -- ZREM decides who moves a member, so any number of workers may run this at once without
 -- duplicates. Returns {moved, ms until the next due member or -1 when none is left}.
 local now = now_ms()
-local due = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local due = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', now, 'LIMIT', 0, tonumber(ARG.limit))
 local moved = 0
 for _, id in ipairs(due) do
   if redis.call('ZREM', DELAYED, id) == 1 then

@@ -1,9 +1,10 @@
--- Store new messages atomically.
--- KEYS[5] queue hash, KEYS[6] queue wait list, KEYS[7..] one message hash per message.
--- ARGV[3] '1' to enqueue into that ordered queue, else '0'; ARGV[4..] seven values per message
--- (id, envelope, body, '', not-before ms or 0, delay ms, event header); see create_children.
+-- Store new messages atomically, into their gate when they have one.
+-- KEYS: gate wait messages...
+-- ARGV: gated messages...
+-- ARG.gated is '1' to pass the gate (an ordered queue or a flow-control key), else '0'; the
+-- tail is seven values per message (see create_messages in partition.lua).
 -- A gate that does not exist (never configured) would hold its messages forever: skip it.
-local queued = ARGV[3] == '1' and redis.call('EXISTS', KEYS[5]) == 1
-local created = create_children(7, 4, nil, queued and KEYS[6] or nil)
-if queued then pump(KEYS[5], KEYS[6]) end
+local gated = ARG.gated == '1' and redis.call('EXISTS', KEY.gate) == 1
+local created = create_messages(nil, gated and KEY.wait or nil)
+if gated then pump(KEY.gate, KEY.wait) end
 return created

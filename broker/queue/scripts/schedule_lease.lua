@@ -1,18 +1,20 @@
 -- Take, keep or give up the scheduler lease. Runs in the {hs:sched} slot.
--- KEYS[1] lease key. ARGV[1] this replica's token, ARGV[2] TTL ms (0 = release).
--- The lease only saves work: correctness rests on schedule_claim. Redis expires it, so no
--- host clock is involved. Returns 1 while this replica holds the lease, else 0.
-local holder = redis.call('GET', KEYS[1])
-if ARGV[2] == '0' then
-  if holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
+-- KEYS: lease
+-- ARGV: token ttl_ms
+-- ARG.ttl_ms 0 releases. The lease only saves work: correctness rests on schedule_claim.
+-- Redis expires it, so no host clock is involved. Returns 1 while this replica holds the
+-- lease, else 0.
+local holder = redis.call('GET', KEY.lease)
+if ARG.ttl_ms == '0' then
+  if holder == ARG.token then redis.call('DEL', KEY.lease) end
   return 0
 end
 if holder == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEY.lease, ARG.token, 'PX', ARG.ttl_ms)
   return 1
 end
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if holder == ARG.token then
+  redis.call('PEXPIRE', KEY.lease, ARG.ttl_ms)
   return 1
 end
 return 0

@@ -1,8 +1,8 @@
--- A queued message found cancelled when its entry was read: ack it and free its queue slot.
--- KEYS[5] queue hash, KEYS[6] queue wait list, KEYS[7] message hash.
--- ARGV[3] consumer, ARGV[4] entry id, ARGV[5] message id.
-ack(ARGV[4])
-if redis.call('EXISTS', KEYS[7]) == 1 then
-  finish_cancelled(KEYS[7], ARGV[5], KEYS[5], KEYS[6])
+-- A gated message found cancelled when its entry was read: ack it and free its gate slot.
+-- KEYS: gate wait message
+-- ARGV: consumer entry_id message_id
+ack(ARG.entry_id)
+if redis.call('EXISTS', KEY.message) == 1 then
+  finish_cancelled(KEY.message, ARG.message_id, KEY.gate, KEY.wait)
 end
 return 'cancelled'

@@ -1,12 +1,14 @@
--- A 2xx answer: ack, log DELIVERED, free the queue slot, drop the message, create its callback.
--- KEYS[5] queue hash, KEYS[6] queue wait list, KEYS[7] message hash, KEYS[8..] child hashes.
--- ARGV[3] consumer, ARGV[4] entry id, ARGV[5] message id, ARGV[6] event extra, ARGV[7..] children.
+-- A 2xx answer: ack, log DELIVERED, free the gate slot, drop the message, create its callback.
+-- KEYS: gate wait message messages...
+-- ARGV: consumer entry_id message_id extra messages...
+-- ARG.extra is the DELIVERED event's own fields; the tail is the callback (create_messages).
 -- Even when another worker has reclaimed the entry meanwhile, the delivery happened: settle it.
-local key, entry_id, message_id = KEYS[7], ARGV[4], ARGV[5]
-ack(entry_id)
+-- Returns 'delivered', or 'gone' when the message no longer exists.
+local key = KEY.message
+ack(ARG.entry_id)
 if redis.call('EXISTS', key) == 0 then return 'gone' end
-add_event(message_id, 'DELIVERED', event_header(key), ARGV[6])
-release(key, KEYS[5], KEYS[6])
+add_event(ARG.message_id, 'DELIVERED', event_header(key), ARG.extra)
+release(key, KEY.gate, KEY.wait)
 redis.call('DEL', key)
-create_children(8, 7, nil)
-return 'ok'
+create_messages(nil)
+return 'delivered'

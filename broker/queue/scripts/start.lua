@@ -1,17 +1,20 @@
 -- Begin delivery attempts for entries just read (or reclaimed) from the ready stream.
--- KEYS[5..]: the message hashes.  ARGV[3]: '1' when the entries were reclaimed from a dead
--- worker, else '0'.  ARGV[4..]: pairs (entry id, message id).
+-- KEYS: messages...
+-- ARGV: reclaimed entries...
+-- ARG.reclaimed is '1' when the entries were reclaimed from a dead worker; the tail keys are
+-- the message hashes, the tail args (entry id, message id) pairs.
 -- The attempt is counted here, BEFORE the request is made, so a message that kills its worker
 -- cannot loop forever; reclaims are counted too, to spot poison messages.
 -- Entries whose message is gone or was cancelled are acked and skipped, except cancelled
--- messages of an ordered queue: those come back as {envelope} alone so that
--- settle_cancelled, given their queue's keys, frees their slot.
+-- messages of a gate: those come back as {envelope} alone so that settle_cancelled, given
+-- their gate's keys, frees their slot.
 -- Returns one item per pair: false, {envelope}, or {envelope, body, attempts, reclaims}.
 local result = {}
-local reclaimed = ARGV[3] == '1'
+local reclaimed = ARG.reclaimed == '1'
 local i = 0
-while ARGV[4 + 2 * i] do
-  local entry_id, message_id, key = ARGV[4 + 2 * i], ARGV[5 + 2 * i], KEYS[5 + i]
+while ARGV[ARG_TAIL + 2 * i] do
+  local entry_id, message_id = ARGV[ARG_TAIL + 2 * i], ARGV[ARG_TAIL + 1 + 2 * i]
+  local key = KEYS[KEY_TAIL + i]
   local state = redis.call('HGET', key, 'state')
   if not state or state == 'FAILED' then
     ack(entry_id)

@@ -1,19 +1,14 @@
--- Shared prelude, prepended to every script by broker/queue/scripts.py.
+-- Partition prelude, prepended (after core.lua) to every script that runs in a message
+-- partition `{hs:<p>}`.
 --
--- Every script receives the partition's base keys first:
---   KEYS[1] ready stream   KEYS[2] delayed zset   KEYS[3] events stream   KEYS[4] dlq stream
--- and ARGV[1] = events MAXLEN, ARGV[2] = consumer group. Scripts that touch an ordered queue
--- take its hash and wait list next (KEYS[5], KEYS[6]; for messages without a queue, the keys
--- of the empty name, which are never created). Keys are never built here: all come from
--- broker/queue/keys.py and share one hash tag, so each script stays in one cluster slot.
-local READY, DELAYED, EVENTS, DLQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local EVENTS_MAXLEN, GROUP = ARGV[1], ARGV[2]
-
--- Redis TIME, in ms: one clock for every role, whatever the hosts' clocks say.
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+-- Such a script receives the partition's base keys and arguments before its own (the loader
+-- adds them to KEY and ARG): KEY.ready stream, KEY.delayed zset, KEY.events stream, KEY.dlq
+-- stream, ARG.events_maxlen and ARG.group (the consumer group). Keys are never built here:
+-- all come from broker/queue/keys.py and share one hash tag, so each script stays in one
+-- cluster slot. Scripts that pass a gate take its hash and wait list as KEY.gate, KEY.wait
+-- (for messages without one, the keys of the empty name, which are never created).
+local READY, DELAYED, EVENTS, DLQ = KEY.ready, KEY.delayed, KEY.events, KEY.dlq
+local EVENTS_MAXLEN, GROUP = ARG.events_maxlen, ARG.group
 
 -- Append a state change. `h` is the message's event header (JSON object text, stored with
 -- the message); `x` holds the fields specific to this event (JSON object text).
@@ -109,12 +104,12 @@ local function create_message(message_key, id, envelope, body, not_before, delay
   add_event(id, 'CREATED', evh, extra)
 end
 
--- Create the messages described by seven ARGV each from `argv_at` on (id, envelope, body
--- prefix, body suffix, not-before ms or 0, delay ms, event header),
--- with their hash keys in KEYS from `key_at` on. A failure callback's body is prefix ..
--- dlq id .. suffix, because the DLQ id only exists once this script has added the entry.
-local function create_children(key_at, argv_at, dlq_id, wait)
-  local n = 0
+-- Create the messages of the script's tail: seven ARGV each from ARG_TAIL on (id, envelope,
+-- body prefix, body suffix, not-before ms or 0, delay ms, event header), with their hash keys
+-- in KEYS from KEY_TAIL on. A failure callback's body is prefix .. dlq id .. suffix, because
+-- the DLQ id only exists once this script has added the entry.
+local function create_messages(dlq_id, wait)
+  local key_at, argv_at, n = KEY_TAIL, ARG_TAIL, 0
   while ARGV[argv_at] do
     local id, envelope, prefix, suffix = ARGV[argv_at], ARGV[argv_at + 1], ARGV[argv_at + 2], ARGV[argv_at + 3]
     local body = prefix
@@ -133,4 +128,25 @@ local function finish_cancelled(message_key, message_id, queue, wait)
   add_event(message_id, 'CANCELED', event_header(message_key))
   release(message_key, queue, wait)
   redis.call('DEL', message_key)
+end
+
+-- The first steps of settling a failed attempt. Only the entry's current owner may settle a
+-- failure: a stale worker whose entry was reclaimed must not schedule a second copy. The
+-- entry is acked and the ERROR event logged; `after_error` (optional) runs next; a message
+-- cancelled meanwhile ends here. Returns the refusal ('gone', 'stolen', 'cancelled') or nil
+-- with the message's event header.
+local function settle_attempt(after_error)
+  local key, message_id = KEY.message, ARG.message_id
+  local owner = owner_of(ARG.entry_id)
+  if owner == false then return 'gone' end
+  if owner ~= ARG.consumer then return 'stolen' end
+  ack(ARG.entry_id)
+  local h = event_header(key)
+  add_event(message_id, 'ERROR', h, ARG.extra)
+  if after_error then after_error() end
+  if redis.call('HGET', key, 'state') == 'CANCEL_REQUESTED' then
+    finish_cancelled(key, message_id, KEY.gate, KEY.wait)
+    return 'cancelled'
+  end
+  return nil, h
 end

@@ -1,0 +1,224 @@
+"""Redis → worker: the consumer half of the data model.
+
+A worker reads entries from a partition's ready stream (or reclaims those a dead worker left
+pending), starts them (one script counts the attempts and loads the messages), delivers, and
+settles each attempt with one script that acks the entry and writes the next state. Promote
+moves due messages from the delayed set to the ready stream; extend keeps long deliveries
+from being reclaimed. Every step is a method here, so the worker never sees a key, a stream
+command or a script argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
+
+from broker.queue import scripts
+from broker.queue.connection import Connection, StreamEntries
+from broker.queue.events import event_extra
+from broker.queue.keys import GROUP, PartitionKeys, dlq_id
+from broker.queue.model import Envelope, Response, decode_envelope, encode
+from broker.queue.producer import Draft, messages_tail
+
+Entry = tuple[str, str]
+"""A ready-stream entry: (entry id, message id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One message taken from a ready stream for one delivery attempt (already counted)."""
+
+    partition: PartitionKeys
+    entry_id: str
+    envelope: Envelope
+    body: bytes
+    attempts: int
+    reclaims: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledInGate:
+    """A gated message found cancelled when read: settle_cancelled frees its gate slot."""
+
+    partition: PartitionKeys
+    entry_id: str
+    envelope: Envelope
+
+
+Started = Attempt | CancelledInGate
+
+
+class SettleResult(StrEnum):
+    """What a settle script did. Only the first three mean the outcome was applied."""
+
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    DEAD_LETTERED = "dead_lettered"
+    GONE = "gone"  # the message or its entry no longer exists (acked elsewhere, deleted)
+    STOLEN = "stolen"  # another worker reclaimed the entry: its outcome counts, not ours
+    CANCELLED = "cancelled"  # cancelled while in flight: it ends here instead
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A settle's result, with the public DLQ id when the message was dead-lettered."""
+
+    result: SettleResult
+    dlq_id: str | None = None
+
+
+def _error_extra(response: Response) -> bytes:
+    return event_extra(
+        error=response.error or f"HTTP {response.status}",
+        responseStatus=response.status,
+        responseBody=response.body.decode("utf-8", "replace")[:1024],
+    )
+
+
+class Consumer:
+    """One worker process's consumer in the group of every partition."""
+
+    def __init__(self, conn: Connection, name: str) -> None:
+        self.conn = conn
+        self.name = name
+
+    async def read(self, partition: PartitionKeys, count: int, block_ms: int) -> list[Entry]:
+        """Entries newly delivered to this consumer (none when the block times out)."""
+        # One stream asked: one [stream name, entries] pair, or none when the block times out.
+        reply = cast(
+            list[tuple[bytes, StreamEntries]],
+            await self.conn.redis.xreadgroup(
+                GROUP, self.name, {partition.ready: ">"}, count=count, block=block_ms
+            ),
+        )
+        if not reply:
+            return []
+        return [(eid.decode(), fields[b"id"].decode()) for eid, fields in reply[0][1]]
+
+    async def reclaim(self, partition: PartitionKeys, count: int, idle_ms: int) -> list[Entry]:
+        """Take over entries idle longer than `idle_ms` (their worker died)."""
+        _, claimed, _ = await self.conn.redis.xautoclaim(
+            partition.ready, GROUP, self.name, idle_ms, "0-0", count=count
+        )
+        # Entries whose payload was deleted come back empty; XAUTOCLAIM already dropped them.
+        return [(eid.decode(), fields[b"id"].decode()) for eid, fields in claimed if fields]
+
+    async def start(
+        self, partition: PartitionKeys, entries: Sequence[Entry], reclaimed: bool
+    ) -> list[Started | None]:
+        """Count the attempts and load the messages in one script call. None for entries
+        whose message is gone, final or cancelled (the script acked those)."""
+        if not entries:
+            return []
+        records = await self.conn.scripts.call(
+            scripts.START,
+            partition,
+            keys={},
+            args={"reclaimed": "1" if reclaimed else "0"},
+            tail_keys=[partition.message(message_id) for _, message_id in entries],
+            tail_args=[value for entry in entries for value in entry],
+        )
+        return [
+            _started(partition, entry_id, record)
+            for (entry_id, _), record in zip(entries, records, strict=True)
+        ]
+
+    async def extend(self, partition: PartitionKeys, entry_ids: Sequence[str]) -> int:
+        """Reset the idle time of entries this consumer still owns; how many it owned."""
+        extended = await self.conn.scripts.call(
+            scripts.EXTEND, partition, keys={}, args={"consumer": self.name}, tail_args=entry_ids
+        )
+        return int(extended)
+
+    async def promote(self, partition: PartitionKeys, limit: int) -> tuple[int, int]:
+        """Move up to `limit` due delayed messages to the ready stream: (moved, ms until the
+        next one is due, or -1 when none is left)."""
+        moved, next_due = await self.conn.scripts.call(
+            scripts.PROMOTE, partition, keys={}, args={"limit": limit}
+        )
+        return int(moved), int(next_due)
+
+    async def settle_delivered(
+        self, attempt: Attempt, response: Response, callbacks: Sequence[Draft]
+    ) -> Settled:
+        """A 2xx: ack, DELIVERED, free the gate slot, drop the message, store `callbacks`."""
+        extra: dict[str, scripts.Arg] = {"extra": event_extra(responseStatus=response.status)}
+        return await self._settle(scripts.SETTLE_DELIVERED, attempt, extra, callbacks)
+
+    async def settle_retry(
+        self, attempt: Attempt, due_ms: int, response: Response, callbacks: Sequence[Draft]
+    ) -> Settled:
+        """A failure with retries left: back to the delayed set, due at `due_ms`."""
+        args: dict[str, scripts.Arg] = {
+            "due": due_ms,
+            "last_response": encode(response),
+            "extra": _error_extra(response),
+        }
+        return await self._settle(scripts.SETTLE_RETRY, attempt, args, callbacks)
+
+    async def settle_failed(
+        self, attempt: Attempt, response: Response, callbacks: Sequence[Draft]
+    ) -> Settled:
+        """No attempts left: into the DLQ (kept for the retention time) with its last
+        response; `callbacks` may quote the DLQ id (Draft.body_suffix)."""
+        args: dict[str, scripts.Arg] = {
+            "last_response": encode(response),
+            "extra": _error_extra(response),
+            "retention_ms": self.conn.settings.dlq_retention_ms,
+            "dlq_suffix": dlq_id("", attempt.partition.partition),
+        }
+        return await self._settle(scripts.SETTLE_FAILED, attempt, args, callbacks)
+
+    async def settle_cancelled(self, cancelled: CancelledInGate) -> None:
+        """Ack a gated message found cancelled on read, and free its gate slot."""
+        env = cancelled.envelope
+        keys = cancelled.partition.gate(env.queue_name, env.flow_control_key)
+        keys["message"] = cancelled.partition.message(env.id)
+        args = {"consumer": self.name, "entry_id": cancelled.entry_id, "message_id": env.id}
+        await self.conn.scripts.call(scripts.SETTLE_CANCELLED, cancelled.partition, keys, args)
+
+    async def _settle(
+        self,
+        script: scripts.Script,
+        attempt: Attempt,
+        outcome_args: dict[str, scripts.Arg],
+        callbacks: Sequence[Draft],
+    ) -> Settled:
+        env = attempt.envelope
+        keys = attempt.partition.gate(env.queue_name, env.flow_control_key)
+        keys["message"] = attempt.partition.message(env.id)
+        args: dict[str, scripts.Arg] = {
+            "consumer": self.name,
+            "entry_id": attempt.entry_id,
+            "message_id": env.id,
+        }
+        reply = await self.conn.scripts.call(
+            script,
+            attempt.partition,
+            keys,
+            args | outcome_args,
+            *messages_tail(callbacks),
+        )
+        return _settled(reply.decode() if isinstance(reply, bytes) else str(reply))
+
+
+def _started(partition: PartitionKeys, entry_id: str, record: Any) -> Started | None:
+    """One item of start.lua's reply: false, {envelope}, or {envelope, body, attempts,
+    reclaims}."""
+    if not record:
+        return None
+    envelope = decode_envelope(record[0])
+    if len(record) == 1:
+        return CancelledInGate(partition, entry_id, envelope)
+    _, body, attempts, reclaims = record
+    return Attempt(partition, entry_id, envelope, body or b"", int(attempts), int(reclaims))
+
+
+def _settled(reply: str) -> Settled:
+    """A settle script's reply: a result name, or the public DLQ id of a dead letter."""
+    try:
+        return Settled(SettleResult(reply))
+    except ValueError:
+        return Settled(SettleResult.DEAD_LETTERED, dlq_id=reply)

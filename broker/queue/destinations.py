@@ -1,0 +1,32 @@
+"""What a destination is: an http(s) URL, or the name of a URL group.
+
+Shared by every path that names a URL (publish, enqueue, batch, schedules, callbacks, URL-group
+endpoints), so the rule is written once.
+"""
+
+from __future__ import annotations
+
+from broker.errors import BadRequest
+
+
+def is_url(destination: str) -> bool:
+    """http(s) URLs are destinations; anything else names a URL group."""
+    return destination.lower().startswith(("http://", "https://"))
+
+
+def validate_url(url: str, what: str) -> str:
+    """An absolute http(s) URL with a host, or BadRequest naming `what`."""
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    if not sep or scheme.lower() not in ("http", "https") or not host or host.startswith(":"):
+        raise BadRequest(f"invalid {what} {url!r}: it must be an absolute http(s) URL")
+    if any(c.isspace() for c in url):
+        raise BadRequest(f"invalid {what} {url!r}: it contains whitespace")
+    return url
+
+
+def url_destination(destination: str) -> str:
+    """A URL destination, validated."""
+    if not is_url(destination):
+        raise BadRequest(f"invalid destination {destination!r}: it must be an http(s) URL")
+    return validate_url(destination, "destination")

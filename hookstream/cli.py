@@ -1,0 +1,107 @@
+"""`hookstream dev | ingress | worker | scheduler`: run one role, or all three with `dev`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Coroutine
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from broker.logs import configure_logging
+from broker.queue.signing_keys import current_keys
+from broker.redis_server import EmbeddedServer
+from broker.settings import ConfigError, Settings, settings_from_env
+from hookstream.compose import ROLES, Composition
+
+log = structlog.get_logger()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="hookstream", description=__doc__)
+    parser.add_argument("role", choices=sorted({*ROLES, "dev"}), help="which process to run")
+    role = parser.parse_args(argv).role
+    try:
+        settings = settings_from_env()
+        if role == "dev":
+            settings = settings.with_dev_defaults()
+            if "HOOKSTREAM_HOST" not in os.environ:
+                settings = replace(settings, host="127.0.0.1")
+        dev_console = role == "dev" and "HOOKSTREAM_LOG_FORMAT" not in os.environ
+        configure_logging("console" if dev_console else settings.log_format, settings.log_level)
+        _run(run_dev(settings) if role == "dev" else run_role(settings, role))
+    except ConfigError as exc:
+        sys.exit(f"hookstream: {exc}")
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+    else:
+        uvloop.run(coroutine)
+
+
+async def run_role(settings: Settings, role: str) -> None:
+    """One role against REDIS_URL, until SIGTERM or SIGINT."""
+    if not settings.redis_url:
+        raise ConfigError("REDIS_URL must be set (only `hookstream dev` embeds a server)")
+    if role == "ingress":
+        settings.require_tokens()
+    await _serve(Composition(settings, settings.redis_url, [role]))
+
+
+async def run_dev(settings: Settings) -> None:
+    """Ingress, worker and scheduler in one process, on an embedded server unless REDIS_URL
+    is set."""
+    server = None
+    if not settings.redis_url:
+        server = EmbeddedServer(Path(settings.data_dir) / "redis").start()
+    url = settings.redis_url or (server.url if server else "")
+    try:
+        await _serve(Composition(settings, url, ROLES), banner_redis_url=url)
+    finally:
+        if server:
+            server.stop()
+
+
+async def _serve(composition: Composition, banner_redis_url: str | None = None) -> None:
+    try:
+        await composition.start()
+        log.info("hookstream.started", roles=list(composition.roles))
+        if banner_redis_url is not None:
+            await _print_banner(composition, banner_redis_url)
+        await _until_signalled()
+    finally:
+        await composition.stop()
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutdown.requested")
+
+
+async def _print_banner(composition: Composition, redis_url: str) -> None:
+    settings = composition.settings
+    current, upcoming = await current_keys(composition.conn)
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"\nhookstream dev server ready\n"
+        f"  QSTASH_URL={base}\n"
+        f"  QSTASH_TOKEN={settings.tokens[0]}\n"
+        f"  QSTASH_CURRENT_SIGNING_KEY={current}\n"
+        f"  QSTASH_NEXT_SIGNING_KEY={upcoming}\n"
+        f"  redis: {redis_url}\n",
+        flush=True,
+    )

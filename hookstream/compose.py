@@ -1,0 +1,125 @@
+"""One process's roles on one Redis connection: what `hookstream dev` runs (all three), what
+each role's command runs (one), and what the in-process tests start, so the tests exercise the
+wiring users run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection
+
+from aiohttp import web
+
+from broker.health import add_health_routes
+from broker.http.app import build_app
+from broker.metrics import export_role_metrics
+from broker.queue.connection import Connection
+from broker.queue.signing_keys import ensure_keys
+from broker.settings import ConfigError, Settings
+from scheduler.loop import Scheduler
+from scheduler.settings import SchedulerSettings, scheduler_settings_from_env
+from workers.worker import Worker
+
+ROLES = ("ingress", "worker", "scheduler")
+AppHook = Callable[[web.Application], None]
+
+
+class Composition:
+    """The roles of one process. The ingress serves the API (and the health and metrics
+    endpoints) on `settings.port`; without it, the health endpoints are served on
+    `settings.metrics_port`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis_url: str,
+        roles: Collection[str],
+        *,
+        scheduler_settings: SchedulerSettings | None = None,
+        app_hook: AppHook | None = None,
+    ) -> None:
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ConfigError(f"unknown roles: {sorted(unknown)}")
+        self.settings = settings
+        self.roles = tuple(role for role in ROLES if role in roles)
+        self.scheduler_settings = scheduler_settings or scheduler_settings_from_env()
+        self.conn = Connection.open(settings, redis_url)
+        self.worker: Worker | None = None
+        self.scheduler: Scheduler | None = None
+        self._app_hook = app_hook
+        self._runner: web.AppRunner | None = None
+        self._tasks: dict[object, asyncio.Task[None]] = {}
+
+    async def start(self) -> Composition:
+        """Connect, prepare Redis, serve, and start the loops of the roles asked for."""
+        await self.conn.redis.ping()
+        await self.conn.ensure_groups()
+        await ensure_keys(self.conn)
+        await self._serve()
+        if "worker" in self.roles:
+            self.start_worker()
+        if "scheduler" in self.roles:
+            self.start_scheduler()
+        return self
+
+    async def stop(self) -> None:
+        """Stop the loops (each drains), stop serving, close the connection."""
+        await self.stop_scheduler()
+        await self.stop_worker()
+        if self._runner:
+            await self._runner.cleanup()
+        await self.conn.close()
+
+    def start_worker(self) -> Worker:
+        self.worker = Worker(self.conn)
+        self._tasks[self.worker] = asyncio.create_task(self.worker.run())
+        return self.worker
+
+    async def stop_worker(self) -> None:
+        if self.worker:
+            self.worker.stop()
+            await self._tasks.pop(self.worker)
+            self.worker = None
+
+    def start_scheduler(self, settings: SchedulerSettings | None = None) -> Scheduler:
+        self.scheduler = Scheduler(self.conn, settings or self.scheduler_settings)
+        self._tasks[self.scheduler] = asyncio.create_task(self.scheduler.run())
+        return self.scheduler
+
+    async def stop_scheduler(self) -> None:
+        if self.scheduler:
+            self.scheduler.stop()
+            await self._tasks.pop(self.scheduler)
+            self.scheduler = None
+
+    async def _serve(self) -> None:
+        if "ingress" in self.roles:
+            app = build_app(self.conn)
+            if self._app_hook:
+                self._app_hook(app)
+            port = self.settings.port
+        else:
+            app = web.Application()
+            add_health_routes(app, self.roles[0], self._redis_ready)
+            port = self.settings.metrics_port
+        for role in self.roles:  # one /metrics shows every role this process runs
+            export_role_metrics(role)
+        self._runner = await _listen(app, self.settings.host, port)
+
+    async def _redis_ready(self) -> str | None:
+        await self.conn.redis.ping()
+        return None
+
+
+async def _listen(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); "
+            "choose another port with HOOKSTREAM_PORT (or HOOKSTREAM_METRICS_PORT)"
+        ) from None
+    return runner
