@@ -409,6 +409,28 @@ async def test_url_group_schedule_fans_out_to_every_endpoint(api_only: Hookstrea
     assert "error" not in shown
 
 
+async def test_flow_controlled_schedule_passes_its_gate(api_only: Hookstream) -> None:
+    """A scheduled message with a flow-control key lives in that key's partition and waits
+    behind its parallelism, like a published one (the schedule id hashes elsewhere)."""
+    flow_key, schedule_id = "fc-nightly", "sched-gate-1"
+    partitions = api_only.settings.partitions
+    gate_partition = keys.queue_partition(flow_key, partitions)
+    assert keys.queue_partition(schedule_id, partitions) != gate_partition  # the hard case
+    flow = {"Upstash-Flow-Control-Key": flow_key, "Upstash-Flow-Control-Value": "parallelism=1"}
+    await api_only.publish(
+        "https://h.io/first", **{k.replace("-", "_"): v for k, v in flow.items()}
+    )
+    await _create(
+        api_only, "https://h.io", "0 0 * * *", **{"Upstash-Schedule-Id": schedule_id}, **flow
+    )
+    await _make_due(api_only, schedule_id, await _redis_now(api_only) - 5)
+    assert await Ticker(Schedules(api_only.conn)).fire_due(await _redis_now(api_only), 10) == 1
+    ((message_id, _),) = await _created(api_only, schedule_id)
+    assert keys.partition_of(message_id) == gate_partition.partition
+    _, waiting = gate_partition.flow_keys(flow_key)
+    assert await api_only.conn.redis.lrange(waiting, 0, -1) == [message_id.encode()]
+
+
 async def test_queued_schedule_enqueues_into_its_queue(api_only: Hookstream) -> None:
     """With Upstash-Queue-Name each tick is enqueued into that ordered queue, created on first
     use as enqueue does."""
