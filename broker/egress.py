@@ -144,9 +144,11 @@ _METADATA_NAMES = frozenset({"metadata.google.internal"})
 # DNS labels as getaddrinfo takes them: letters, digits, hyphens and the underscore that
 # some internal names carry. Anything else (spaces, `%`, `\\`) can never be resolved.
 _LABEL = re.compile(r"[a-z0-9_-]{1,63}")
-# One part of a numeric IPv4 host (inet_aton): decimal, octal with a leading 0, or 0x hex.
+# The WHATWG URL rule: a host whose last label looks numeric is an IPv4 address or invalid.
+_NUMERIC = re.compile(r"[0-9]+|0x[0-9a-f]*")
+# One part of a numeric IPv4 host (inet_aton): 0x hex, octal with a leading 0, or decimal.
 # Written out because int() would also take `+1`, ` 1` and `1_0`.
-_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
+_PART = re.compile(r"0x[0-9a-f]*|0[0-7]*|[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -217,10 +219,9 @@ def literal_address(host: str) -> tuple[IPAddress, bool] | None:
     if ":" in host:
         return parse_address(host), True
     texts = host.split(".")
-    # The WHATWG URL rule: a host whose last label is a number is an address or invalid.
-    if not _NUMBER.fullmatch(texts[-1]):
+    if not _NUMERIC.fullmatch(texts[-1]):
         return None
-    if len(texts) > 4 or not all(_NUMBER.fullmatch(text) for text in texts):
+    if len(texts) > 4 or not all(_PART.fullmatch(text) for text in texts):
         raise ValueError(f"{host} is not an IPv4 address")
     parts = [_number(text) for text in texts]
     tail_bytes = 5 - len(parts)
