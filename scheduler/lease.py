@@ -6,12 +6,9 @@ active still publish each tick once, because claims are exclusive (broker/queue/
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
-
 import structlog
 
+from broker.lifecycle import process_name
 from broker.queue.schedules import Schedules
 
 log = structlog.get_logger()
@@ -24,7 +21,7 @@ class Lease:
         self._schedules = schedules
         self._ttl_ms = ttl_ms
         # Unique per process, and names the holder for operators reading the key.
-        self.token = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.token = process_name()
         self.held = False
 
     async def hold(self) -> bool:

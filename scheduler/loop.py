@@ -15,6 +15,7 @@ import time
 import structlog
 from redis.exceptions import RedisError
 
+from broker.lifecycle import pause
 from broker.metrics import SCHEDULER_LAST_TICK
 from broker.queue.connection import Connection
 from broker.queue.schedules import Schedules
@@ -78,5 +79,4 @@ class Scheduler:
         return min(max(wait_ms, 0), self.settings.poll_ms) / 1000
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        await pause(self._stopping, seconds)

@@ -9,10 +9,6 @@ effect without restarts).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import secrets
-import socket
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -20,6 +16,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from broker.lifecycle import pause, process_name
 from broker.metrics import (
     CONCURRENCY,
     DELIVERIES,
@@ -28,6 +25,7 @@ from broker.metrics import (
     INFLIGHT,
     status_class,
 )
+from broker.queue.backlog import trim_retention
 from broker.queue.connection import Connection
 from broker.queue.consumer import Attempt, CancelledInGate, Consumer, Entry
 from broker.queue.keys import PartitionKeys
@@ -37,7 +35,6 @@ from workers.backoff import decide
 from workers.capacity import Capacity
 from workers.delivery import send
 from workers.gauges import sample_backlog
-from workers.housekeeping import trim_retention
 from workers.outcome import DeadLetter, Outcome
 from workers.settle import settle
 
@@ -49,18 +46,13 @@ GAUGE_SECONDS = 5.0
 RETENTION_SECONDS = 60.0
 
 
-def consumer_name() -> str:
-    """Unique per process: two live processes must never share a consumer name."""
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
 class Worker:
     """One worker process's delivery machinery."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.settings = conn.settings
-        self.consumer = Consumer(conn, consumer_name())
+        self.consumer = Consumer(conn, process_name())
         share = max(1, -(-self.settings.worker_concurrency // self.settings.partitions))
         self._capacity = {p.partition: Capacity(share) for p in conn.partitions}
         self._inflight: dict[int, set[str]] = {p.partition: set() for p in conn.partitions}
@@ -111,10 +103,7 @@ class Worker:
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, but wake at once on stop; True when the worker is stopping."""
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), seconds)
-        return self._stopping.is_set()
+        return await pause(self._stopping, seconds)
 
     async def _every(self, seconds: float, action: Any) -> None:
         while not await self._pause(seconds):
