@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 from broker.durations import parse_duration_ms
 from broker.expressions import evaluate_delay_ms
 from broker.queue.model import Envelope, Response
-from workers.outcome import DeadLetter, Delivered, Outcome, RetryAt
+from workers.outcome import DeadLetter, Delivered, Failure, Outcome, RetryAt, failure_of
 
 MAX_BACKOFF_MS = 86_400_000
 # Response headers whose value says when to come back; the first one present wins.
@@ -65,8 +65,11 @@ def decide(
     envelope: Envelope, attempts: int, response: Response, now_ms: int, time_scale: float = 1.0
 ) -> Outcome:
     """The outcome of attempt number `attempts` (1 = first) that got `response`."""
-    if 200 <= response.status < 300:
+    failure = failure_of(response)
+    if failure is None:
         return Delivered(response)
+    if failure is Failure.REJECTED:
+        return DeadLetter(response, "rejected")
     if is_non_retryable(response):
         return DeadLetter(response, "non_retryable")
     if attempts > envelope.retries:
@@ -78,11 +81,5 @@ def decide(
         delay = evaluate_delay_ms(envelope.retry_delay, attempts - 1)
     else:
         delay = default_backoff_ms(attempts)
-    reason = "timeout" if response.error == "timeout" else _reason(response)
-    return RetryAt(response, now_ms + int(min(delay, MAX_BACKOFF_MS) * time_scale), reason)
-
-
-def _reason(response: Response) -> str:
-    if response.status == 0:
-        return "connect_error"
-    return "rate_limited" if response.status in (429, 503) else "http_error"
+    due = now_ms + int(min(delay, MAX_BACKOFF_MS) * time_scale)
+    return RetryAt(response, due, failure.value)

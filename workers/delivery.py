@@ -13,6 +13,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from broker.queue.model import Envelope, Response
+from workers.egress import refusal_reason
+from workers.outcome import REFUSED_PREFIX, TIMEOUT_ERROR
 from workers.signing import sign
 
 USER_AGENT = "Upstash-QStash"
@@ -63,8 +65,11 @@ async def send(
             content = await answer.content.read(RESPONSE_BODY_CAP)
             return Response(status=answer.status, headers=_header_map(answer), body=content)
     except TimeoutError:
-        return Response(error="timeout")
+        return Response(error=TIMEOUT_ERROR)
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
+        refused = refusal_reason(exc)
+        if refused is not None:
+            return Response(error=f"{REFUSED_PREFIX}{refused}"[:500])
         return Response(error=f"{type(exc).__name__}: {exc}"[:500])
 
 

@@ -35,7 +35,7 @@ from workers.backoff import decide
 from workers.capacity import Capacity
 from workers.delivery import send
 from workers.gauges import sample_backlog
-from workers.outcome import DeadLetter, Outcome
+from workers.outcome import DeadLetter, Failure, Outcome, failure_of
 from workers.settle import settle
 
 log = structlog.get_logger()
@@ -268,8 +268,9 @@ class Worker:
 
 
 def _outcome_label(response: Response) -> str:
-    if 200 <= response.status < 300:
+    """The deliveries metric's outcome: success, or the failure (rate limits are HTTP errors
+    there; the retries metric tells them apart)."""
+    failure = failure_of(response)
+    if failure is None:
         return "success"
-    if response.status:
-        return "http_error"
-    return "timeout" if response.error == "timeout" else "connect_error"
+    return Failure.HTTP_ERROR if failure is Failure.RATE_LIMITED else failure.value

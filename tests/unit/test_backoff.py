@@ -86,3 +86,26 @@ def test_hint_overrides_backoff() -> None:
     assert isinstance(outcome, RetryAt)
     assert outcome.due_ms == NOW + 3000
     assert outcome.reason == "rate_limited"
+
+
+def test_a_refused_destination_is_dead_lettered_at_once() -> None:
+    """A destination the policy refuses never becomes reachable by retrying: no retry."""
+    refused = Response(error="destination refused: destination 10.1.2.3 is a private address")
+    assert decide(envelope(retries=5), 1, refused, NOW) == DeadLetter(refused, "rejected")
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        (Response(status=500), "http_error"),
+        (Response(status=429), "rate_limited"),
+        (Response(status=503), "rate_limited"),
+        (Response(error="timeout"), "timeout"),
+        (Response(error="ClientConnectorError: refused"), "connect_error"),
+    ],
+)
+def test_retry_reasons_name_the_failure(response: Response, reason: str) -> None:
+    """Each kind of failure is retried under its own reason (the retries metric's label)."""
+    outcome = decide(envelope(retries=5), 1, response, NOW)
+    assert isinstance(outcome, RetryAt)
+    assert outcome.reason == reason
