@@ -179,7 +179,7 @@ class Worker:
         inflight.add(attempt.entry_id)
         INFLIGHT.inc()
         # Log fields are passed per call rather than bound into contextvars for every
-        # delivery: binding cost ~3% of worker CPU (docs/performance.md), even unlogged.
+        # delivery: binding cost ~3% of worker CPU (docs/performance-log.md), even unlogged.
         try:
             outcome = await self._attempt(attempt)
             # Shielded: a shutdown must not cut a settle script in half on the client side.

@@ -1,4 +1,4 @@
-"""saq (Redis lists + Lua), the second peer in issue 7.
+"""saq (Redis lists + Lua), the second peer in `make bench-peers`.
 
 Worker: `saq bench.peers.saq_app.settings`; enqueue: `python -m ... COUNT`.
 """

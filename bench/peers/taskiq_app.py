@@ -1,4 +1,4 @@
-"""taskiq with its Redis streams broker (taskiq-redis), the fastest peer in issue 7.
+"""taskiq with its Redis streams broker (taskiq-redis), the fastest peer in `make bench-peers`.
 
 Worker: `taskiq worker bench.peers.taskiq_app:broker`; enqueue: `python -m ... COUNT`.
 """

@@ -153,7 +153,7 @@ class Scripts:
 
     Calls made in the same event-loop turn go to Redis together, as one non-transactional
     pipeline: a busy worker settles dozens of deliveries per turn, and one round trip for
-    all of them instead of one each cut CPU per delivery by a quarter (docs/performance.md).
+    all of them instead of one each cut CPU per delivery by a quarter (docs/performance-log.md).
     Each script stays atomic on its own; callers see no difference but the saved latency.
     """
 
