@@ -32,7 +32,8 @@ def members(reply: set[bytes | str]) -> set[bytes]:
 
 class _HiredisPackingConnection(redis.asyncio.Connection):
     """Packs commands with hiredis' C encoder instead of redis-py's pure-Python one, which
-    cost ~10% of worker and ingress CPU (docs/performance-log.md, the hiredis packing entry). Same bytes."""
+    cost ~10% of worker and ingress CPU (docs/performance-log.md, the hiredis packing entry).
+    Same bytes."""
 
     def pack_command(self, *args: EncodableT) -> list[bytes]:
         head = args[0]
