@@ -19,6 +19,7 @@ from broker.durations import parse_duration_ms
 from broker.errors import BadRequest
 from broker.expressions import compile_expression
 from broker.queue.model import CallbackSpec
+from broker.queue.names import check_name
 from broker.settings import Settings
 
 Headers = CIMultiDict[str] | CIMultiDictProxy[str]
@@ -206,8 +207,7 @@ def _flow_control(key: str | None, value: str) -> FlowControl | None:
     """Lenient about separators (`", "` or `,`) and an empty value, strict about numbers."""
     if key is None or not key.strip():
         return None
-    if len(key) > 256:
-        raise BadRequest("Upstash-Flow-Control-Key is longer than 256 characters")
+    key = check_name("flow_control_key", key.strip())
     settings: dict[str, str] = {}
     for part in value.split(","):
         name, sep, raw = part.strip().partition("=")
@@ -220,7 +220,7 @@ def _flow_control(key: str | None, value: str) -> FlowControl | None:
     if not 0 <= period_s <= _MAX_PERIOD_S:
         raise BadRequest("Upstash-Flow-Control-Value period must be at most 1 week")
     return FlowControl(
-        key=key.strip(),
+        key=key,
         parallelism=_positive(settings.get("parallelism"), "parallelism"),
         rate=_positive(settings.get("rate"), "rate"),
         period_s=period_s or 1,
@@ -255,7 +255,9 @@ def _boolean(value: str | None, header: str) -> bool:
 
 
 def _labels(values: list[str]) -> tuple[str, ...]:
-    return tuple(label.strip() for value in values for label in value.split(",") if label.strip())
+    """Labels come one per header or comma-separated (the TypeScript SDK joins an array)."""
+    labels = (label.strip() for value in values for label in value.split(","))
+    return tuple(check_name("label", label) for label in labels if label)
 
 
 def _callback(headers: Headers, kind: str, settings: Settings) -> CallbackSpec | None:

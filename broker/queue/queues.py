@@ -8,7 +8,6 @@ workers and survives any of them dying.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from broker.errors import BadRequest
@@ -16,16 +15,15 @@ from broker.queue.cancel import cancel_message
 from broker.queue.connection import Connection, members
 from broker.queue.keys import QUEUES_INDEX, queue_partition
 from broker.queue.model import State
+from broker.queue.names import check_name as _check
 from broker.queue.store import scan_messages
 
-NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 MAX_PARALLELISM = 1000
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name):
-        raise BadRequest(f"invalid queue name {name!r}: use letters, digits, '-', '_', '.'")
-    return name
+    """names.check_name("queue", name), kept under the name other modules import."""
+    return _check("queue", name)
 
 
 def check_parallelism(value: object) -> int:

@@ -6,7 +6,6 @@ write under WATCH, so concurrent endpoint upserts never lose one another.
 
 from __future__ import annotations
 
-import re
 import time
 
 import msgspec
@@ -17,8 +16,7 @@ from broker.errors import BadRequest
 from broker.options import validate_url
 from broker.queue.connection import members
 from broker.queue.keys import TOPICS_INDEX, topic
-
-NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+from broker.queue.names import check_name as _check
 
 
 class Endpoint(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -42,9 +40,8 @@ _encoder = msgspec.json.Encoder()
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name):
-        raise BadRequest(f"invalid URL group name {name!r}: use letters, digits, '-', '_', '.'")
-    return name
+    """names.check_name("url_group", name), kept under the name other modules import."""
+    return _check("url_group", name)
 
 
 def parse_endpoints(items: object, need_url: bool) -> list[Endpoint]:
@@ -58,6 +55,7 @@ def parse_endpoints(items: object, need_url: bool) -> list[Endpoint]:
         url, name = item.get("url"), item.get("name")
         if (need_url and not url) or not (url or name):
             raise BadRequest("each endpoint needs a url" + ("" if need_url else " or a name"))
+        name = _check("endpoint", str(name)) if name else None
         endpoints.append(Endpoint(url=validate_url(url, "endpoint url") if url else "", name=name))
     return endpoints
 

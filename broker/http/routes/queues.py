@@ -10,9 +10,9 @@ from broker.http.context import connection
 from broker.http.destination import raw_destination
 from broker.http.publishing import publish_request
 from broker.options import parse_publish_headers
+from broker.queue.names import check_name
 from broker.queue.producer import Routing
 from broker.queue.queues import (
-    check_name,
     check_parallelism,
     delete_queue,
     get_queue,
@@ -24,7 +24,7 @@ from broker.queue.queues import (
 async def upsert(request: web.Request) -> web.Response:
     """`{"queueName", "parallelism", "paused"}`: create or update."""
     body = await json_object(request)
-    name = check_name(str(body.get("queueName", "")))
+    name = check_name("queue", str(body.get("queueName", "")), "queueName")
     parallelism = check_parallelism(body.get("parallelism", 1))
     paused = body.get("paused", False)
     if not isinstance(paused, bool):
@@ -38,7 +38,7 @@ async def list_all(request: web.Request) -> web.Response:
 
 
 async def get_one(request: web.Request) -> web.Response:
-    name = check_name(request.match_info["name"])
+    name = check_name("queue", request.match_info["name"])
     queue = await get_queue(connection(request), name)
     if queue is None:
         raise NotFound(f"queue {name!r} not found")
@@ -47,7 +47,7 @@ async def get_one(request: web.Request) -> web.Response:
 
 async def delete_one(request: web.Request) -> web.Response:
     """Cancels the queue's undelivered messages, then removes it."""
-    await delete_queue(connection(request), check_name(request.match_info["name"]))
+    await delete_queue(connection(request), check_name("queue", request.match_info["name"]))
     return web.json_response({})
 
 
@@ -62,7 +62,7 @@ async def resume(request: web.Request) -> web.Response:
 
 async def _set_paused(request: web.Request, paused: bool) -> web.Response:
     conn = connection(request)
-    name = check_name(request.match_info["name"])
+    name = check_name("queue", request.match_info["name"])
     if await get_queue(conn, name) is None:
         raise NotFound(f"queue {name!r} not found")
     await set_queue(conn, name, paused=paused)
@@ -72,7 +72,7 @@ async def _set_paused(request: web.Request, paused: bool) -> web.Response:
 async def enqueue(request: web.Request) -> web.Response:
     """Publish into an ordered queue, created with parallelism 1 on first use."""
     conn = connection(request)
-    name = check_name(request.match_info["queue"])
+    name = check_name("queue", request.match_info["queue"])
     prefix = f"/v2/enqueue/{request.raw_path.split('/')[3]}/"
     destination = raw_destination(request, prefix)
     options = parse_publish_headers(request.headers, conn.settings)

@@ -5,7 +5,6 @@ The API only stores definitions; the scheduler process turns due ticks into mess
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
@@ -17,15 +16,13 @@ from broker.http.destination import is_url, raw_destination, url_destination
 from broker.http.views import body_fields
 from broker.options import PublishOptions, parse_publish_headers
 from broker.queue.keys import ulid
+from broker.queue.names import check_name
 from broker.queue.schedules import Schedules, ScheduleSpec, StoredSchedule
 
 PREFIX = "/v2/schedules/"
 SECOND_FIELD_CRONS = web.AppKey("second_field_crons", bool)
 """Test-only: also accept six-field crons (seconds first). tests/support/hookstream.py sets it;
 no environment variable reaches it, so a deployed API keeps the public five-field syntax."""
-
-# Schedule ids, URL group and queue names: alphanumerics plus `-`, `_`, `.` (qstash-api.md 1.2).
-_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 async def post_schedule(request: web.Request) -> web.Response:
@@ -126,25 +123,19 @@ def _destination(destination: str) -> str:
     """A URL, or a URL group name (checked when a tick fires: groups may come later)."""
     if is_url(destination):
         return url_destination(destination)
-    if not _NAME.fullmatch(destination):
-        raise BadRequest(f"invalid destination {destination!r}: an http(s) URL or a URL group name")
-    return destination
+    return check_name("url_group", destination, "destination (not http(s), so a URL group name)")
 
 
 def _schedule_id(value: str | None) -> str:
     if value is None or not value.strip():
         return f"scd_{ulid()}"
-    if not _NAME.fullmatch(value.strip()):
-        raise BadRequest(f"invalid Upstash-Schedule-Id {value!r}: use A-Z a-z 0-9 . _ -")
-    return value.strip()
+    return check_name("schedule_id", value.strip())
 
 
 def _queue_name(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
-    if not _NAME.fullmatch(value.strip()):
-        raise BadRequest(f"invalid Upstash-Queue-Name {value!r}: use A-Z a-z 0-9 . _ -")
-    return value.strip()
+    return check_name("queue", value.strip(), "Upstash-Queue-Name")
 
 
 async def _json(schedules: Schedules, stored: StoredSchedule) -> dict[str, Any]:
