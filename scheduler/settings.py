@@ -1,4 +1,4 @@
-"""The scheduler's own settings, read from the environment next to broker.settings.Settings."""
+"""The scheduler's own settings, read from the environment like broker.settings.Settings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from broker.settings import ConfigError, _EnvReader
+from broker.settings import ConfigError, Variable, duration, read_variables
 
 _MIN_LEASE_MS = 1000
 
@@ -23,10 +23,16 @@ class SchedulerSettings:
     poll_ms: int = 200
 
 
+VARIABLES: dict[str, Variable] = {
+    "lease_ms": ("HOOKSTREAM_SCHEDULER_LEASE", duration),
+}
+
+
 def scheduler_settings_from_env(env: Mapping[str, str] | None = None) -> SchedulerSettings:
     """Read HOOKSTREAM_SCHEDULER_LEASE."""
-    reader = _EnvReader(os.environ if env is None else env)
-    lease_ms = reader.duration("HOOKSTREAM_SCHEDULER_LEASE", "5s")
-    if lease_ms < _MIN_LEASE_MS:
-        raise ConfigError(f"HOOKSTREAM_SCHEDULER_LEASE must be at least 1s, got {lease_ms} ms")
-    return SchedulerSettings(lease_ms=lease_ms)
+    settings = SchedulerSettings(**read_variables(VARIABLES, os.environ if env is None else env))
+    if settings.lease_ms < _MIN_LEASE_MS:
+        raise ConfigError(
+            f"HOOKSTREAM_SCHEDULER_LEASE must be at least 1s, got {settings.lease_ms} ms"
+        )
+    return settings
