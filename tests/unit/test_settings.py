@@ -1,4 +1,4 @@
-"""Settings from the environment: defaults written once, dev defaults."""
+"""Settings from the environment: defaults written once, dev defaults, the scheduler's knobs."""
 
 from __future__ import annotations
 
@@ -110,3 +110,27 @@ def test_dev_defaults_fill_only_what_is_unset() -> None:
         ("t",),
     )
     assert settings_from_env({}) == Settings()
+
+
+def test_scheduler_poll_interval_is_a_duration() -> None:
+    """HOOKSTREAM_SCHEDULER_POLL_INTERVAL takes a duration, like the lease."""
+    env = {"HOOKSTREAM_SCHEDULER_POLL_INTERVAL": "50ms", "HOOKSTREAM_SCHEDULER_LEASE": "2s"}
+    assert scheduler_settings_from_env(env) == SchedulerSettings(lease_ms=2000, poll_ms=50)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HOOKSTREAM_SCHEDULER_POLL_INTERVAL": "0s"}, "must be above 0"),
+        ({"HOOKSTREAM_SCHEDULER_POLL_INTERVAL": "3s"}, "at most half"),
+        (
+            {"HOOKSTREAM_SCHEDULER_POLL_INTERVAL": "600ms", "HOOKSTREAM_SCHEDULER_LEASE": "1s"},
+            "half",
+        ),
+        ({"HOOKSTREAM_SCHEDULER_POLL_INTERVAL": "often"}, "invalid duration"),
+    ],
+)
+def test_bad_poll_interval_is_refused(env: dict[str, str], message: str) -> None:
+    """A zero poll, one the lease could expire in, or no duration stops the process."""
+    with pytest.raises(ConfigError, match=f"^HOOKSTREAM_SCHEDULER_POLL_INTERVAL.*{message}"):
+        scheduler_settings_from_env(env)
