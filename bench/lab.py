@@ -100,6 +100,8 @@ class Lab:
             "HOOKSTREAM_PORT": str(free_port()),
             "HOOKSTREAM_METRICS_PORT": str(free_port()),
             "HOOKSTREAM_LOG_LEVEL": "warning",
+            # The sink runs on loopback, which the destination policy denies by default.
+            "HOOKSTREAM_ALLOWED_DESTINATIONS": "127.0.0.1/32",
             "HOOKSTREAM_PARTITIONS": str(PARTITIONS),
             "HOOKSTREAM_WORKER_CONCURRENCY": str(CONCURRENCY),
             **overrides,

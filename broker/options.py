@@ -19,14 +19,13 @@ from broker.errors import BadRequest
 from broker.expressions import compile_expression
 from broker.queue.destinations import validate_url
 from broker.queue.model import CallbackSpec, FlowControl, PublishOptions
+from broker.queue.names import check_name
 from broker.settings import Settings
 
 Headers = CIMultiDict[str] | CIMultiDictProxy[str]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _FORWARD = "upstash-forward-"
-_CALLBACK_PREFIXES = {"callback": "upstash-callback-", "failure": "upstash-failure-callback-"}
-_CALLBACK_SETTINGS = frozenset({"method", "timeout", "retries", "retry-delay", "delay"})
 
 
 def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
@@ -163,8 +162,7 @@ def _flow_control(key: str | None, value: str) -> FlowControl | None:
     """Lenient about separators (`", "` or `,`) and an empty value, strict about numbers."""
     if key is None or not key.strip():
         return None
-    if len(key) > 256:
-        raise BadRequest("Upstash-Flow-Control-Key is longer than 256 characters")
+    key = check_name("flow_control_key", key.strip())
     settings: dict[str, str] = {}
     for part in value.split(","):
         name, sep, raw = part.strip().partition("=")
@@ -177,7 +175,7 @@ def _flow_control(key: str | None, value: str) -> FlowControl | None:
     if not 0 <= period_s <= _MAX_PERIOD_S:
         raise BadRequest("Upstash-Flow-Control-Value period must be at most 1 week")
     return FlowControl(
-        key=key.strip(),
+        key=key,
         parallelism=_positive(settings.get("parallelism"), "parallelism"),
         rate=_positive(settings.get("rate"), "rate"),
         period_s=period_s or 1,
@@ -212,29 +210,33 @@ def _boolean(value: str | None, header: str) -> bool:
 
 
 def _labels(values: list[str]) -> tuple[str, ...]:
-    return tuple(label.strip() for value in values for label in value.split(",") if label.strip())
+    """Labels come one per header or comma-separated (the TypeScript SDK joins an array)."""
+    labels = (label.strip() for value in values for label in value.split(","))
+    return tuple(check_name("label", label) for label in labels if label)
 
 
 def _callback(headers: Headers, kind: str, settings: Settings) -> CallbackSpec | None:
-    """`Upstash-(Failure-)Callback` and its `-Method`, `-Retries`, `-Forward-X`... settings."""
+    """`Upstash-(Failure-)Callback` and the headers that configure the callback message.
+
+    The callback is a message of its own, configured by the publish headers with `Upstash-`
+    replaced by `Upstash-Callback-` (or `Upstash-Failure-Callback-`), as QStash documents:
+    `-Method`, `-Retries`, `-Retry-Delay`, `-Timeout`, `-Delay`, and `-Forward-<Name>`, sent to
+    the callback URL as `<Name>`. Other names are ignored, like unknown `Upstash-*` headers of a
+    message: the workflow SDK's `Upstash-Callback-Workflow-*`, and Python's
+    `callback_headers={"X": ...}`, which it sends as `Upstash-Callback-X` (`{"Forward-X": ...}`
+    forwards X).
+    """
     name = "Upstash-Callback" if kind == "callback" else "Upstash-Failure-Callback"
     url = headers.get(name)
     if url is None or not url.strip():
         return None
-    prefix = _CALLBACK_PREFIXES[kind]
-    own = [(n[len(prefix) :], v) for n, v in headers.items() if n.lower().startswith(prefix)]
-    settings_of = {n.lower(): v for n, v in own if n.lower() in _CALLBACK_SETTINGS}
-    # Python's SDK sends callback_headers={"X": ...} as Upstash-Callback-X (no Forward-):
-    # treat every name that is not a setting as a header to forward.
-    extra = [(n, v) for n, v in own if n.lower() not in _CALLBACK_SETTINGS]
-    extra = [(n[len("forward-") :] if n.lower().startswith("forward-") else n, v) for n, v in extra]
-    retries = settings_of.get("retries")
+    retries = headers.get(f"{name}-Retries")
     return CallbackSpec(
-        url=validate_url(url.strip(), name),
-        method=_method(settings_of.get("method"), f"{name}-Method"),
-        headers=_group(extra),
+        url=validate_url(url.strip(), name, settings.destination_policy),
+        method=_method(headers.get(f"{name}-Method"), f"{name}-Method"),
+        headers=forwarded_headers(headers.items(), f"{name.lower()}-forward-"),
         retries=None if retries is None else _retries(retries, f"{name}-Retries", settings),
-        timeout_ms=_timeout(settings_of.get("timeout"), f"{name}-Timeout", settings),
-        retry_delay=_retry_delay(settings_of.get("retry-delay")),
-        delay_ms=_duration(settings_of.get("delay"), f"{name}-Delay"),
+        timeout_ms=_timeout(headers.get(f"{name}-Timeout"), f"{name}-Timeout", settings),
+        retry_delay=_retry_delay(headers.get(f"{name}-Retry-Delay")),
+        delay_ms=_duration(headers.get(f"{name}-Delay"), f"{name}-Delay"),
     )

@@ -1,15 +1,22 @@
 """One frozen Settings object per process, built from environment variables.
 
-Every variable is documented, with its default, in deploy/config.example.env and README.md.
+Each default is written once, on its dataclass field: a variable that is unset (or empty)
+leaves the field out, so the default applies. The table VARIABLES names the variable and the
+parser of each field. deploy/config.example.env and README.md document every variable with
+its default; tests/unit/test_settings.py checks config.example.env against these defaults.
+Other roles read their own knobs the same way (scheduler/settings.py).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
 
 from broker.durations import parse_duration_ms
+from broker.egress import AllowList, DestinationPolicy
 
 # The QStash local dev server's fixed credentials (qstash-api.md 1.1). The TypeScript SDK in
 # dev mode talks to 127.0.0.1:8080 with exactly these, so `hookstream dev` serves them too.
@@ -52,15 +59,20 @@ class Settings:
     log_format: str = "json"
     log_level: str = "info"
     data_dir: str = ".hookstream-data"
+    allowed_destinations: str = ""
+    # `hookstream dev` (and the in-process tests): loopback and private destinations allowed.
+    # Set by the command, not by a variable.
+    dev: bool = False
+
+    @cached_property
+    def destination_policy(self) -> DestinationPolicy:
+        """Which addresses deliveries may reach (docs/security.md)."""
+        return DestinationPolicy.from_setting(self.allowed_destinations, dev=self.dev)
 
     def with_dev_defaults(self) -> Settings:
         """Fill in the QStash dev server's token and keys where nothing was configured."""
-        return replace(
-            self,
-            tokens=self.tokens or (DEV_TOKEN,),
-            current_signing_key=self.current_signing_key or DEV_CURRENT_SIGNING_KEY,
-            next_signing_key=self.next_signing_key or DEV_NEXT_SIGNING_KEY,
-        )
+        unset = {f: v for f, v in _DEV_CREDENTIALS.items() if not getattr(self, f)}
+        return replace(self, dev=True, **unset)
 
     def require_tokens(self) -> None:
         """Production roles that accept API calls must not run open."""
@@ -68,52 +80,28 @@ class Settings:
             raise ConfigError("HOOKSTREAM_TOKENS must be set (comma-separated bearer tokens)")
 
 
-def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
-    """Read every HOOKSTREAM_* variable (and REDIS_URL), validating as we go."""
-    env = os.environ if env is None else env
-    reader = _EnvReader(env)
-    return Settings(
-        redis_url=env.get("REDIS_URL") or None,
-        host=env.get("HOOKSTREAM_HOST", "0.0.0.0"),
-        port=reader.integer("HOOKSTREAM_PORT", 8080),
-        metrics_port=reader.integer("HOOKSTREAM_METRICS_PORT", 9090),
-        tokens=tuple(t.strip() for t in env.get("HOOKSTREAM_TOKENS", "").split(",") if t.strip()),
-        current_signing_key=env.get("HOOKSTREAM_CURRENT_SIGNING_KEY") or None,
-        next_signing_key=env.get("HOOKSTREAM_NEXT_SIGNING_KEY") or None,
-        partitions=reader.integer("HOOKSTREAM_PARTITIONS", 4, minimum=1),
-        worker_concurrency=reader.integer("HOOKSTREAM_WORKER_CONCURRENCY", 64, minimum=1),
-        default_timeout_ms=reader.duration("HOOKSTREAM_DEFAULT_TIMEOUT", "30s"),
-        max_timeout_ms=reader.duration("HOOKSTREAM_MAX_TIMEOUT", "15m"),
-        visibility_timeout_ms=reader.duration("HOOKSTREAM_VISIBILITY_TIMEOUT", "30s"),
-        max_reclaims=reader.integer("HOOKSTREAM_MAX_RECLAIMS", 3),
-        shutdown_grace_ms=reader.duration("HOOKSTREAM_SHUTDOWN_GRACE", "25s"),
-        max_body_bytes=reader.integer("HOOKSTREAM_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
-        default_retries=reader.integer("HOOKSTREAM_DEFAULT_RETRIES", 3),
-        max_retries=reader.integer("HOOKSTREAM_MAX_RETRIES", 20),
-        retry_time_scale=reader.number("HOOKSTREAM_RETRY_TIME_SCALE", 1.0),
-        dlq_retention_ms=reader.duration("HOOKSTREAM_DLQ_RETENTION", "7d"),
-        dedup_window_ms=reader.duration("HOOKSTREAM_DEDUP_WINDOW", "10m"),
-        events_max=reader.integer("HOOKSTREAM_EVENTS_MAX", 100_000, minimum=1),
-        events_retention_ms=reader.duration("HOOKSTREAM_EVENTS_RETENTION", "3d"),
-        promote_interval_ms=reader.integer("HOOKSTREAM_PROMOTE_INTERVAL_MS", 20, minimum=1),
-        log_format=reader.choice("HOOKSTREAM_LOG_FORMAT", "json", ("json", "console")),
-        log_level=reader.choice(
-            "HOOKSTREAM_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
-        ),
-        data_dir=env.get("HOOKSTREAM_DATA_DIR", ".hookstream-data"),
-    )
+Parse = Callable[[str, str], Any]
+"""(variable name, raw value) -> field value; raises ConfigError naming the variable."""
+Variable = tuple[str, Parse]
+"""A field's environment variable and the parser of its value."""
 
 
-class _EnvReader:
-    """Typed access to environment variables with errors that name the variable."""
+def read_variables(variables: Mapping[str, Variable], env: Mapping[str, str]) -> dict[str, Any]:
+    """{field: parsed value} for each variable that is set and not empty; the others are left
+    out, so the dataclass default applies."""
+    return {
+        field: parse(name, env[name]) for field, (name, parse) in variables.items() if env.get(name)
+    }
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
 
-    def integer(self, name: str, default: int, minimum: int = 0) -> int:
-        raw = self._env.get(name)
-        if raw is None or raw == "":
-            return default
+def text(_: str, raw: str) -> str:
+    return raw
+
+
+def integer(minimum: int = 0) -> Parse:
+    """A whole number of at least `minimum`."""
+
+    def parse(name: str, raw: str) -> int:
         try:
             value = int(raw)
         except ValueError:
@@ -122,27 +110,101 @@ class _EnvReader:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}")
         return value
 
-    def number(self, name: str, default: float) -> float:
-        raw = self._env.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if value <= 0:
-            raise ConfigError(f"{name} must be > 0, got {value}")
-        return value
+    return parse
 
-    def duration(self, name: str, default: str) -> int:
-        raw = self._env.get(name) or default
-        try:
-            return parse_duration_ms(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{name}: {exc}") from None
 
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = (self._env.get(name) or default).lower()
-        if value not in allowed:
-            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        return value
+def number(name: str, raw: str) -> float:
+    """A number above zero."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def duration(name: str, raw: str) -> int:
+    """A duration with a unit (`250ms`, `30s`, `1h30m`, bare seconds), in milliseconds."""
+    try:
+        return parse_duration_ms(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def choice(*allowed: str) -> Parse:
+    """One of `allowed`, in any case."""
+
+    def parse(name: str, raw: str) -> str:
+        if raw.lower() not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw.lower()!r}")
+        return raw.lower()
+
+    return parse
+
+
+def _allow_list(name: str, raw: str) -> str:
+    try:
+        AllowList.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw
+
+
+def _tokens(_: str, raw: str) -> tuple[str, ...]:
+    return tuple(token.strip() for token in raw.split(",") if token.strip())
+
+
+VARIABLES: dict[str, Variable] = {
+    "redis_url": ("REDIS_URL", text),
+    "host": ("HOOKSTREAM_HOST", text),
+    "port": ("HOOKSTREAM_PORT", integer()),
+    "metrics_port": ("HOOKSTREAM_METRICS_PORT", integer()),
+    "tokens": ("HOOKSTREAM_TOKENS", _tokens),
+    "current_signing_key": ("HOOKSTREAM_CURRENT_SIGNING_KEY", text),
+    "next_signing_key": ("HOOKSTREAM_NEXT_SIGNING_KEY", text),
+    "partitions": ("HOOKSTREAM_PARTITIONS", integer(minimum=1)),
+    "worker_concurrency": ("HOOKSTREAM_WORKER_CONCURRENCY", integer(minimum=1)),
+    "default_timeout_ms": ("HOOKSTREAM_DEFAULT_TIMEOUT", duration),
+    "max_timeout_ms": ("HOOKSTREAM_MAX_TIMEOUT", duration),
+    "visibility_timeout_ms": ("HOOKSTREAM_VISIBILITY_TIMEOUT", duration),
+    "max_reclaims": ("HOOKSTREAM_MAX_RECLAIMS", integer()),
+    "shutdown_grace_ms": ("HOOKSTREAM_SHUTDOWN_GRACE", duration),
+    "max_body_bytes": ("HOOKSTREAM_MAX_BODY_BYTES", integer(minimum=1)),
+    "default_retries": ("HOOKSTREAM_DEFAULT_RETRIES", integer()),
+    "max_retries": ("HOOKSTREAM_MAX_RETRIES", integer()),
+    "retry_time_scale": ("HOOKSTREAM_RETRY_TIME_SCALE", number),
+    "dlq_retention_ms": ("HOOKSTREAM_DLQ_RETENTION", duration),
+    "dedup_window_ms": ("HOOKSTREAM_DEDUP_WINDOW", duration),
+    "events_max": ("HOOKSTREAM_EVENTS_MAX", integer(minimum=1)),
+    "events_retention_ms": ("HOOKSTREAM_EVENTS_RETENTION", duration),
+    # The one integer-ms knob, named so since its first release; the others are durations.
+    "promote_interval_ms": ("HOOKSTREAM_PROMOTE_INTERVAL_MS", integer(minimum=1)),
+    "log_format": ("HOOKSTREAM_LOG_FORMAT", choice("json", "console")),
+    "log_level": ("HOOKSTREAM_LOG_LEVEL", choice("debug", "info", "warning", "error")),
+    "data_dir": ("HOOKSTREAM_DATA_DIR", text),
+    "allowed_destinations": ("HOOKSTREAM_ALLOWED_DESTINATIONS", _allow_list),
+}
+COMMAND_FIELDS = frozenset({"dev"})
+"""Fields the command sets rather than a variable."""
+
+_DEV_CREDENTIALS: dict[str, Any] = {
+    "tokens": (DEV_TOKEN,),
+    "current_signing_key": DEV_CURRENT_SIGNING_KEY,
+    "next_signing_key": DEV_NEXT_SIGNING_KEY,
+}
+# What `hookstream dev` assumes where a variable is unset: a local, readable, open-by-token server.
+DEV_DEFAULTS: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "log_format": "console",
+    "dev": True,
+    **_DEV_CREDENTIALS,
+}
+
+
+def settings_from_env(env: Mapping[str, str] | None = None, *, dev: bool = False) -> Settings:
+    """Read every HOOKSTREAM_* variable (and REDIS_URL), validating as we go. With `dev`, unset
+    variables take DEV_DEFAULTS (the QStash dev server's token and keys, 127.0.0.1, console
+    logs) before the dataclass defaults."""
+    values = read_variables(VARIABLES, os.environ if env is None else env)
+    return Settings(**(DEV_DEFAULTS | values if dev else values))

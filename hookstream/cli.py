@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import Coroutine
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("role", choices=sorted({*ROLES, "dev"}), help="which process to run")
     role = parser.parse_args(argv).role
     try:
-        settings = settings_from_env()
-        if role == "dev":
-            settings = settings.with_dev_defaults()
-            if "HOOKSTREAM_HOST" not in os.environ:
-                settings = replace(settings, host="127.0.0.1")
-        dev_console = role == "dev" and "HOOKSTREAM_LOG_FORMAT" not in os.environ
-        configure_logging("console" if dev_console else settings.log_format, settings.log_level)
+        settings = settings_from_env(dev=role == "dev")
+        configure_logging(settings.log_format, settings.log_level)
         _run(run_dev(settings) if role == "dev" else run_role(settings, role))
     except ConfigError as exc:
         sys.exit(f"hookstream: {exc}")

@@ -14,7 +14,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from broker.cron import next_fire_ms, parse_cron
-from broker.errors import NotFound
+from broker.errors import BadRequest, NotFound
 from broker.metrics import SCHEDULE_FIRE_DELAY, SCHEDULE_FIRES
 from broker.queue.keys import PartitionKeys, tick_message_id
 from broker.queue.producer import Routing
@@ -95,7 +95,7 @@ class Ticker:
         spec, conn = stored.spec, self.schedules.conn
         try:
             targets = await resolve(conn, spec.destination)
-        except NotFound as exc:
+        except (NotFound, BadRequest) as exc:  # no such group, or the policy refuses it now
             return str(exc)
         routing = Routing(caller_ip=spec.caller_ip, queue_name=spec.queue_name, schedule_id=spec.id)
         ids = partial(_tick_id, spec.id, tick_ms)

@@ -34,6 +34,7 @@ from broker.queue.signing_keys import RotationFeed, current_keys
 from workers.backoff import decide
 from workers.capacity import Capacity
 from workers.delivery import send
+from workers.egress import make_connector
 from workers.gauges import sample_backlog
 from workers.outcome import DeadLetter, Failure, Outcome, failure_of
 from workers.settle import settle
@@ -66,7 +67,11 @@ class Worker:
         await self.conn.ensure_groups()
         await self._refresh_signing_key()
         CONCURRENCY.set(self.settings.worker_concurrency)
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, enable_cleanup_closed=True)
+        # Every connection passes the destination policy at connect time, on the very address
+        # dialled, so names that resolve to a denied address (and DNS rebinding) are refused.
+        connector = make_connector(
+            self.settings.destination_policy, limit=0, ttl_dns_cache=60, enable_cleanup_closed=True
+        )
         async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
             self._session = session
             loops = [self._read_loop(p) for p in self.conn.partitions]

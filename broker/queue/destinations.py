@@ -6,6 +6,7 @@ endpoints), so the rule is written once.
 
 from __future__ import annotations
 
+from broker.egress import DestinationPolicy
 from broker.errors import BadRequest
 
 
@@ -14,19 +15,26 @@ def is_url(destination: str) -> bool:
     return destination.lower().startswith(("http://", "https://"))
 
 
-def validate_url(url: str, what: str) -> str:
-    """An absolute http(s) URL with a host, or BadRequest naming `what`."""
+def validate_url(url: object, what: str, policy: DestinationPolicy | None) -> str:
+    """An absolute http(s) URL with a host that `policy` allows, or BadRequest naming `what`.
+
+    `policy` is None only for URLs that are never called (e.g. endpoints named for removal).
+    """
+    if not isinstance(url, str):
+        raise BadRequest(f"invalid {what}: it must be a string")
     scheme, sep, rest = url.partition("://")
     host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
     if not sep or scheme.lower() not in ("http", "https") or not host or host.startswith(":"):
         raise BadRequest(f"invalid {what} {url!r}: it must be an absolute http(s) URL")
     if any(c.isspace() for c in url):
         raise BadRequest(f"invalid {what} {url!r}: it contains whitespace")
+    if policy is not None:
+        policy.check_url(url)
     return url
 
 
-def url_destination(destination: str) -> str:
+def url_destination(destination: str, policy: DestinationPolicy) -> str:
     """A URL destination, validated."""
     if not is_url(destination):
         raise BadRequest(f"invalid destination {destination!r}: it must be an http(s) URL")
-    return validate_url(destination, "destination")
+    return validate_url(destination, "destination", policy)

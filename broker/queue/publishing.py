@@ -27,9 +27,10 @@ from broker.queue.destinations import is_url, url_destination
 from broker.queue.flow_control import apply_message_settings
 from broker.queue.keys import PartitionKeys, new_message_id, queue_partition
 from broker.queue.model import PublishOptions
+from broker.queue.names import check_name
 from broker.queue.producer import Draft, Routing, build_draft, publish, publish_once
 from broker.queue.queues import set_queue
-from broker.queue.topics import check_name, get_group
+from broker.queue.topics import get_group
 
 _json = msgspec.json.Encoder()
 _answers = msgspec.json.Decoder(list[dict[str, Any]])
@@ -92,11 +93,14 @@ async def resolve(conn: Connection, destination: str) -> Targets:
     """A URL, or the endpoints of an existing, non-empty URL group."""
     if destination == "api/llm":
         raise BadRequest("the api/llm destination is not supported by hookstream")
+    policy = conn.settings.destination_policy
     if is_url(destination) or "/" in destination:
-        return Targets([(url_destination(destination), None)])
-    group = await get_group(conn.redis, check_name(destination))
+        return Targets([(url_destination(destination, policy), None)])
+    group = await get_group(conn.redis, check_name("url_group", destination, "destination"))
     if group is None or not group.endpoints:
         raise NotFound(f"URL group {destination} not found")
+    for endpoint in group.endpoints:  # added under this policy, or under an older one
+        policy.check_url(endpoint.url)
     return Targets([(e.url, e.name) for e in group.endpoints], topic_name=group.name)
 
 

@@ -8,7 +8,6 @@ workers and survives any of them dying.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +20,7 @@ from broker.queue.model import State
 from broker.queue.scripts import Arg
 from broker.queue.store import scan_messages
 
-NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 MAX_PARALLELISM = 1000
-
-
-def check_name(name: str) -> str:
-    if not NAME.match(name):
-        raise BadRequest(f"invalid queue name {name!r}: use letters, digits, '-', '_', '.'")
-    return name
 
 
 def check_parallelism(value: object) -> int:

@@ -6,19 +6,18 @@ write under WATCH, so concurrent endpoint upserts never lose one another.
 
 from __future__ import annotations
 
-import re
 import time
 
 import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from broker.egress import DestinationPolicy
 from broker.errors import BadRequest
 from broker.queue.connection import members
 from broker.queue.destinations import validate_url
 from broker.queue.keys import TOPICS_INDEX, topic
-
-NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+from broker.queue.names import check_name
 
 
 class Endpoint(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -41,14 +40,11 @@ _decoder = msgspec.json.Decoder(UrlGroup)
 _encoder = msgspec.json.Encoder()
 
 
-def check_name(name: str) -> str:
-    if not NAME.match(name):
-        raise BadRequest(f"invalid URL group name {name!r}: use letters, digits, '-', '_', '.'")
-    return name
-
-
-def parse_endpoints(items: object, need_url: bool) -> list[Endpoint]:
-    """`[{"url": ..., "name": ...}]` from a request body, validated."""
+def parse_endpoints(items: object, policy: DestinationPolicy | None) -> list[Endpoint]:
+    """`[{"url": ..., "name": ...}]` from a request body, validated. With a `policy`, the
+    endpoints are to be added: each needs a url the policy allows. Without, they name
+    endpoints to remove, by url or name."""
+    need_url = policy is not None
     if not isinstance(items, list) or not items:
         raise BadRequest("endpoints must be a non-empty list")
     endpoints = []
@@ -58,8 +54,16 @@ def parse_endpoints(items: object, need_url: bool) -> list[Endpoint]:
         url, name = item.get("url"), item.get("name")
         if (need_url and not url) or not (url or name):
             raise BadRequest("each endpoint needs a url" + ("" if need_url else " or a name"))
-        endpoints.append(Endpoint(url=validate_url(url, "endpoint url") if url else "", name=name))
+        name = check_name("endpoint", _text(name, "endpoint name")) if name else None
+        url = validate_url(url, "endpoint url", policy) if url else ""
+        endpoints.append(Endpoint(url=url, name=name))
     return endpoints
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"invalid {what}: it must be a string")
+    return value
 
 
 async def get_group(redis: Redis, name: str) -> UrlGroup | None:

@@ -224,6 +224,8 @@ class Stack:
             "REDIS_URL": self.redis.url,
             "HOOKSTREAM_TOKENS": self.token,
             "HOOKSTREAM_HOST": "127.0.0.1",
+            # The sink runs on loopback, which the destination policy denies by default.
+            "HOOKSTREAM_ALLOWED_DESTINATIONS": "127.0.0.1/32",
             # The ingress serves /metrics on its API port; the others on the metrics port.
             "HOOKSTREAM_PORT": str(port),
             "HOOKSTREAM_METRICS_PORT": str(port),

@@ -21,6 +21,8 @@ def role_env(redis_url: str, **overrides: str) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "HOOKSTREAM_TOKENS": TEST_TOKEN,
         "HOOKSTREAM_HOST": "127.0.0.1",
+        # The test sinks run on loopback, which the destination policy denies by default.
+        "HOOKSTREAM_ALLOWED_DESTINATIONS": "127.0.0.1/32,::1/128",
         "HOOKSTREAM_METRICS_PORT": str(free_port()),
         "HOOKSTREAM_PARTITIONS": "2",
         "HOOKSTREAM_VISIBILITY_TIMEOUT": "2s",

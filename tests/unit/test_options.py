@@ -8,6 +8,7 @@ from multidict import CIMultiDict
 from broker.errors import BadRequest
 from broker.options import parse_publish_headers
 from broker.queue.destinations import validate_url
+from broker.queue.model import CallbackSpec
 from broker.settings import Settings
 
 SETTINGS = Settings(max_retries=5, default_retries=3, max_timeout_ms=60_000)
@@ -66,7 +67,7 @@ def test_all_options() -> None:
                 "Upstash-Callback-Retries": "1",
                 "Upstash-Callback-Forward-H": "1",
                 "Upstash-Failure-Callback": "https://cb.example/fail",
-                "Upstash-Failure-Callback-H2": "2",
+                "Upstash-Failure-Callback-Forward-H2": "2",
             }
         ),
         SETTINGS,
@@ -84,6 +85,39 @@ def test_all_options() -> None:
     assert options.callback.headers == {"H": ["1"]}
     assert options.failure_callback is not None
     assert options.failure_callback.headers == {"H2": ["2"]}
+
+
+@pytest.mark.parametrize("prefix", ["Upstash-Callback", "Upstash-Failure-Callback"])
+def test_callback_headers_configure_the_callback_message(prefix: str) -> None:
+    """`<prefix>-Method/-Retries/-Retry-Delay/-Timeout/-Delay` (any case) configure the callback
+    message and `<prefix>-Forward-<Name>` reaches it as `<Name>`; other names (Python's
+    `callback_headers={"X-Plain": ...}`, the workflow SDK's `-Workflow-RunId`) are ignored."""
+    headers = CIMultiDict(
+        [
+            (prefix, "https://cb.example"),
+            (f"{prefix.lower()}-method", "put"),
+            (f"{prefix}-Retries", "2"),
+            (f"{prefix}-Retry-Delay", "500 * retried"),
+            (f"{prefix}-Timeout", "10s"),
+            (f"{prefix}-Delay", "1m"),
+            (f"{prefix}-Forward-X-Trace", "t1"),
+            (f"{prefix.lower()}-forward-x-trace", "t2"),
+            (f"{prefix}-X-Plain", "p"),
+            (f"{prefix}-Workflow-RunId", "wfr_1"),
+        ]
+    )
+    options = parse_publish_headers(headers, SETTINGS)
+    spec = options.callback if prefix == "Upstash-Callback" else options.failure_callback
+    assert spec == CallbackSpec(
+        url="https://cb.example",
+        method="PUT",
+        headers={"X-Trace": ["t1", "t2"]},
+        retries=2,
+        timeout_ms=10_000,
+        retry_delay="500 * retried",
+        delay_ms=60_000,
+    )
+    assert options.headers == {}
 
 
 @pytest.mark.parametrize(
@@ -112,7 +146,7 @@ def test_bad_values_are_rejected(name: str, value: str, message: str) -> None:
 )
 def test_valid_urls(url: str) -> None:
     """Absolute http(s) URLs with a host pass unchanged."""
-    assert validate_url(url, "destination") == url
+    assert validate_url(url, "destination", None) == url
 
 
 @pytest.mark.parametrize(
@@ -121,7 +155,7 @@ def test_valid_urls(url: str) -> None:
 def test_invalid_urls(url: str) -> None:
     """Anything without an http(s) scheme and a host is refused."""
     with pytest.raises(BadRequest, match="invalid destination"):
-        validate_url(url, "destination")
+        validate_url(url, "destination", None)
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from broker.errors import BadRequest, QueueError
 from broker.http.context import connection
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
+from broker.queue.names import check_name
 from broker.queue.producer import Routing
 from broker.queue.publishing import Plan, commit, plan, resolve
-from broker.queue.queues import check_name
 
 
 class Item(msgspec.Struct, frozen=True):
@@ -49,7 +49,7 @@ async def _plan(conn: Connection, index: int, item: Item, caller: str) -> Plan:
     """Validate one item into its drafts; errors name the item."""
     try:
         options = parse_publish_headers(CIMultiDict(item.headers), conn.settings)
-        queue = check_name(item.queue) if item.queue else None
+        queue = check_name("queue", item.queue) if item.queue else None
         routing = Routing(caller_ip=caller, queue_name=queue)
         body = (item.body or "").encode()
         targets = await resolve(conn, item.destination)

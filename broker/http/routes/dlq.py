@@ -134,11 +134,12 @@ def _overrides(headers: CIMultiDictProxy[str], conn: Connection) -> dict[str, ob
 async def _retry(request: web.Request, entries: list[DlqEntry]) -> list[dict[str, str]]:
     conn = connection(request)
     overrides = _overrides(request.headers, conn)
+    loaded = [(entry, await load_entry(conn.redis, entry)) for entry in entries]
+    found = [(entry, message) for entry, message in loaded if message is not None]
+    for _, message in found:  # all checked before any is retried
+        conn.settings.destination_policy.check_url(message.envelope.url)
     responses = []
-    for entry in entries:
-        message = await load_entry(conn.redis, entry)
-        if message is None:
-            continue
+    for entry, message in found:
         new_id = await retry_entry(conn.scripts, entry, message, dict(overrides))
         if new_id:
             PUBLISHED.labels("retry").inc()

@@ -7,13 +7,11 @@ from aiohttp import web
 from broker.errors import BadRequest, NotFound
 from broker.http.context import connection
 from broker.queue import flow_control
+from broker.queue.names import check_name
 
 
 def _key(request: web.Request) -> str:
-    key = request.match_info["key"]
-    if not key:
-        raise BadRequest("flow control key is required")
-    return key
+    return check_name("flow_control_key", request.match_info["key"], "flow control key")
 
 
 async def _existing(request: web.Request) -> str:

@@ -8,8 +8,8 @@ from broker.errors import BadRequest, NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
 from broker.http.routes.publish import publish_from
+from broker.queue.names import check_name
 from broker.queue.queues import (
-    check_name,
     check_parallelism,
     delete_queue,
     get_queue,
@@ -21,7 +21,7 @@ from broker.queue.queues import (
 async def upsert(request: web.Request) -> web.Response:
     """`{"queueName", "parallelism", "paused"}`: create or update."""
     body = await json_object(request)
-    name = check_name(str(body.get("queueName", "")))
+    name = check_name("queue", str(body.get("queueName", "")), "queueName")
     parallelism = check_parallelism(body.get("parallelism", 1))
     paused = body.get("paused", False)
     if not isinstance(paused, bool):
@@ -35,7 +35,7 @@ async def list_all(request: web.Request) -> web.Response:
 
 
 async def get_one(request: web.Request) -> web.Response:
-    name = check_name(request.match_info["name"])
+    name = check_name("queue", request.match_info["name"])
     queue = await get_queue(connection(request), name)
     if queue is None:
         raise NotFound(f"queue {name!r} not found")
@@ -44,7 +44,7 @@ async def get_one(request: web.Request) -> web.Response:
 
 async def delete_one(request: web.Request) -> web.Response:
     """Cancels the queue's undelivered messages, then removes it."""
-    await delete_queue(connection(request), check_name(request.match_info["name"]))
+    await delete_queue(connection(request), check_name("queue", request.match_info["name"]))
     return web.json_response({})
 
 
@@ -59,7 +59,7 @@ async def resume(request: web.Request) -> web.Response:
 
 async def _set_paused(request: web.Request, paused: bool) -> web.Response:
     conn = connection(request)
-    name = check_name(request.match_info["name"])
+    name = check_name("queue", request.match_info["name"])
     if await get_queue(conn, name) is None:
         raise NotFound(f"queue {name!r} not found")
     await set_queue(conn, name, paused=paused)
@@ -68,7 +68,7 @@ async def _set_paused(request: web.Request, paused: bool) -> web.Response:
 
 async def enqueue(request: web.Request) -> web.Response:
     """Publish into an ordered queue, created with parallelism 1 on first use."""
-    name = check_name(request.match_info["queue"])
+    name = check_name("queue", request.match_info["queue"])
     prefix = f"/v2/enqueue/{request.raw_path.split('/')[3]}/"
     return await publish_from(request, prefix, queue_name=name)
 

@@ -5,12 +5,12 @@ The API only stores definitions; the scheduler process turns due ticks into mess
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
 
 from broker.cron import Cron, next_fire_ms, parse_cron
+from broker.egress import DestinationPolicy
 from broker.errors import BadRequest, NotFound
 from broker.http.context import connection
 from broker.http.destination import raw_destination
@@ -19,15 +19,13 @@ from broker.options import parse_publish_headers
 from broker.queue.destinations import is_url, url_destination
 from broker.queue.keys import ulid
 from broker.queue.model import PublishOptions
+from broker.queue.names import check_name
 from broker.queue.schedules import Schedules, ScheduleSpec, StoredSchedule
 
 PREFIX = "/v2/schedules/"
 SECOND_FIELD_CRONS = web.AppKey("second_field_crons", bool)
 """Test-only: also accept six-field crons (seconds first). tests/support/hookstream.py sets it;
 no environment variable reaches it, so a deployed API keeps the public five-field syntax."""
-
-# Schedule ids, URL group and queue names: alphanumerics plus `-`, `_`, `.` (qstash-api.md 1.2).
-_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 async def post_schedule(request: web.Request) -> web.Response:
@@ -43,7 +41,7 @@ async def post_schedule(request: web.Request) -> web.Response:
 async def create_schedule(request: web.Request) -> web.Response:
     """Validate everything, then store the schedule in one atomic step."""
     conn = connection(request)
-    destination = _destination(raw_destination(request, PREFIX))
+    destination = _destination(raw_destination(request, PREFIX), conn.settings.destination_policy)
     cron = _cron(request)
     options = parse_publish_headers(request.headers, conn.settings)
     _refuse_one_off_options(options)
@@ -124,29 +122,23 @@ def _stored_cron(stored: StoredSchedule) -> Cron:
     return parse_cron(stored.spec.cron, allow_seconds=True)
 
 
-def _destination(destination: str) -> str:
+def _destination(destination: str, policy: DestinationPolicy) -> str:
     """A URL, or a URL group name (checked when a tick fires: groups may come later)."""
     if is_url(destination):
-        return url_destination(destination)
-    if not _NAME.fullmatch(destination):
-        raise BadRequest(f"invalid destination {destination!r}: an http(s) URL or a URL group name")
-    return destination
+        return url_destination(destination, policy)
+    return check_name("url_group", destination, "destination (not http(s), so a URL group name)")
 
 
 def _schedule_id(value: str | None) -> str:
     if value is None or not value.strip():
         return f"scd_{ulid()}"
-    if not _NAME.fullmatch(value.strip()):
-        raise BadRequest(f"invalid Upstash-Schedule-Id {value!r}: use A-Z a-z 0-9 . _ -")
-    return value.strip()
+    return check_name("schedule_id", value.strip())
 
 
 def _queue_name(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
-    if not _NAME.fullmatch(value.strip()):
-        raise BadRequest(f"invalid Upstash-Queue-Name {value!r}: use A-Z a-z 0-9 . _ -")
-    return value.strip()
+    return check_name("queue", value.strip(), "Upstash-Queue-Name")
 
 
 async def _json(schedules: Schedules, stored: StoredSchedule) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from aiohttp import web
 from broker.errors import NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
+from broker.queue.names import check_name
 from broker.queue.topics import (
-    check_name,
     delete_group,
     get_group,
     group_json,
@@ -21,16 +21,18 @@ from broker.queue.topics import (
 
 async def add_endpoints(request: web.Request) -> web.Response:
     """Create the group if needed and add or update endpoints (by url)."""
-    name = check_name(request.match_info["name"])
-    endpoints = parse_endpoints((await json_object(request)).get("endpoints"), need_url=True)
-    await upsert_endpoints(connection(request).redis, name, endpoints)
+    name = check_name("url_group", request.match_info["name"])
+    conn = connection(request)
+    policy = conn.settings.destination_policy
+    endpoints = parse_endpoints((await json_object(request)).get("endpoints"), policy)
+    await upsert_endpoints(conn.redis, name, endpoints)
     return web.json_response({})
 
 
 async def drop_endpoints(request: web.Request) -> web.Response:
     """Remove endpoints by url or name; an emptied group is deleted."""
-    name = check_name(request.match_info["name"])
-    endpoints = parse_endpoints((await json_object(request)).get("endpoints"), need_url=False)
+    name = check_name("url_group", request.match_info["name"])
+    endpoints = parse_endpoints((await json_object(request)).get("endpoints"), None)
     if not await remove_endpoints(connection(request).redis, name, endpoints):
         raise NotFound(f"URL group {name!r} not found")
     return web.json_response({})
@@ -42,7 +44,7 @@ async def list_all(request: web.Request) -> web.Response:
 
 
 async def get_one(request: web.Request) -> web.Response:
-    name = check_name(request.match_info["name"])
+    name = check_name("url_group", request.match_info["name"])
     group = await get_group(connection(request).redis, name)
     if group is None:
         raise NotFound(f"URL group {name!r} not found")
@@ -51,7 +53,8 @@ async def get_one(request: web.Request) -> web.Response:
 
 async def delete_one(request: web.Request) -> web.Response:
     """Deleting a group that does not exist is fine (the SDK tests delete before creating)."""
-    await delete_group(connection(request).redis, check_name(request.match_info["name"]))
+    name = check_name("url_group", request.match_info["name"])
+    await delete_group(connection(request).redis, name)
     return web.json_response({})
 
 
