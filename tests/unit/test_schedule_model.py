@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.http.routes.schedules import schedule_json
+from broker.http.views import as_json, schedule_view
 from broker.options import PublishOptions
 from broker.queue.keys import PartitionKeys, partition_of, tick_message_id, tick_of
 from broker.queue.model import CallbackSpec
@@ -63,6 +63,10 @@ def _stored(**overrides: object) -> StoredSchedule:
         "error": None,
     }
     return StoredSchedule(**(fields | overrides))  # type: ignore[arg-type]
+
+
+def schedule_json(stored: StoredSchedule, states: dict[str, str]) -> dict[str, object]:
+    return as_json(schedule_view(stored, states))
 
 
 class TestScheduleJson:
