@@ -176,6 +176,56 @@ class Schedule(Shape, frozen=True, kw_only=True):
     body_base64: str | None = None
 
 
+class Queue(Shape, frozen=True, kw_only=True):
+    """An ordered queue (8.6); `lag` counts its undelivered messages."""
+
+    name: str
+    parallelism: int
+    created_at: int
+    updated_at: int
+    lag: int
+    paused: bool
+
+
+class Endpoint(Shape, frozen=True, kw_only=True):
+    """One destination of a URL group."""
+
+    url: str
+    name: str | None = None
+
+
+class UrlGroup(Shape, frozen=True, kw_only=True):
+    """A URL group ("topic", 8.7)."""
+
+    name: str
+    created_at: int
+    updated_at: int
+    endpoints: list[Endpoint]
+
+
+class FlowControl(Shape, frozen=True, kw_only=True):
+    """Flow-control info (8.8): every key sent, periods in seconds, start in unix seconds."""
+
+    flow_control_key: str
+    wait_list_size: int
+    parallelism_max: int
+    parallelism_count: int
+    rate_max: int
+    rate_count: int
+    rate_period: int
+    rate_period_start: int
+    is_paused: bool
+    is_pinned_parallelism: bool
+    is_pinned_rate: bool
+
+
+class GlobalParallelism(Shape, frozen=True, kw_only=True):
+    """`GET /v2/globalParallelism`."""
+
+    parallelism_max: int
+    parallelism_count: int
+
+
 def callback_fields(callback: CallbackSpec | None, failure: CallbackSpec | None) -> dict[str, Any]:
     """`callback`/`failureCallback` and their headers, for those configured."""
     fields: dict[str, Any] = {}

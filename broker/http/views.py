@@ -1,7 +1,7 @@
 """Rendering: domain objects → the API Structs of broker/api.py → JSON answers.
 
 This is the one place the ingress builds API objects; the queue layer hands over domain
-objects (stored messages, schedules, events) and the routes answer with
+objects (stored messages, gates, groups, schedules, events) and the routes answer with
 `respond(view(...))`.
 """
 
@@ -17,9 +17,12 @@ from aiohttp import web
 from broker import api
 from broker.api import callback_fields, from_envelope, label_fields
 from broker.queue.events import StoredEvent
+from broker.queue.flow_control import FlowControlInfo
 from broker.queue.model import Envelope, Response
+from broker.queue.queues import QueueInfo
 from broker.queue.schedules import StoredSchedule
 from broker.queue.store import StoredMessage
+from broker.queue.topics import UrlGroup
 
 _json = msgspec.json.Encoder()
 
@@ -117,3 +120,47 @@ def schedule_view(stored: StoredSchedule, states: dict[str, str]) -> api.Schedul
         **label_fields(options.labels),
         **body_fields(stored.body),
     )
+
+
+def queue_view(queue: QueueInfo) -> api.Queue:
+    """A queue; its lag counts every undelivered message, waiting or admitted."""
+    return api.Queue(
+        name=queue.name,
+        parallelism=queue.parallelism,
+        created_at=queue.created_at,
+        updated_at=queue.updated_at,
+        lag=queue.waiting + queue.admitted,
+        paused=queue.paused,
+    )
+
+
+def group_view(group: UrlGroup) -> api.UrlGroup:
+    endpoints = [api.Endpoint(url=e.url, name=e.name) for e in group.endpoints]
+    return api.UrlGroup(
+        name=group.name,
+        created_at=group.created_at,
+        updated_at=group.updated_at,
+        endpoints=endpoints,
+    )
+
+
+def flow_control_view(info: FlowControlInfo) -> api.FlowControl:
+    """Flow-control info, with the API's units (seconds) for the rate window."""
+    return api.FlowControl(
+        flow_control_key=info.key,
+        wait_list_size=info.waiting,
+        parallelism_max=info.parallelism_max,
+        parallelism_count=info.parallelism_count,
+        rate_max=info.rate_max,
+        rate_count=info.rate_count,
+        rate_period=info.period_ms // 1000,
+        rate_period_start=info.period_start_ms // 1000,
+        is_paused=info.paused,
+        is_pinned_parallelism=info.pinned_parallelism,
+        is_pinned_rate=info.pinned_rate,
+    )
+
+
+def global_parallelism_view(admitted: int) -> api.GlobalParallelism:
+    """Messages admitted across every flow-control key; no global cap exists (max 0)."""
+    return api.GlobalParallelism(parallelism_max=0, parallelism_count=admitted)

@@ -15,12 +15,19 @@ from broker.http.views import (
     as_json,
     dlq_view,
     event_view,
+    flow_control_view,
+    global_parallelism_view,
+    group_view,
     message_view,
+    queue_view,
     respond,
 )
 from broker.queue.events import event_extra, event_header, read_event
+from broker.queue.flow_control import FlowControlInfo
 from broker.queue.model import CallbackSpec, Envelope, Response
+from broker.queue.queues import QueueInfo
 from broker.queue.store import StoredMessage
+from broker.queue.topics import Endpoint, UrlGroup
 from workers.callbacks import callback_body, failure_callback
 
 FULL = Envelope(
@@ -269,6 +276,67 @@ class TestCallback:
         assert body == expected | {"dlqId": "1-0-0"}
 
 
+class TestManagementObjects:
+    def test_queue(self) -> None:
+        """Every Queue key is always there (Python reads them all with [...]); lag counts
+        waiting and admitted messages."""
+        queue = QueueInfo("q", 2, False, created_at=1, updated_at=2, waiting=2, admitted=1)
+        assert as_json(queue_view(queue)) == {
+            "name": "q",
+            "parallelism": 2,
+            "createdAt": 1,
+            "updatedAt": 2,
+            "lag": 3,
+            "paused": False,
+        }
+
+    def test_url_group(self) -> None:
+        """Endpoints keep their order; an endpoint without a name has no name key."""
+        group = UrlGroup(
+            "g", 1, 2, [Endpoint(url="https://a"), Endpoint(url="https://b", name="b")]
+        )
+        assert as_json(group_view(group)) == {
+            "name": "g",
+            "createdAt": 1,
+            "updatedAt": 2,
+            "endpoints": [{"url": "https://a"}, {"url": "https://b", "name": "b"}],
+        }
+
+    def test_flow_control(self) -> None:
+        """Every key is sent; the rate window is shown in seconds."""
+        info = FlowControlInfo(
+            key="fk",
+            waiting=4,
+            parallelism_max=3,
+            parallelism_count=2,
+            rate_max=10,
+            rate_count=1,
+            period_ms=60_000,
+            period_start_ms=1_700_000_000_999,
+            paused=True,
+            pinned_parallelism=False,
+            pinned_rate=True,
+        )
+        assert as_json(flow_control_view(info)) == {
+            "flowControlKey": "fk",
+            "waitListSize": 4,
+            "parallelismMax": 3,
+            "parallelismCount": 2,
+            "rateMax": 10,
+            "rateCount": 1,
+            "ratePeriod": 60,
+            "ratePeriodStart": 1_700_000_000,
+            "isPaused": True,
+            "isPinnedParallelism": False,
+            "isPinnedRate": True,
+        }
+
+    def test_global_parallelism(self) -> None:
+        """No global cap is configured, so the maximum is 0."""
+        shown = as_json(global_parallelism_view(7))
+        assert shown == {"parallelismMax": 0, "parallelismCount": 7}
+
+
 def _keys(shape: type[api.Shape]) -> set[str]:
     return {f.encode_name for f in msgspec.structs.fields(shape)}
 
@@ -306,7 +374,7 @@ class TestQuirks:
 
 def test_respond_encodes_shapes_as_utf8_json() -> None:
     """Answers are JSON with the same Content-Type the ingress always sent."""
-    response = respond({"messages": [message_view(_stored(BARE, b""))]}, status=201)
+    response = respond({"queues": [queue_view(QueueInfo("q", 1, False, 1, 1, 0, 0))]}, status=201)
     assert response.status == 201
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert json.loads(response.body)["messages"][0]["messageId"] == "msg_0_B"
+    assert json.loads(response.body)["queues"][0]["name"] == "q"

@@ -9,6 +9,7 @@ from broker.http.body import json_object
 from broker.http.context import connection
 from broker.http.destination import raw_destination
 from broker.http.publishing import publish_request
+from broker.http.views import queue_view, respond
 from broker.options import parse_publish_headers
 from broker.queue.producer import Routing
 from broker.queue.queues import (
@@ -34,7 +35,7 @@ async def upsert(request: web.Request) -> web.Response:
 
 
 async def list_all(request: web.Request) -> web.Response:
-    return web.json_response(await list_queues(connection(request)))
+    return respond([queue_view(q) for q in await list_queues(connection(request))])
 
 
 async def get_one(request: web.Request) -> web.Response:
@@ -42,7 +43,7 @@ async def get_one(request: web.Request) -> web.Response:
     queue = await get_queue(connection(request), name)
     if queue is None:
         raise NotFound(f"queue {name!r} not found")
-    return web.json_response(queue)
+    return respond(queue_view(queue))
 
 
 async def delete_one(request: web.Request) -> web.Response:
