@@ -1,27 +1,36 @@
-"""The small error tree of hookstream; the ingress maps it to HTTP answers in one place."""
+"""The small error tree of hookstream. The classes name what went wrong in domain terms;
+which HTTP answer each one becomes is decided in one table, broker/http/middleware.py."""
 
 from __future__ import annotations
 
 
 class QueueError(Exception):
-    """Base of every error that a client caused and should be told about."""
-
-    status = 500
+    """Base of every error hookstream raises on purpose (anything else is a bug)."""
 
 
 class BadRequest(QueueError):
     """The request is malformed: a header value, a destination, a body."""
 
-    status = 400
-
 
 class Unauthorized(QueueError):
     """The bearer token is missing or unknown."""
-
-    status = 401
 
 
 class NotFound(QueueError):
     """The named message, schedule, queue, group or DLQ entry does not exist."""
 
-    status = 404
+
+class Conflict(QueueError):
+    """The request contradicts the current state of what it names."""
+
+
+class Unavailable(QueueError):
+    """Redis cannot be reached right now; the same request may succeed a little later."""
+
+
+class ConfigError(QueueError):
+    """A setting is missing or malformed; the process refuses to start."""
+
+
+class EmbeddedServerError(QueueError):
+    """No Redis-compatible server binary was found, or it did not come up."""

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import redis
 
-
-class EmbeddedServerError(Exception):
-    """No server binary was found, or it did not come up."""
+from broker.errors import EmbeddedServerError
 
 
 def find_server_binary() -> str:

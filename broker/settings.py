@@ -17,16 +17,13 @@ from typing import Any
 
 from broker.durations import parse_duration_ms
 from broker.egress import AllowList, DestinationPolicy
+from broker.errors import ConfigError
 
 # The QStash local dev server's fixed credentials (qstash-api.md 1.1). The TypeScript SDK in
 # dev mode talks to 127.0.0.1:8080 with exactly these, so `hookstream dev` serves them too.
 DEV_TOKEN = "eyJVc2VySUQiOiJkZWZhdWx0VXNlciIsIlBhc3N3b3JkIjoiZGVmYXVsdFBhc3N3b3JkIn0="
 DEV_CURRENT_SIGNING_KEY = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r"
 DEV_NEXT_SIGNING_KEY = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs"
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; the process refuses to start."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,10 +12,11 @@ from typing import Any
 
 import structlog
 
+from broker.errors import ConfigError
 from broker.logs import configure_logging
 from broker.queue.signing_keys import current_keys
 from broker.redis_server import EmbeddedServer
-from broker.settings import ConfigError, Settings, settings_from_env
+from broker.settings import Settings, settings_from_env
 from hookstream.compose import ROLES, Composition
 
 log = structlog.get_logger()

@@ -9,12 +9,13 @@ from collections.abc import Callable, Collection
 
 from aiohttp import web
 
+from broker.errors import ConfigError
 from broker.health import add_health_routes
 from broker.http.app import build_app
 from broker.metrics import export_role_metrics
 from broker.queue.connection import Connection
 from broker.queue.signing_keys import ensure_keys
-from broker.settings import ConfigError, Settings
+from broker.settings import Settings
 from scheduler.loop import Scheduler
 from scheduler.settings import SchedulerSettings, scheduler_settings_from_env
 from workers.worker import Worker

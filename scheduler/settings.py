@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from broker.settings import ConfigError, Variable, duration, read_variables
+from broker.errors import ConfigError
+from broker.settings import Variable, duration, read_variables
 
 _MIN_LEASE_MS = 1000
 

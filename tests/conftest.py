@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from broker.redis_server import EmbeddedServer, EmbeddedServerError
+from broker.errors import EmbeddedServerError
+from broker.redis_server import EmbeddedServer
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Any
 
 import msgspec
 
+from broker.api import Callback, from_envelope
 from broker.queue.keys import keys_for, new_message_id
 from broker.queue.model import CallbackSpec, Envelope, Response
 from broker.queue.producer import Draft
@@ -23,31 +23,24 @@ _DLQ_ID_SLOT = "\x00dlq-id\x00"
 
 
 def callback_body(
-    envelope: Envelope, body: bytes, attempts: int, response: Response
-) -> dict[str, Any]:
-    """The JSON a callback URL receives about one attempt."""
-    fields: dict[str, Any] = {
-        "status": response.status,
-        "header": response.headers,
-        "body": base64.b64encode(response.body).decode(),
-        "retried": attempts - 1,
-        "maxRetries": envelope.retries,
-        "sourceMessageId": envelope.id,
-        "url": envelope.url,
-        "method": envelope.method,
-        "sourceHeader": envelope.headers,
-        "sourceBody": base64.b64encode(body).decode(),
-        "notBefore": envelope.not_before,
-        "createdAt": envelope.created_at,
-        "callerIP": envelope.caller_ip,
-    }
-    optional = {
-        "topicName": envelope.topic_name,
-        "endpointName": envelope.endpoint_name,
-        "scheduleId": envelope.schedule_id,
-        "error": response.error or None,
-    }
-    return fields | {k: v for k, v in optional.items() if v is not None}
+    envelope: Envelope,
+    body: bytes,
+    attempts: int,
+    response: Response,
+    dlq_id: str | None = None,
+) -> Callback:
+    """What a callback URL receives about one attempt (a failure callback: with `dlq_id`)."""
+    return from_envelope(
+        Callback,
+        envelope,
+        status=response.status,
+        header=response.headers,
+        body=base64.b64encode(response.body).decode(),
+        retried=attempts - 1,
+        source_body=base64.b64encode(body).decode(),
+        error=response.error or None,
+        dlq_id=dlq_id,
+    )
 
 
 def _callback_draft(source: Envelope, spec: CallbackSpec, payload: bytes, suffix: bytes) -> Draft:
@@ -84,6 +77,6 @@ def failure_callback(
     """The failure callback once the source is dead-lettered; its body carries the DLQ id."""
     if source.failure_callback is None or source.source_message_id is not None:
         return []
-    fields = callback_body(source, body, attempts, response) | {"dlqId": _DLQ_ID_SLOT}
+    fields = callback_body(source, body, attempts, response, dlq_id=_DLQ_ID_SLOT)
     prefix, _, suffix = _json.encode(fields).partition(_json.encode(_DLQ_ID_SLOT)[1:-1])
     return [_callback_draft(source, source.failure_callback, prefix, suffix)]

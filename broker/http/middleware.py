@@ -9,12 +9,31 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from broker.errors import QueueError, Unauthorized
+from broker.errors import BadRequest, Conflict, NotFound, QueueError, Unauthorized, Unavailable
 from broker.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger()
+
+STATUS: dict[type[QueueError], int] = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    Conflict: 409,
+    Unavailable: 503,
+}
+"""The HTTP status of each domain error; a subclass answers like its nearest listed base,
+and an error listed nowhere (ConfigError in a request, say) is a bug: 500."""
+
+RETRY_AFTER_S = 5
+"""What a 503 asks clients to wait: long enough for Redis to fail over or restart."""
+
+# redis-py's failures to reach Redis at all (refused, reset, timed out, still loading),
+# as opposed to a reply Redis gave (ResponseError), which is a bug here.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 def auth_middleware(tokens: tuple[str, ...]) -> Middleware:
@@ -41,20 +60,45 @@ def _authorised(request: web.Request, tokens: list[bytes]) -> bool:
     return bool(candidate) and any(matches)
 
 
+def status_of(error: QueueError) -> int | None:
+    """The status `error` answers with (STATUS), or None when it is not a client-facing one."""
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return None
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error answer is JSON `{"error": "..."}` with the right status."""
     try:
         return await handler(request)
+    except REDIS_DOWN as exc:
+        # One line per request, no traceback: the cause is outside this process.
+        log.error("http.redis_unavailable", path=request.path, error=str(exc) or repr(exc))
+        return error_response(Unavailable("Redis is unavailable; retry later"))
     except QueueError as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+        if status_of(exc) is None:
+            return _internal_error(request)
+        return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return web.json_response({"error": exc.reason}, status=exc.status)
     except Exception:
-        log.exception("http.unhandled_error", path=request.path)
-        return web.json_response({"error": "internal error"}, status=500)
+        return _internal_error(request)
+
+
+def error_response(error: QueueError) -> web.Response:
+    """The answer for a client-facing domain error; a 503 also says when to retry."""
+    status = status_of(error) or 500
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return web.json_response({"error": str(error)}, status=status, headers=headers)
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    log.exception("http.unhandled_error", path=request.path)
+    return web.json_response({"error": "internal error"}, status=500)
 
 
 @web.middleware

@@ -1,7 +1,8 @@
-"""JSON shapes of the API objects, with the exact key spellings the SDKs read (qstash-api.md 8).
+"""Rendering: domain objects → the API Structs of broker/api.py → JSON answers.
 
-Keys that the Python SDK reads with `[...]` are always present; optional ones are left out
-when empty, as the Go server does.
+This is the one place the ingress builds API objects; the queue layer hands over domain
+objects (stored messages, gates, groups, schedules, events) and the routes answer with
+`respond(view(...))`.
 """
 
 from __future__ import annotations
@@ -10,16 +11,40 @@ import base64
 import hashlib
 from typing import Any
 
-from broker.queue.model import Envelope
+import msgspec
+from aiohttp import web
+
+from broker import api
+from broker.api import callback_fields, from_envelope, label_fields
+from broker.queue.events import StoredEvent
+from broker.queue.flow_control import FlowControlInfo
+from broker.queue.model import Envelope, Response
+from broker.queue.queues import QueueInfo
+from broker.queue.schedules import StoredSchedule
 from broker.queue.store import StoredMessage
+from broker.queue.topics import UrlGroup
+
+_json = msgspec.json.Encoder()
 
 
-def body_fields(body: bytes, text_key: str = "body", b64_key: str = "bodyBase64") -> dict[str, str]:
-    """`body` when the bytes are UTF-8 text, else `bodyBase64`."""
+def respond(value: object, status: int = 200) -> web.Response:
+    """An API answer: `value` (a shape, or lists and dicts of them) as JSON."""
+    body = _json.encode(value)
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
+
+
+def as_json(shape: api.Shape) -> dict[str, Any]:
+    """The object as the client sees it, keyed by API spelling (what list filters match)."""
+    shown: dict[str, Any] = msgspec.to_builtins(shape)
+    return shown
+
+
+def body_fields(body: bytes, field: str = "body") -> dict[str, Any]:
+    """`<field>` when the bytes are UTF-8 text, else `<field>_base64`."""
     try:
-        return {text_key: body.decode("utf-8")}
+        return {field: body.decode("utf-8")}
     except UnicodeDecodeError:
-        return {b64_key: base64.b64encode(body).decode()}
+        return {f"{field}_base64": base64.b64encode(body).decode()}
 
 
 def redacted(value: bytes) -> str:
@@ -35,70 +60,107 @@ def _shown_headers(envelope: Envelope) -> dict[str, list[str]]:
     }
 
 
-def envelope_fields(envelope: Envelope) -> dict[str, Any]:
-    """The Message keys that come from the envelope."""
-    fields: dict[str, Any] = {
-        "messageId": envelope.id,
-        "url": envelope.url,
-        "method": envelope.method,
-        "header": _shown_headers(envelope),
-        "maxRetries": envelope.retries,
-        "notBefore": envelope.not_before,
-        "createdAt": envelope.created_at,
-        "callerIP": envelope.caller_ip,
-        "callerIp": envelope.caller_ip,
-    }
-    optional = {
-        "topicName": envelope.topic_name,
-        "endpointName": envelope.endpoint_name,
-        "queueName": envelope.queue_name,
-        "scheduleId": envelope.schedule_id,
-        "retryDelayExpression": envelope.retry_delay,
-        "callback": envelope.callback.url if envelope.callback else None,
-        "callbackHeader": envelope.callback.headers if envelope.callback else None,
-        "failureCallback": envelope.failure_callback.url if envelope.failure_callback else None,
-        "failureCallbackHeader": (
-            envelope.failure_callback.headers if envelope.failure_callback else None
-        ),
-    }
-    fields.update({k: v for k, v in optional.items() if v is not None})
-    if envelope.labels:
-        fields["label"] = envelope.labels[0]
-        fields["labels"] = list(envelope.labels)
-    return fields | flow_control_fields(envelope)
+def _message_fields(message: StoredMessage) -> dict[str, Any]:
+    """The Message keys that are not the envelope's own: headers and body, redacted."""
+    env = message.envelope
+    shown = {"body": redacted(message.body)} if env.redact_body else body_fields(message.body)
+    return {"header": _shown_headers(env), **shown}
 
 
-def flow_control_fields(envelope: Envelope) -> dict[str, Any]:
-    """Present only with a key (Python builds a flow-control object whenever it sees one);
-    `period` then always, default 1; `parallelism` and `rate` only when set."""
-    if not envelope.flow_control_key:
-        return {}
-    fields: dict[str, Any] = {
-        "flowControlKey": envelope.flow_control_key,
-        "period": envelope.period or 1,
-    }
-    if envelope.parallelism:
-        fields["parallelism"] = envelope.parallelism
-    if envelope.rate:
-        fields["rate"] = envelope.rate
-    return fields
-
-
-def message_json(message: StoredMessage) -> dict[str, Any]:
+def message_view(message: StoredMessage) -> api.Message:
     """`GET /v2/messages/{id}`."""
-    if message.envelope.redact_body:
-        return envelope_fields(message.envelope) | {"body": redacted(message.body)}
-    return envelope_fields(message.envelope) | body_fields(message.body)
+    return from_envelope(api.Message, message.envelope, **_message_fields(message))
 
 
-def dlq_json(message: StoredMessage, dlq_id: str) -> dict[str, Any]:
-    """A DLQ message: the Message keys plus the last response (`responseStatus` always)."""
-    response = message.last_response
-    fields = message_json(message) | {"dlqId": dlq_id, "responseStatus": 0}
-    if response is not None:
-        fields["responseStatus"] = response.status
-        fields["responseHeader"] = response.headers
-        fields |= body_fields(response.body, "responseBody", "responseBodyBase64")
-        if response.error:
-            fields["error"] = response.error
-    return fields
+def _response_fields(response: Response | None) -> dict[str, Any]:
+    if response is None:
+        return {"response_status": 0}  # no attempt got an HTTP answer
+    return {
+        "response_status": response.status,
+        "response_header": response.headers,
+        "error": response.error or None,
+        **body_fields(response.body, "response_body"),
+    }
+
+
+def dlq_view(message: StoredMessage, dlq_id: str) -> api.DlqMessage:
+    """A DLQ message: the Message keys plus the last response."""
+    fields = _message_fields(message) | _response_fields(message.last_response)
+    return from_envelope(api.DlqMessage, message.envelope, dlq_id=dlq_id, **fields)
+
+
+def event_view(event: StoredEvent) -> api.Event:
+    """An Event from an events-log entry."""
+    recorded = msgspec.structs.asdict(event.fields)
+    return api.Event(time=event.time_ms, message_id=event.message_id, state=event.state, **recorded)
+
+
+def schedule_view(stored: StoredSchedule, states: dict[str, str]) -> api.Schedule:
+    """The Schedule object, with the states of the messages its last tick produced."""
+    spec, options = stored.spec, stored.spec.options
+    return api.Schedule(
+        schedule_id=spec.id,
+        cron=spec.cron,
+        destination=spec.destination,
+        method=options.method,
+        header=options.headers,
+        retries=options.retries,
+        timeout=options.timeout_ms // 1000,
+        created_at=stored.created_at,
+        caller_ip=spec.caller_ip,
+        is_paused=stored.paused,
+        delay=options.delay_ms // 1000 or None,
+        queue_name=spec.queue_name,
+        retry_delay_expression=options.retry_delay,
+        last_schedule_time=stored.last_ms,
+        next_schedule_time=stored.next_ms,
+        last_schedule_states=states or None,
+        error=stored.error,
+        **callback_fields(options.callback, options.failure_callback),
+        **label_fields(options.labels),
+        **body_fields(stored.body),
+    )
+
+
+def queue_view(queue: QueueInfo) -> api.Queue:
+    """A queue; its lag counts every undelivered message, waiting or admitted."""
+    return api.Queue(
+        name=queue.name,
+        parallelism=queue.parallelism,
+        created_at=queue.created_at,
+        updated_at=queue.updated_at,
+        lag=queue.waiting + queue.admitted,
+        paused=queue.paused,
+    )
+
+
+def group_view(group: UrlGroup) -> api.UrlGroup:
+    endpoints = [api.Endpoint(url=e.url, name=e.name) for e in group.endpoints]
+    return api.UrlGroup(
+        name=group.name,
+        created_at=group.created_at,
+        updated_at=group.updated_at,
+        endpoints=endpoints,
+    )
+
+
+def flow_control_view(info: FlowControlInfo) -> api.FlowControl:
+    """Flow-control info, with the API's units (seconds) for the rate window."""
+    return api.FlowControl(
+        flow_control_key=info.key,
+        wait_list_size=info.waiting,
+        parallelism_max=info.parallelism_max,
+        parallelism_count=info.parallelism_count,
+        rate_max=info.rate_max,
+        rate_count=info.rate_count,
+        rate_period=info.period_ms // 1000,
+        rate_period_start=info.period_start_ms // 1000,
+        is_paused=info.paused,
+        is_pinned_parallelism=info.pinned_parallelism,
+        is_pinned_rate=info.pinned_rate,
+    )
+
+
+def global_parallelism_view(admitted: int) -> api.GlobalParallelism:
+    """Messages admitted across every flow-control key; no global cap exists (max 0)."""
+    return api.GlobalParallelism(parallelism_max=0, parallelism_count=admitted)

@@ -2,45 +2,29 @@
 
 Each partition has a capped stream. An entry holds the message id `m`, the state `s`, the
 message's event header `h` (JSON fields common to all its events, written once at publish)
-and `x`, the JSON fields of this one event. The stream entry id gives the event time.
+and `x`, the JSON fields of this one event. The stream entry id gives the event time. Both
+JSON objects use the API's spelling: they are the two parts of broker.api.EventFields, so a
+listing renders them without looking the message up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
+from broker.api import EventFields, from_envelope
 from broker.queue.model import Envelope
 
 _json = msgspec.json.Encoder()
+_decode = msgspec.json.Decoder(dict[str, Any])
 
 
 def event_header(envelope: Envelope) -> bytes:
     """The event fields that every event of this message repeats (API spelling)."""
-    fields: dict[str, Any] = {
-        "url": envelope.url,
-        "method": envelope.method,
-        "maxRetries": envelope.retries,
-        "callerIp": envelope.caller_ip,
-    }
-    optional = {
-        "topicName": envelope.topic_name,
-        "endpointName": envelope.endpoint_name,
-        "queueName": envelope.queue_name,
-        "scheduleId": envelope.schedule_id,
-        "callback": envelope.callback.url if envelope.callback else None,
-        "failureCallback": envelope.failure_callback.url if envelope.failure_callback else None,
-        "retryDelayExpr": envelope.retry_delay,
-        "retryDelayExpression": envelope.retry_delay,
-    }
-    fields.update({k: v for k, v in optional.items() if v is not None})
-    if envelope.labels:
-        fields["label"] = envelope.labels[0]
-        fields["labels"] = list(envelope.labels)
-    if envelope.flow_control_key:
-        fields["flowControlKey"] = envelope.flow_control_key
-    return _json.encode(fields)
+    return _json.encode(from_envelope(EventFields, envelope))
 
 
 def event_extra(**fields: Any) -> bytes:
@@ -48,15 +32,18 @@ def event_extra(**fields: Any) -> bytes:
     return _json.encode({k: v for k, v in fields.items() if v not in (None, "", {})})
 
 
-_decode = msgspec.json.Decoder(dict[str, Any])
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One entry of the events log."""
+
+    message_id: str
+    state: str
+    time_ms: int
+    fields: EventFields
 
 
-def event_json(
-    message_id: bytes, state: bytes, header: bytes, extra: bytes, time_ms: int
-) -> dict[str, Any]:
-    """An Event object (qstash-api.md 8.4) from a stored entry."""
-    event = _decode.decode(header) | _decode.decode(extra)
-    if "responseHeader" in event:
-        event["responseHeaders"] = event["responseHeader"]
-    event.update(time=time_ms, messageId=message_id.decode(), state=state.decode())
-    return event
+def read_event(entry: Mapping[bytes, bytes], time_ms: int) -> StoredEvent:
+    """The event in a stream entry; its own fields win over the header's."""
+    recorded = _decode.decode(entry[b"h"]) | _decode.decode(entry[b"x"])
+    fields = msgspec.convert(recorded, EventFields)
+    return StoredEvent(entry[b"m"].decode(), entry[b"s"].decode(), time_ms, fields)

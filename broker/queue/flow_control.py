@@ -9,6 +9,7 @@ message brings its settings, which win unless the key is pinned through the API.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from redis.typing import EncodableT, FieldT
@@ -43,8 +44,25 @@ async def apply_message_settings(conn: Connection, envelope: Envelope) -> None:
     await _set(conn, envelope.flow_control_key, settings)
 
 
-async def info(conn: Connection, key: str) -> dict[str, Any] | None:
-    """FlowControlInfo (qstash-api.md 8.8), or None for an unknown key."""
+@dataclass(frozen=True, slots=True)
+class FlowControlInfo:
+    """A key's limits and how much of them is in use (times in ms)."""
+
+    key: str
+    waiting: int
+    parallelism_max: int
+    parallelism_count: int
+    rate_max: int
+    rate_count: int
+    period_ms: int
+    period_start_ms: int
+    paused: bool
+    pinned_parallelism: bool
+    pinned_rate: bool
+
+
+async def info(conn: Connection, key: str) -> FlowControlInfo | None:
+    """The key's state, or None for an unknown key."""
     _, gate_keys = _keys(conn, key)
     fields, waiting = await read_gate(conn, gate_keys)
     if not fields:
@@ -54,22 +72,22 @@ async def info(conn: Connection, key: str) -> dict[str, Any] | None:
     now = int(time.time() * 1000)
     times = [int(t) for t in get.get("times", "").split(",") if t]
     in_window = [t for t in times if now - period_ms < t <= now]
-    return {
-        "flowControlKey": key,
-        "waitListSize": waiting,
-        "parallelismMax": int(get.get("parallelism", 0)),
-        "parallelismCount": int(get.get("active", 0)),
-        "rateMax": int(get.get("rate", 0)),
-        "rateCount": len(in_window),
-        "ratePeriod": period_ms // 1000,
-        "ratePeriodStart": (min(in_window) if in_window else now) // 1000,
-        "isPaused": get.get("paused") == "1",
-        "isPinnedParallelism": get.get("pinnedParallelism") == "1",
-        "isPinnedRate": get.get("pinnedRate") == "1",
-    }
+    return FlowControlInfo(
+        key=key,
+        waiting=waiting,
+        parallelism_max=int(get.get("parallelism", 0)),
+        parallelism_count=int(get.get("active", 0)),
+        rate_max=int(get.get("rate", 0)),
+        rate_count=len(in_window),
+        period_ms=period_ms,
+        period_start_ms=min(in_window) if in_window else now,
+        paused=get.get("paused") == "1",
+        pinned_parallelism=get.get("pinnedParallelism") == "1",
+        pinned_rate=get.get("pinnedRate") == "1",
+    )
 
 
-async def list_keys(conn: Connection, search: str = "") -> list[dict[str, Any]]:
+async def list_keys(conn: Connection, search: str = "") -> list[FlowControlInfo]:
     names = sorted(n.decode() for n in members(await conn.redis.smembers(FLOW_CONTROL_INDEX)))
     found = [await info(conn, name) for name in names if search in name]
     return [item for item in found if item is not None]
@@ -114,7 +132,6 @@ async def reset_rate(conn: Connection, key: str) -> None:
     await _set(conn, key, GateSettings())
 
 
-async def global_parallelism(conn: Connection) -> dict[str, int]:
+async def global_parallelism(conn: Connection) -> int:
     """Messages admitted across every flow-control key (no global cap is configured)."""
-    keys = await list_keys(conn)
-    return {"parallelismMax": 0, "parallelismCount": sum(k["parallelismCount"] for k in keys)}
+    return sum(key.parallelism_count for key in await list_keys(conn))

@@ -9,7 +9,6 @@ workers and survives any of them dying.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from broker.errors import BadRequest
 from broker.queue import scripts
@@ -85,23 +84,37 @@ async def read_gate(conn: Connection, gate_keys: list[str]) -> tuple[dict[bytes,
     return fields, waiting
 
 
-async def get_queue(conn: Connection, name: str) -> dict[str, Any] | None:
-    """The Queue object (qstash-api.md 8.6), or None."""
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """An ordered queue's settings, and its messages that wait or have been admitted."""
+
+    name: str
+    parallelism: int
+    paused: bool
+    created_at: int
+    updated_at: int
+    waiting: int
+    admitted: int
+
+
+async def get_queue(conn: Connection, name: str) -> QueueInfo | None:
+    """The queue, or None."""
     partition = queue_partition(name, conn.settings.partitions)
     fields, waiting = await read_gate(conn, partition.queue_keys(name))
     if not fields:
         return None
-    return {
-        "name": name,
-        "parallelism": int(fields[b"parallelism"]),
-        "createdAt": int(fields[b"createdAt"]),
-        "updatedAt": int(fields[b"updatedAt"]),
-        "lag": waiting + int(fields.get(b"active", 0)),
-        "paused": fields[b"paused"] == b"1",
-    }
+    return QueueInfo(
+        name=name,
+        parallelism=int(fields[b"parallelism"]),
+        paused=fields[b"paused"] == b"1",
+        created_at=int(fields[b"createdAt"]),
+        updated_at=int(fields[b"updatedAt"]),
+        waiting=waiting,
+        admitted=int(fields.get(b"active", 0)),
+    )
 
 
-async def list_queues(conn: Connection) -> list[dict[str, Any]]:
+async def list_queues(conn: Connection) -> list[QueueInfo]:
     names = sorted(n.decode() for n in members(await conn.redis.smembers(QUEUES_INDEX)))
     found = [await get_queue(conn, name) for name in names]
     return [queue for queue in found if queue is not None]

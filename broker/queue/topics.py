@@ -28,7 +28,7 @@ class Endpoint(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class UrlGroup(msgspec.Struct, frozen=True, rename="camel"):
-    """A group as stored and as the API shows it."""
+    """A group as stored (JSON; broker/http/views.py renders it for the API)."""
 
     name: str
     created_at: int
@@ -126,7 +126,3 @@ async def delete_group(redis: Redis, name: str) -> None:
         pipe.delete(topic(name))
         pipe.srem(TOPICS_INDEX, name)
         await pipe.execute()
-
-
-def group_json(group: UrlGroup) -> dict[str, object]:
-    return msgspec.to_builtins(group)  # type: ignore[no-any-return]

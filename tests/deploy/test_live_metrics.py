@@ -45,7 +45,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from broker.redis_server import EmbeddedServer, EmbeddedServerError, free_port, stop_process
+from broker.errors import EmbeddedServerError
+from broker.redis_server import EmbeddedServer, free_port, stop_process
 
 JOB_PREFIX = "hookstream-"  # the chart's job label is <fullname>-<role>
 RATE_INTERVAL = "15s"  # $__rate_interval: >= 4 scrape intervals of 1 s

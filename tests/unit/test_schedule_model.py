@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from broker.http.routes.schedules import schedule_json
+from broker.errors import ConfigError
+from broker.http.views import as_json, schedule_view
 from broker.queue.keys import PartitionKeys, partition_of, tick_message_id, tick_of
 from broker.queue.model import CallbackSpec, PublishOptions
 from broker.queue.schedules import ScheduleSpec, StoredSchedule
-from broker.settings import ConfigError
 from scheduler.settings import SchedulerSettings, scheduler_settings_from_env
 
 
@@ -62,6 +62,10 @@ def _stored(**overrides: object) -> StoredSchedule:
         "error": None,
     }
     return StoredSchedule(**(fields | overrides))  # type: ignore[arg-type]
+
+
+def schedule_json(stored: StoredSchedule, states: dict[str, str]) -> dict[str, object]:
+    return as_json(schedule_view(stored, states))
 
 
 class TestScheduleJson:

@@ -13,11 +13,12 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from broker.api import DlqMessage
 from broker.errors import NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
 from broker.http.filters import Filter, count_parameter, filter_from_query
-from broker.http.views import dlq_json
+from broker.http.views import as_json, dlq_view, respond
 from broker.metrics import PUBLISHED
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
@@ -29,11 +30,11 @@ MAX_COUNT = 100
 
 async def _listing(
     conn: Connection, wanted: Filter, count: int, cursor: str | None, newest_first: bool
-) -> tuple[list[tuple[DlqEntry, dict[str, Any]]], str | None]:
+) -> tuple[list[tuple[DlqEntry, DlqMessage]], str | None]:
     """A page of DLQ entries that pass `wanted`, with their API objects."""
     partitions = conn.partitions
 
-    async def render(entry: Entry) -> tuple[DlqEntry, dict[str, Any]] | None:
+    async def render(entry: Entry) -> tuple[DlqEntry, DlqMessage] | None:
         located = DlqEntry(
             partitions[entry.position.partition],
             entry.position.stream_id,
@@ -42,8 +43,8 @@ async def _listing(
         message = await load_entry(conn.redis, located)
         if message is None:
             return None
-        item = dlq_json(message, located.dlq_id)
-        return (located, item) if wanted.matches(item, entry.position.ms) else None
+        item = dlq_view(message, located.dlq_id)
+        return (located, item) if wanted.matches(as_json(item), entry.position.ms) else None
 
     keys = [p.dlq for p in partitions]
     async with aclosing(merged(conn.redis, keys, cursor, newest_first)) as entries:
@@ -62,7 +63,7 @@ async def list_dlq(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"messages": [item for _, item in found]}
     if cursor:
         body["cursor"] = cursor
-    return web.json_response(body)
+    return respond(body)
 
 
 async def _one(request: web.Request) -> DlqEntry:
@@ -79,7 +80,7 @@ async def get_dlq(request: web.Request) -> web.Response:
     message = await load_entry(connection(request).redis, entry)
     if message is None:
         raise NotFound(f"dlq entry {entry.dlq_id} not found")
-    return web.json_response(dlq_json(message, entry.dlq_id))
+    return respond(dlq_view(message, entry.dlq_id))
 
 
 async def delete_dlq(request: web.Request) -> web.Response:

@@ -6,9 +6,11 @@ from contextlib import aclosing
 
 from aiohttp import web
 
+from broker.api import Event
 from broker.http.context import connection
 from broker.http.filters import count_parameter, filter_from_query
-from broker.queue.events import event_json
+from broker.http.views import as_json, event_view, respond
+from broker.queue.events import read_event
 from broker.queue.paging import Entry, merged, page
 
 MAX_COUNT = 1000
@@ -22,10 +24,9 @@ async def list_events(request: web.Request) -> web.Response:
     count = count_parameter(query, default=100, maximum=MAX_COUNT)
     newest_first = query.get("order", "latestFirst") != "earliestFirst"
 
-    async def render(entry: Entry) -> dict[str, object] | None:
-        f = entry.fields
-        event = event_json(f[b"m"], f[b"s"], f[b"h"], f[b"x"], entry.position.ms)
-        return event if wanted.matches(event, entry.position.ms) else None
+    async def render(entry: Entry) -> Event | None:
+        event = event_view(read_event(entry.fields, entry.position.ms))
+        return event if wanted.matches(as_json(event), entry.position.ms) else None
 
     keys = [p.events for p in conn.partitions]
     async with aclosing(merged(conn.redis, keys, query.get("cursor"), newest_first)) as entries:
@@ -35,7 +36,7 @@ async def list_events(request: web.Request) -> web.Response:
         body["cursor"] = cursor
     if request.path.endswith("/logs"):
         body["logs"] = events
-    return web.json_response(body)
+    return respond(body)
 
 
 def add_routes(app: web.Application) -> None:

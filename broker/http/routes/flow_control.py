@@ -6,6 +6,7 @@ from aiohttp import web
 
 from broker.errors import BadRequest, NotFound
 from broker.http.context import connection
+from broker.http.views import flow_control_view, global_parallelism_view, respond
 from broker.queue import flow_control
 from broker.queue.names import check_name
 
@@ -25,16 +26,17 @@ async def get_one(request: web.Request) -> web.Response:
     info = await flow_control.info(connection(request), _key(request))
     if info is None:
         raise NotFound(f"flow control key {_key(request)!r} not found")
-    return web.json_response(info)
+    return respond(flow_control_view(info))
 
 
 async def list_all(request: web.Request) -> web.Response:
     keys = await flow_control.list_keys(connection(request), request.query.get("search", ""))
-    return web.json_response(keys)
+    return respond([flow_control_view(k) for k in keys])
 
 
 async def global_parallelism(request: web.Request) -> web.Response:
-    return web.json_response(await flow_control.global_parallelism(connection(request)))
+    admitted = await flow_control.global_parallelism(connection(request))
+    return respond(global_parallelism_view(admitted))
 
 
 async def pause(request: web.Request) -> web.Response:

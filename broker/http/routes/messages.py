@@ -8,7 +8,7 @@ from broker.errors import NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
 from broker.http.filters import Filter, filter_from_body, filter_from_query
-from broker.http.views import message_json
+from broker.http.views import as_json, message_view, respond
 from broker.queue.cancel import cancel_message
 from broker.queue.model import State
 from broker.queue.store import load_message, scan_messages
@@ -20,7 +20,7 @@ async def get_message(request: web.Request) -> web.Response:
     message = await load_message(connection(request).redis, message_id)
     if message is None:
         raise NotFound(f"message {message_id} not found")
-    return web.json_response(message_json(message))
+    return respond(message_view(message))
 
 
 async def cancel_one(request: web.Request) -> web.Response:
@@ -38,7 +38,8 @@ async def cancel_messages(request: web.Request) -> web.Response:
         ids = [
             m.envelope.id
             async for m in scan_messages(conn.redis, conn.partitions)
-            if m.state != State.FAILED and wanted.matches(message_json(m), m.envelope.created_at)
+            if m.state != State.FAILED
+            and wanted.matches(as_json(message_view(m)), m.envelope.created_at)
         ]
     cancelled = sum([await cancel_message(conn, message_id) for message_id in dict.fromkeys(ids)])
     return web.json_response({"cancelled": cancelled})

@@ -8,6 +8,7 @@ from broker.errors import BadRequest, NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
 from broker.http.routes.publish import publish_from
+from broker.http.views import queue_view, respond
 from broker.queue.names import check_name
 from broker.queue.queues import (
     check_parallelism,
@@ -31,7 +32,7 @@ async def upsert(request: web.Request) -> web.Response:
 
 
 async def list_all(request: web.Request) -> web.Response:
-    return web.json_response(await list_queues(connection(request)))
+    return respond([queue_view(q) for q in await list_queues(connection(request))])
 
 
 async def get_one(request: web.Request) -> web.Response:
@@ -39,7 +40,7 @@ async def get_one(request: web.Request) -> web.Response:
     queue = await get_queue(connection(request), name)
     if queue is None:
         raise NotFound(f"queue {name!r} not found")
-    return web.json_response(queue)
+    return respond(queue_view(queue))
 
 
 async def delete_one(request: web.Request) -> web.Response:

@@ -5,16 +5,15 @@ The API only stores definitions; the scheduler process turns due ticks into mess
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
+from broker.api import Schedule
 from broker.cron import Cron, next_fire_ms, parse_cron
 from broker.egress import DestinationPolicy
 from broker.errors import BadRequest, NotFound
 from broker.http.context import connection
 from broker.http.destination import raw_destination
-from broker.http.views import body_fields
+from broker.http.views import respond, schedule_view
 from broker.options import parse_publish_headers
 from broker.queue.destinations import is_url, url_destination
 from broker.queue.keys import ulid
@@ -62,7 +61,7 @@ async def create_schedule(request: web.Request) -> web.Response:
 async def list_schedules(request: web.Request) -> web.Response:
     """Every schedule, oldest first."""
     schedules = Schedules(connection(request))
-    return web.json_response([await _json(schedules, s) for s in await schedules.all()])
+    return respond([await _view(schedules, s) for s in await schedules.all()])
 
 
 async def get_schedule(request: web.Request) -> web.Response:
@@ -70,7 +69,7 @@ async def get_schedule(request: web.Request) -> web.Response:
     stored = await schedules.load(request.match_info["schedule_id"])
     if stored is None:
         raise NotFound(f"schedule {request.match_info['schedule_id']} not found")
-    return web.json_response(await _json(schedules, stored))
+    return respond(await _view(schedules, stored))
 
 
 async def delete_schedule(request: web.Request) -> web.Response:
@@ -141,47 +140,8 @@ def _queue_name(value: str | None) -> str | None:
     return check_name("queue", value.strip(), "Upstash-Queue-Name")
 
 
-async def _json(schedules: Schedules, stored: StoredSchedule) -> dict[str, Any]:
-    states = await schedules.message_states(stored.message_ids)
-    return schedule_json(stored, states)
-
-
-def schedule_json(stored: StoredSchedule, states: dict[str, str]) -> dict[str, Any]:
-    """The Schedule object (qstash-api.md 8.5); keys Python reads with [...] always present."""
-    spec, options = stored.spec, stored.spec.options
-    fields: dict[str, Any] = {
-        "scheduleId": spec.id,
-        "cron": spec.cron,
-        "destination": spec.destination,
-        "method": options.method,
-        "header": options.headers,
-        "retries": options.retries,
-        "timeout": options.timeout_ms // 1000,
-        "createdAt": stored.created_at,
-        "callerIP": spec.caller_ip,
-        "callerIp": spec.caller_ip,
-        "isPaused": stored.paused,
-    }
-    for key, callback in (
-        ("callback", options.callback),
-        ("failureCallback", options.failure_callback),
-    ):
-        if callback is not None:
-            fields[key] = callback.url
-            fields[f"{key}Header"] = callback.headers
-    optional = {
-        "delay": options.delay_ms // 1000 or None,
-        "queueName": spec.queue_name,
-        "retryDelayExpression": options.retry_delay,
-        "lastScheduleTime": stored.last_ms,
-        "nextScheduleTime": stored.next_ms,
-        "lastScheduleStates": states or None,
-        "error": stored.error,
-        "label": options.labels[0] if options.labels else None,
-        "labels": list(options.labels) or None,
-    }
-    fields.update({k: v for k, v in optional.items() if v is not None})
-    return fields | body_fields(stored.body)
+async def _view(schedules: Schedules, stored: StoredSchedule) -> Schedule:
+    return schedule_view(stored, await schedules.message_states(stored.message_ids))
 
 
 def add_routes(app: web.Application) -> None:

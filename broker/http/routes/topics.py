@@ -7,11 +7,11 @@ from aiohttp import web
 from broker.errors import NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
+from broker.http.views import group_view, respond
 from broker.queue.names import check_name
 from broker.queue.topics import (
     delete_group,
     get_group,
-    group_json,
     list_groups,
     parse_endpoints,
     remove_endpoints,
@@ -40,7 +40,7 @@ async def drop_endpoints(request: web.Request) -> web.Response:
 
 async def list_all(request: web.Request) -> web.Response:
     groups = await list_groups(connection(request).redis)
-    return web.json_response([group_json(g) for g in groups])
+    return respond([group_view(g) for g in groups])
 
 
 async def get_one(request: web.Request) -> web.Response:
@@ -48,7 +48,7 @@ async def get_one(request: web.Request) -> web.Response:
     group = await get_group(connection(request).redis, name)
     if group is None:
         raise NotFound(f"URL group {name!r} not found")
-    return web.json_response(group_json(group))
+    return respond(group_view(group))
 
 
 async def delete_one(request: web.Request) -> web.Response:

@@ -1,0 +1,284 @@
+"""The API objects as msgspec Structs, with the exact keys the SDKs read (qstash-api.md 8).
+
+Keys that the Python SDK reads with `[...]` are required fields, so they are always sent;
+optional ones default to None (or empty) and are left out when unset, as the QStash server
+does. The ingress renders them (broker/http/views.py), the workers build callback bodies
+with them, and the events log stores the envelope part of an Event. This module depends
+on the domain model only, never on broker/http, workers or scheduler.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, TypeVar
+
+import msgspec
+
+from broker.queue.model import CallbackSpec, Envelope
+
+# Keys the SDKs read under two spellings: Python reads `callerIP` where the TypeScript types
+# and OpenAPI say `callerIp`; for events, Python reads `retryDelayExpr` and `responseHeader`
+# where the docs say `retryDelayExpression` and `responseHeaders`. A shape that sends both
+# declares the second spelling with `also()`; Shape.__post_init__ copies the value into it,
+# so the spellings cannot disagree. Which shapes send which spelling today:
+#   callerIp + callerIP: Message, DLQ message, Schedule;  callerIp: Event;  callerIP: Callback.
+QUIRKS = {
+    # second spelling → the key whose value it repeats
+    "callerIP": "callerIp",
+    "retryDelayExpr": "retryDelayExpression",
+    "responseHeaders": "responseHeader",
+}
+Headers = dict[str, list[str]]
+S = TypeVar("S", bound="Shape")
+
+
+def also(key: str) -> Any:
+    """A field sent as `key`, holding the same value as the field QUIRKS names for it."""
+    assert key in QUIRKS, key
+    return msgspec.field(default=None, name=key)
+
+
+@functools.cache
+def _copies(shape: type[Shape]) -> tuple[tuple[str, str], ...]:
+    """(field, field it repeats) for each second spelling `shape` declares."""
+    by_key = {f.encode_name: f.name for f in msgspec.structs.fields(shape)}
+    pairs = [(by_key.get(key), by_key.get(source)) for key, source in QUIRKS.items()]
+    return tuple((alias, source) for alias, source in pairs if alias and source)
+
+
+class Shape(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """Base of the API objects: camelCase keys, unset optional keys left out."""
+
+    def __post_init__(self) -> None:
+        for alias, source in _copies(type(self)):
+            msgspec.structs.force_setattr(self, alias, getattr(self, source))
+
+
+class _Origin(Shape, frozen=True, kw_only=True):
+    """What every message-derived object (Message, Event, callback) says of the message."""
+
+    url: str
+    method: str
+    max_retries: int
+    topic_name: str | None = None
+    endpoint_name: str | None = None
+    schedule_id: str | None = None
+
+
+class _Routed(_Origin, frozen=True, kw_only=True):
+    """The envelope keys a Message and an Event share."""
+
+    caller_ip: str
+    queue_name: str | None = None
+    callback: str | None = None
+    failure_callback: str | None = None
+    retry_delay_expression: str | None = None
+    label: str | None = None
+    labels: list[str] = []
+    flow_control_key: str | None = None
+
+
+class Message(_Routed, frozen=True, kw_only=True):
+    """`GET /v2/messages/{id}` (qstash-api.md 8.2); `body` is text, else `bodyBase64`."""
+
+    message_id: str
+    header: Headers
+    not_before: int
+    created_at: int
+    caller_ip_py: str | None = also("callerIP")
+    callback_header: Headers | None = None
+    failure_callback_header: Headers | None = None
+    period: int | None = None
+    parallelism: int | None = None
+    rate: int | None = None
+    body: str | None = None
+    body_base64: str | None = None
+
+
+class DlqMessage(Message, frozen=True, kw_only=True):
+    """A DLQ entry (8.3): the Message plus the last response (`responseStatus` always)."""
+
+    dlq_id: str
+    response_status: int
+    response_header: Headers | None = None
+    response_body: str | None = None
+    response_body_base64: str | None = None
+    error: str | None = None
+
+
+class EventFields(_Routed, frozen=True, kw_only=True):
+    """What one event records: its message's keys (written once at publish, the stored
+    event header) and the event's own keys. Every key an event may record is listed here."""
+
+    retry_delay_expr: str | None = also("retryDelayExpr")
+    error: str | None = None
+    response_status: int | None = None
+    response_header: Headers | None = None
+    response_headers: Headers | None = also("responseHeaders")
+    response_body: str | None = None
+    next_delivery_time: int | None = None
+
+
+class Event(EventFields, frozen=True, kw_only=True):
+    """An item of `GET /v2/events` and `/v2/logs` (8.4)."""
+
+    time: int
+    message_id: str
+    state: str
+
+
+class Callback(_Origin, frozen=True, kw_only=True):
+    """What a callback URL receives about one attempt (6.2); bodies are base64. A failure
+    callback (6.3) also carries the `dlqId` of the dead-lettered message."""
+
+    status: int
+    header: Headers
+    body: str
+    retried: int
+    source_message_id: str
+    source_header: Headers
+    source_body: str
+    not_before: int
+    created_at: int
+    caller_ip: str = msgspec.field(name="callerIP")  # only this spelling (QUIRKS)
+    error: str | None = None
+    dlq_id: str | None = None
+
+
+class Schedule(Shape, frozen=True, kw_only=True):
+    """The Schedule object (8.5); `timeout` and `delay` in seconds."""
+
+    schedule_id: str
+    cron: str
+    destination: str
+    method: str
+    header: Headers
+    retries: int
+    timeout: int
+    created_at: int
+    caller_ip: str
+    caller_ip_py: str | None = also("callerIP")
+    is_paused: bool
+    callback: str | None = None
+    callback_header: Headers | None = None
+    failure_callback: str | None = None
+    failure_callback_header: Headers | None = None
+    delay: int | None = None
+    queue_name: str | None = None
+    retry_delay_expression: str | None = None
+    last_schedule_time: int | None = None
+    next_schedule_time: int | None = None
+    last_schedule_states: dict[str, str] | None = None
+    error: str | None = None
+    label: str | None = None
+    labels: list[str] = []
+    body: str | None = None
+    body_base64: str | None = None
+
+
+class Queue(Shape, frozen=True, kw_only=True):
+    """An ordered queue (8.6); `lag` counts its undelivered messages."""
+
+    name: str
+    parallelism: int
+    created_at: int
+    updated_at: int
+    lag: int
+    paused: bool
+
+
+class Endpoint(Shape, frozen=True, kw_only=True):
+    """One destination of a URL group."""
+
+    url: str
+    name: str | None = None
+
+
+class UrlGroup(Shape, frozen=True, kw_only=True):
+    """A URL group ("topic", 8.7)."""
+
+    name: str
+    created_at: int
+    updated_at: int
+    endpoints: list[Endpoint]
+
+
+class FlowControl(Shape, frozen=True, kw_only=True):
+    """Flow-control info (8.8): every key sent, periods in seconds, start in unix seconds."""
+
+    flow_control_key: str
+    wait_list_size: int
+    parallelism_max: int
+    parallelism_count: int
+    rate_max: int
+    rate_count: int
+    rate_period: int
+    rate_period_start: int
+    is_paused: bool
+    is_pinned_parallelism: bool
+    is_pinned_rate: bool
+
+
+class GlobalParallelism(Shape, frozen=True, kw_only=True):
+    """`GET /v2/globalParallelism`."""
+
+    parallelism_max: int
+    parallelism_count: int
+
+
+def callback_fields(callback: CallbackSpec | None, failure: CallbackSpec | None) -> dict[str, Any]:
+    """`callback`/`failureCallback` and their headers, for those configured."""
+    fields: dict[str, Any] = {}
+    if callback is not None:
+        fields |= {"callback": callback.url, "callback_header": callback.headers}
+    if failure is not None:
+        fields |= {"failure_callback": failure.url, "failure_callback_header": failure.headers}
+    return fields
+
+
+def label_fields(labels: tuple[str, ...]) -> dict[str, Any]:
+    """`label` (the first) and `labels` (all), when there are any."""
+    return {"label": labels[0], "labels": list(labels)} if labels else {}
+
+
+def _envelope_fields(envelope: Envelope) -> dict[str, Any]:
+    """Every value the envelope gives an API object, by field name (the one map of it)."""
+    fields: dict[str, Any] = {
+        "message_id": envelope.id,
+        "source_message_id": envelope.id,
+        "url": envelope.url,
+        "method": envelope.method,
+        "source_header": envelope.headers,
+        "max_retries": envelope.retries,
+        "not_before": envelope.not_before,
+        "created_at": envelope.created_at,
+        "caller_ip": envelope.caller_ip,
+        "topic_name": envelope.topic_name,
+        "endpoint_name": envelope.endpoint_name,
+        "queue_name": envelope.queue_name,
+        "schedule_id": envelope.schedule_id,
+        "retry_delay_expression": envelope.retry_delay,
+    }
+    fields |= callback_fields(envelope.callback, envelope.failure_callback)
+    fields |= label_fields(envelope.labels)
+    if envelope.flow_control_key:  # with a key only; `period` then always (default 1)
+        fields |= {
+            "flow_control_key": envelope.flow_control_key,
+            "period": envelope.period or 1,
+            "parallelism": envelope.parallelism or None,
+            "rate": envelope.rate or None,
+        }
+    return fields
+
+
+@functools.cache
+def _declared(shape: type[Shape]) -> frozenset[str]:
+    return frozenset(shape.__struct_fields__)
+
+
+def from_envelope(shape: type[S], envelope: Envelope, **fields: Any) -> S:
+    """A `shape` holding each envelope value it declares a field for, plus `fields`."""
+    declared = _declared(shape)
+    given = {name: value for name, value in _envelope_fields(envelope).items() if name in declared}
+    given.update(fields)
+    return shape(**given)
