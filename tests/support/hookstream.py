@@ -44,7 +44,9 @@ class Hookstream:
             retry_time_scale=0.001,
             promote_interval_ms=10,
         )
-        self.settings = replace(base, **overrides).with_dev_defaults()
+        # Dev defaults (credentials, and loopback sinks allowed) unless `dev=False` is asked.
+        dev = bool(overrides.pop("dev", True))
+        self.settings = replace(replace(base, **overrides).with_dev_defaults(), dev=dev)
         self.redis_url = redis_url
         roles = ["ingress", *(["worker"] if with_worker else [])]
         roles += ["scheduler"] if with_scheduler else []
