@@ -6,11 +6,11 @@ import asyncio
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 
 from tests.support.api import api, verify_signature
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
+from tests.support.state import redis_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -76,11 +76,11 @@ async def test_bad_input_writes_nothing(
 ) -> None:
     """Every invalid publish gets a JSON error and leaves Redis exactly as it was."""
     assert hookstream.http is not None
-    before = await _snapshot(hookstream.conn.redis)
+    before = await redis_snapshot(hookstream.conn.redis)
     async with hookstream.http.post(path, data=b"x", headers=headers) as resp:
         assert resp.status == status
         assert error in (await resp.json())["error"]
-    assert await _snapshot(hookstream.conn.redis) == before
+    assert await redis_snapshot(hookstream.conn.redis) == before
 
 
 async def test_oversized_body_is_413(redis_url: str) -> None:
@@ -88,11 +88,11 @@ async def test_oversized_body_is_413(redis_url: str) -> None:
     server = await Hookstream(redis_url, with_worker=False, max_body_bytes=1024).start()
     try:
         assert server.http is not None
-        before = await _snapshot(server.conn.redis)
+        before = await redis_snapshot(server.conn.redis)
         async with server.http.post("/v2/publish/http://h.io/x", data=b"x" * 2048) as resp:
             assert resp.status == 413
             assert "error" in await resp.json()
-        assert await _snapshot(server.conn.redis) == before
+        assert await redis_snapshot(server.conn.redis) == before
     finally:
         await server.stop()
 
@@ -173,16 +173,6 @@ async def test_health_endpoints(hookstream: Hookstream) -> None:
             assert (await resp.json()) == {"status": "ready"}
         async with anonymous.get("/metrics") as resp:
             assert "hookstream_http_requests_total" in await resp.text()
-
-
-async def _snapshot(redis: aioredis.Redis) -> dict[bytes, object]:
-    """Every key with its type and size: enough to see that nothing was written."""
-    snapshot: dict[bytes, object] = {}
-    async for key in redis.scan_iter():
-        kind = await redis.type(key)
-        size = await redis.xlen(key) if kind == b"stream" else await redis.memory_usage(key)
-        snapshot[key] = (kind, size)
-    return snapshot
 
 
 async def test_delivery_right_after_rotation_uses_the_new_key(
