@@ -111,6 +111,7 @@ async def test_get_message_while_waiting_then_404_after_delivery(
 ) -> None:
     """A delayed message is visible with the fields the SDKs read; once delivered it is gone."""
     assert hookstream.http is not None
+    await hookstream.stop_worker()  # nothing is delivered before the message is read back
     answer = await hookstream.publish(
         sink.url("/later"),
         "hi",
@@ -127,6 +128,7 @@ async def test_get_message_while_waiting_then_404_after_delivery(
     assert message["notBefore"] >= message["createdAt"] + 1000
     assert message["header"] == {"Content-Type": ["text/plain"]}
     assert message["label"] == "l1"
+    await hookstream.start_worker()
     await sink.wait_for(1)
 
     async def gone() -> bool:
