@@ -1,15 +1,15 @@
-"""Delays and Not-Before: never early, promptly on time."""
+"""Delays and Not-Before: never early (how late is measured by `make bench`)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import time
 
 import pytest
 
-from tests.support.api import api
+from tests.support.api import api, json_body
+from tests.support.barriers import events
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
 
@@ -33,25 +33,32 @@ async def test_thousand_random_delays_none_early(hookstream: Hookstream, sink: S
         earliest_due[answer["messageId"]] = sent + delay_ms / 1000
 
     await asyncio.gather(*(publish(i) for i in range(1000)))
-    arrivals = await sink.wait_for(1000, timeout=30)
+    arrivals = await sink.wait_for(1000, timeout=60)
     by_id = {r.headers["Upstash-Message-Id"]: r.at for r in arrivals}
     assert by_id.keys() == earliest_due.keys()
     early = [mid for mid, at in by_id.items() if at < earliest_due[mid]]
     assert early == []
-    lateness = sorted(by_id[mid] - earliest_due[mid] for mid in by_id)
-    p50, p99 = statistics.median(lateness), lateness[int(len(lateness) * 0.99)]
-    print(f"delay lateness upper bound: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
 
 
 async def test_not_before_in_the_past_is_immediate(hookstream: Hookstream, sink: Sink) -> None:
-    """A Not-Before already passed delivers at once; notBefore is reported in ms."""
-    answer = await hookstream.publish(sink.url(), "x", **{"Upstash-Not-Before": "1700000000"})
-    await sink.wait_for(1)
-    assert answer["messageId"].startswith("msg_")
+    """A Not-Before already passed goes straight to the ready stream (no nextDeliveryTime on
+    CREATED) and is delivered; notBefore is reported in ms (here in the callback)."""
+    answer = await hookstream.publish(
+        sink.url("/dest"),
+        "x",
+        **{"Upstash-Not-Before": "1700000000", "Upstash-Callback": sink.url("/cb")},
+    )
+    (created,) = await events(hookstream, messageId=answer["messageId"], state="CREATED")
+    assert "nextDeliveryTime" not in created
+    await sink.wait_for(1, path="/dest")
+    (callback,) = await sink.wait_for(1, path="/cb")
+    assert json_body(callback.body)["notBefore"] == 1_700_000_000_000
 
 
 async def test_not_before_in_the_future_waits(hookstream: Hookstream, sink: Sink) -> None:
-    """Not-Before (unix seconds) wins over Delay and is visible on the message."""
+    """Not-Before (unix seconds) wins over Delay, is visible on the message while it waits,
+    and the delivery does not come before it."""
+    await hookstream.stop_worker()  # nothing is delivered before the message is read back
     due = int(time.time()) + 2
     answer = await hookstream.publish(
         sink.url(), "x", **{"Upstash-Not-Before": str(due), "Upstash-Delay": "1h"}
@@ -59,5 +66,6 @@ async def test_not_before_in_the_future_waits(hookstream: Hookstream, sink: Sink
     code, message = await api(hookstream, "GET", f"/v2/messages/{answer['messageId']}")
     assert code == 200
     assert message["notBefore"] == due * 1000
-    (received,) = await sink.wait_for(1, timeout=5)
+    await hookstream.start_worker()
+    (received,) = await sink.wait_for(1, timeout=15)
     assert received.at >= due

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
 
-from tests.support.api import api, verify_signature
+from tests.support.api import api, eventually, verify_signature
+from tests.support.barriers import rotation_followers
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 from tests.support.state import redis_snapshot
@@ -112,6 +111,7 @@ async def test_get_message_while_waiting_then_404_after_delivery(
 ) -> None:
     """A delayed message is visible with the fields the SDKs read; once delivered it is gone."""
     assert hookstream.http is not None
+    await hookstream.stop_worker()  # nothing is delivered before the message is read back
     answer = await hookstream.publish(
         sink.url("/later"),
         "hi",
@@ -128,18 +128,13 @@ async def test_get_message_while_waiting_then_404_after_delivery(
     assert message["notBefore"] >= message["createdAt"] + 1000
     assert message["header"] == {"Content-Type": ["text/plain"]}
     assert message["label"] == "l1"
+    await hookstream.start_worker()
     await sink.wait_for(1)
-    await _eventually_404(hookstream, answer["messageId"])
 
+    async def gone() -> bool:
+        return (await api(hookstream, "GET", f"/v2/messages/{answer['messageId']}"))[0] == 404
 
-async def _eventually_404(hookstream: Hookstream, message_id: str) -> None:
-    assert hookstream.http is not None
-    for _ in range(100):
-        async with hookstream.http.get(f"/v2/messages/{message_id}") as resp:
-            if resp.status == 404:
-                return
-        await asyncio.sleep(0.02)
-    raise AssertionError("message still present after delivery")
+    await eventually(gone)
 
 
 async def test_unknown_message_is_404(hookstream: Hookstream) -> None:
@@ -179,7 +174,11 @@ async def test_delivery_right_after_rotation_uses_the_new_key(
     hookstream: Hookstream, sink: Sink
 ) -> None:
     """A message published right after POST /v2/keys/rotate verifies with the new key pair."""
-    await asyncio.sleep(0.3)  # let the worker subscribe to rotation announcements
+
+    async def worker_follows_rotations() -> bool:
+        return await rotation_followers(hookstream) == 1
+
+    await eventually(worker_follows_rotations)
     code, _ = await api(hookstream, "POST", "/v2/keys/rotate")
     assert code == 200
     await hookstream.publish(sink.url("/after"), "x")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from qstash import AsyncQStash
 
+from broker.queue.keys import queue_partition
 from tests.support.api import PeakConcurrency, api, eventually
+from tests.support.barriers import nothing_due
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 
@@ -60,11 +60,15 @@ async def test_parallelism_bound(hookstream: Hookstream, sink: Sink) -> None:
 
 
 async def test_pause_and_resume(hookstream: Hookstream, sink: Sink) -> None:
-    """A paused queue accepts but does not deliver; lag counts the waiting; resume delivers."""
+    """A paused queue accepts but admits nothing (its messages stay in its wait list, none in
+    a ready stream); lag counts the waiting; resume delivers them."""
     await _upsert_queue(hookstream, "held", parallelism=2, paused=True)
-    for index in range(3):
-        await _enqueue(hookstream, "held", sink.url(), str(index))
-    await asyncio.sleep(0.3)
+    ids = [
+        (await _enqueue(hookstream, "held", sink.url(), str(i)))[1]["messageId"] for i in range(3)
+    ]
+    _, wait = queue_partition("held", hookstream.conn.settings.partitions).queue_keys("held")
+    assert [m.decode() for m in await hookstream.conn.redis.lrange(wait, 0, -1)] == ids
+    assert [await nothing_due(hookstream, message_id) for message_id in ids] == [True] * 3
     assert sink.received == []
     _, queue = await api(hookstream, "GET", "/v2/queues/held")
     assert (queue["paused"], queue["lag"]) == (True, 3)
@@ -114,11 +118,13 @@ async def test_queue_api_with_the_python_sdk(hookstream: Hookstream, sink: Sink)
 
 
 async def test_delete_queue_cancels_waiting_messages(hookstream: Hookstream, sink: Sink) -> None:
-    """Deleting a paused queue cancels what it held; nothing is delivered afterwards."""
+    """Deleting a paused queue cancels what it held: a sentinel enqueued afterwards under the
+    same name (parallelism 1, FIFO) is the first and only delivery."""
     await _upsert_queue(hookstream, "gone", parallelism=1, paused=True)
     _, answer = await _enqueue(hookstream, "gone", sink.url(), "x")
     assert (await api(hookstream, "DELETE", "/v2/queues/gone"))[0] == 200
     assert (await api(hookstream, "GET", f"/v2/messages/{answer['messageId']}"))[0] == 404
     assert (await api(hookstream, "GET", "/v2/queues/gone"))[0] == 404
-    await asyncio.sleep(0.2)
-    assert sink.received == []
+    assert (await _enqueue(hookstream, "gone", sink.url(), "sentinel"))[0] == 201
+    await sink.wait_for(1)
+    assert [r.body for r in sink.received] == [b"sentinel"]

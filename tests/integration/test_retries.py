@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 
 import pytest
@@ -11,6 +10,7 @@ from qstash import AsyncQStash
 from qstash.errors import QStashError
 
 from tests.support.api import api, by_path, events_of, eventually, status
+from tests.support.barriers import events, nothing_due
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 
@@ -61,14 +61,16 @@ async def test_exhausted_retries_land_in_the_dlq(hookstream: Hookstream, sink: S
         assert entry.max_retries == 1
         same = await client.dlq.get(entry.dlq_id)
         assert same.message_id == message_id
-        assert (await events_of(hookstream, message_id))[-1] == "FAILED"
         await client.dlq.delete(entry.dlq_id)
         with pytest.raises(QStashError):
             await client.dlq.delete(entry.dlq_id)
         assert (await client.dlq.list()).messages == []
     finally:
         await client.http._client.aclose()
-    await asyncio.sleep(0.1)
+    assert await events_of(hookstream, message_id) == [
+        "CREATED", "ACTIVE", "ERROR", "RETRY", "ACTIVE", "ERROR", "FAILED",
+    ]  # fmt: skip
+    assert await nothing_due(hookstream, message_id)
     assert len(sink.received) == 2
 
 
@@ -88,12 +90,14 @@ async def test_non_retryable_489_goes_straight_to_the_dlq(
     await eventually(failed)
     _, body = await api(hookstream, "GET", "/v2/dlq")
     assert [m["responseStatus"] for m in body["messages"]] == [489]
-    await asyncio.sleep(0.1)
+    assert await events_of(hookstream, message_id) == ["CREATED", "ACTIVE", "ERROR", "FAILED"]
+    assert await nothing_due(hookstream, message_id)
     assert len(sink.received) == 1
 
 
 async def test_retry_after_is_honoured(redis_url: str, sink: Sink) -> None:
-    """A 429 with Retry-After: 1 is retried no sooner than a second later (real time scale)."""
+    """A 429 with Retry-After: 1 is retried no sooner than a second later (real time scale),
+    by the times Redis recorded: due >= first start + 1 s, second start >= due."""
     server = await Hookstream(redis_url, retry_time_scale=1.0).start()
     try:
         answers = iter([web.Response(status=429, headers={"Retry-After": "1"})])
@@ -102,10 +106,19 @@ async def test_retry_after_is_honoured(redis_url: str, sink: Sink) -> None:
             return next(answers, web.Response(text="ok"))
 
         sink.respond = respond
-        await server.publish(sink.url(), "x")
-        first, second = await sink.wait_for(2, timeout=5)
-        assert second.at - first.at >= 0.95
+        message_id = (await server.publish(sink.url(), "x"))["messageId"]
+        _, second = await sink.wait_for(2, timeout=15)
         assert second.headers["Upstash-Retried"] == "1"
+
+        async def delivered() -> bool:
+            return (await events_of(server, message_id))[-1:] == ["DELIVERED"]
+
+        await eventually(delivered)
+        logged = await events(server, messageId=message_id)
+        first_start, second_start = [e["time"] for e in logged if e["state"] == "ACTIVE"]
+        (retry,) = [e for e in logged if e["state"] == "RETRY"]
+        assert retry["nextDeliveryTime"] >= first_start + 1000
+        assert second_start >= retry["nextDeliveryTime"]
     finally:
         await server.stop()
 

@@ -8,6 +8,7 @@ import pytest
 from qstash import AsyncQStash
 
 from tests.support.api import api, by_path, events_of, eventually, status
+from tests.support.barriers import events
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 
@@ -109,7 +110,8 @@ async def test_endpoint_validation(hookstream: Hookstream) -> None:
 async def test_concurrent_identical_dedup_publishes_deliver_once(
     hookstream: Hookstream, sink: Sink
 ) -> None:
-    """20 concurrent publishes with one Upstash-Deduplication-Id: one delivery, one id, 202s."""
+    """20 concurrent publishes with one Upstash-Deduplication-Id: 201 once and 202s with the
+    same id, one message stored (one CREATED event) and delivered once."""
     headers = {"Upstash-Deduplication-Id": "order-42"}
     results = await asyncio.gather(
         *(
@@ -119,10 +121,14 @@ async def test_concurrent_identical_dedup_publishes_deliver_once(
     )
     codes = sorted(code for code, _ in results)
     assert codes == [201] + [202] * 19
-    assert len({body["messageId"] for _, body in results}) == 1
+    (message_id,) = {body["messageId"] for _, body in results}
     assert all(body.get("deduplicated") for code, body in results if code == 202)
-    await sink.wait_for(1)
-    await asyncio.sleep(0.3)
+    assert [e["messageId"] for e in await events(hookstream, state="CREATED")] == [message_id]
+
+    async def delivered() -> bool:
+        return (await events_of(hookstream, message_id))[-1:] == ["DELIVERED"]
+
+    await eventually(delivered)
     assert len(sink.received) == 1
 
 

@@ -44,6 +44,7 @@ async def test_python_sync_client(hookstream: Hookstream, sink: Sink) -> None:
 
 async def test_python_async_client(hookstream: Hookstream, sink: Sink) -> None:
     """AsyncQStash publishes; message.get reads the delayed message back; keys match."""
+    await hookstream.stop_worker()  # nothing is delivered before the message is read back
     client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
     url = sink.url("/py-async")
     result = await client.message.publish(
@@ -56,6 +57,7 @@ async def test_python_async_client(hookstream: Hookstream, sink: Sink) -> None:
     assert message.not_before > message.created_at
     keys = await client.signing_key.get()
     await client.http._client.aclose()
+    await hookstream.start_worker()
     (received,) = await sink.wait_for(1)
     assert received.headers["Content-Type"] == "text/plain"
     receiver = Receiver(current_signing_key=keys.current, next_signing_key=keys.next)
@@ -184,6 +186,7 @@ async def test_typescript_sdk_schedules(hookstream: Hookstream, sink: Sink) -> N
 
 async def test_redacted_fields_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
     """redact={"body", "header": ["Authorization"]}: the API shows hashes, delivery the values."""
+    await hookstream.stop_worker()  # nothing is delivered before the message is read back
     client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
     try:
         result = await client.message.publish(
@@ -202,6 +205,7 @@ async def test_redacted_fields_with_the_python_sdk(hookstream: Hookstream, sink:
         "REDACTED:" + hashlib.sha256(b"Bearer s3cret").hexdigest()
     ]
     assert message.headers["X-Plain"] == ["visible"]
+    await hookstream.start_worker()
     (received,) = await sink.wait_for(1)
     assert received.body == b"card=4242"
     assert received.headers["Authorization"] == "Bearer s3cret"

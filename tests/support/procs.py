@@ -33,11 +33,17 @@ def role_env(redis_url: str, **overrides: str) -> dict[str, str]:
 
 
 class RoleProcess:
-    """`python -m <module>` as a child process, ready once its /readyz answers."""
+    """`python -m <module>` as a child process, ready once its /readyz answers; its log lines
+    go to `log_path` when given."""
 
-    def __init__(self, module: str, env: dict[str, str]) -> None:
+    def __init__(self, module: str, env: dict[str, str], log_path: Path | None = None) -> None:
         self.env = env
-        self.process = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env)
+        command = [sys.executable, "-m", module]
+        if log_path is None:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+            return
+        with log_path.open("ab") as log_file:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file)
 
     def wait_ready(self, timeout: float = 15.0) -> RoleProcess:
         url = f"http://127.0.0.1:{self.env['HOOKSTREAM_METRICS_PORT']}/readyz"
