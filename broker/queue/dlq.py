@@ -69,17 +69,35 @@ async def delete_entry(redis: Redis, entry: DlqEntry) -> bool:
     return bool(removed)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryOverrides:
+    """Publish settings given on a retry request; None keeps the original one."""
+
+    retries: int | None = None
+    timeout_ms: int | None = None
+    method: str | None = None
+    retry_delay: str | None = None
+    delay_ms: int = 0
+
+    def apply(self, envelope: Envelope, new_id: str, now_ms: int) -> Envelope:
+        """The retried message's envelope: a new id and times, the overrides applied."""
+        changed = {
+            name: value
+            for name in ("retries", "timeout_ms", "method", "retry_delay")
+            if (value := getattr(self, name)) is not None
+        }
+        return msgspec.structs.replace(
+            envelope, id=new_id, created_at=now_ms, not_before=now_ms + self.delay_ms, **changed
+        )
+
+
 async def retry_entry(
-    runner: Scripts, entry: DlqEntry, message: StoredMessage, overrides: dict[str, object]
+    runner: Scripts, entry: DlqEntry, message: StoredMessage, overrides: RetryOverrides
 ) -> str | None:
     """Publish the message again under a new id and drop the entry; None when already gone."""
-    now = int(time.time() * 1000)
     new_id = new_message_id(0, entry.partition.partition)
-    delay = int(overrides.pop("delay_ms", 0))  # type: ignore[call-overload]
-    envelope: Envelope = msgspec.structs.replace(
-        message.envelope, id=new_id, created_at=now, not_before=now + delay, **overrides
-    )
-    draft = Draft(envelope, message.body, delay_ms=delay)
+    envelope = overrides.apply(message.envelope, new_id, int(time.time() * 1000))
+    draft = Draft(envelope, message.body, delay_ms=overrides.delay_ms)
     keys = entry.partition.gate(envelope.queue_name, envelope.flow_control_key)
     keys["old_message"] = entry.partition.message(entry.message_id)
     args = {"stream_id": entry.stream_id}

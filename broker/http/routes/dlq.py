@@ -22,7 +22,14 @@ from broker.http.views import as_json, dlq_view, respond
 from broker.metrics import PUBLISHED
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
-from broker.queue.dlq import DlqEntry, delete_entry, find_entries, load_entry, retry_entry
+from broker.queue.dlq import (
+    DlqEntry,
+    RetryOverrides,
+    delete_entry,
+    find_entries,
+    load_entry,
+    retry_entry,
+)
 from broker.queue.paging import Entry, merged, page
 
 MAX_COUNT = 100
@@ -118,18 +125,20 @@ async def delete_many(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
-def _overrides(headers: CIMultiDictProxy[str], conn: Connection) -> dict[str, object]:
+def _overrides(headers: CIMultiDictProxy[str], conn: Connection) -> RetryOverrides:
     """Publish settings given on a retry request replace the original ones."""
-    present = {name.lower() for name in headers}
     options = parse_publish_headers(headers, conn.settings)
-    chosen = {
-        "retries": ("upstash-retries", options.retries),
-        "timeout_ms": ("upstash-timeout", options.timeout_ms),
-        "method": ("upstash-method", options.method),
-        "retry_delay": ("upstash-retry-delay", options.retry_delay),
-        "delay_ms": ("upstash-delay", options.delay_ms),
-    }
-    return {field: value for field, (header, value) in chosen.items() if header in present}
+
+    def given(header: str) -> bool:
+        return header in headers  # case-insensitive
+
+    return RetryOverrides(
+        retries=options.retries if given("Upstash-Retries") else None,
+        timeout_ms=options.timeout_ms if given("Upstash-Timeout") else None,
+        method=options.method if given("Upstash-Method") else None,
+        retry_delay=options.retry_delay if given("Upstash-Retry-Delay") else None,
+        delay_ms=options.delay_ms,
+    )
 
 
 async def _retry(request: web.Request, entries: list[DlqEntry]) -> list[dict[str, str]]:
@@ -141,7 +150,7 @@ async def _retry(request: web.Request, entries: list[DlqEntry]) -> list[dict[str
         conn.settings.destination_policy.check_url(message.envelope.url)
     responses = []
     for entry, message in found:
-        new_id = await retry_entry(conn.scripts, entry, message, dict(overrides))
+        new_id = await retry_entry(conn.scripts, entry, message, overrides)
         if new_id:
             PUBLISHED.labels("retry").inc()
             responses.append({"messageId": new_id})
