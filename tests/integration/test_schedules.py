@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from qstash import QStash
+from structlog.testing import capture_logs
 
 from broker.cron import next_fire_ms, parse_cron
 from broker.queue import keys
@@ -413,6 +414,24 @@ async def test_url_group_schedule_fans_out_to_every_endpoint(api_only: Hookstrea
     ]
     assert {m["scheduleId"] for m in messages} == {schedule_id}
     assert "error" not in shown
+
+
+async def test_operators_see_the_lease_and_a_failed_tick_in_the_logs(api_only: Hookstream) -> None:
+    """The log events the runbook names: the lease taken, and a tick that found no group."""
+    schedule_id = await _create(api_only, "no-such-group", "0 0 * * *")
+    await _make_due(api_only, schedule_id, await _redis_now(api_only) - 5)
+    lease = Lease(Schedules(api_only.conn), ttl_ms=1000)
+    with capture_logs() as logs:
+        assert await lease.hold()
+        await Ticker(Schedules(api_only.conn)).fire_due(await _redis_now(api_only), 10)
+        await lease.release()
+    seen = [(e["event"], e.get("schedule_id"), e.get("error")) for e in logs]
+    assert seen == [
+        ("scheduler.lease_acquired", None, None),
+        ("schedule.tick_failed", schedule_id, "URL group no-such-group not found"),
+        ("scheduler.lease_released", None, None),
+    ]
+    assert all(e.get("token") == lease.token for e in logs if e["event"].startswith("scheduler"))
 
 
 async def test_flow_controlled_schedule_passes_its_gate(api_only: Hookstream) -> None:
