@@ -12,6 +12,7 @@ The address tables are written out with the RFC behind each row instead of leani
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -361,10 +362,17 @@ class DestinationPolicy:
 
     def check_url(self, url: str) -> None:
         """Ingress check, no DNS: BadRequest when the URL's host is refused or unparseable."""
-        for host in _url_hosts(url):
-            reason = self.check_host(host)
-            if reason is not None:
-                raise BadRequest(reason)
+        reason = _url_verdict(self, url)
+        if reason is not None:
+            raise BadRequest(reason)
+
+    def url_refusal(self, url: str) -> str | None:
+        """Why `url` is refused, or None (uncached; check_url caches it)."""
+        try:
+            hosts = _url_hosts(url)
+        except ValueError as exc:
+            return str(exc)
+        return next(filter(None, (self.check_host(host) for host in hosts)), None)
 
     def check_host(self, host: str) -> str | None:
         """Why a host as written in a URL is refused, or None; names are not resolved."""
@@ -426,6 +434,13 @@ class DestinationPolicy:
 _HINT = f"allow it with {SETTING}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _url_verdict(policy: DestinationPolicy, url: str) -> str | None:
+    """check_url's verdicts, cached: publishers reuse a few URLs, and parsing a URL twice and
+    classifying its host cost ~13 µs of the ingress's ~250 µs per publish."""
+    return policy.url_refusal(url)
+
+
 def _url_hosts(url: str) -> list[str]:
     """The host as yarl normalises it (IDNA, case) and as the worker sends it (encoded=True).
 
@@ -439,7 +454,7 @@ def _url_hosts(url: str) -> list[str]:
         hosts = [parsed.raw_host]
     except (ValueError, UnicodeError):
         message = f"invalid destination {url!r}: it must be an http(s) URL with a valid host"
-        raise BadRequest(message) from None
+        raise ValueError(message) from None
     try:
         raw = URL(url, encoded=True).raw_host
     except (ValueError, UnicodeError):
