@@ -1,7 +1,7 @@
 """Live checks: a running hookstream scraped by promtool and by a real Prometheus on 127.0.0.1.
 
-One stack per module, about 15 s: an embedded Redis, `hookstream ingress` and `hookstream worker`
-as subprocesses (and `hookstream scheduler` once that role exists), a local HTTP sink, and a
+One stack per module, about 15 s: an embedded Redis, `hookstream ingress`, `hookstream worker` and
+`hookstream scheduler` as subprocesses, a local HTTP sink, and a
 publisher thread that keeps messages flowing (successes, a retry and a dead letter every
 cycle, unauthorised calls for 4xx). Then:
 
@@ -181,16 +181,6 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(_tail(self.workdir / f"{role}.log") for role in self.processes)
 
-    def available_roles(self) -> list[str]:
-        """ingress and worker, plus scheduler once the CLI offers it."""
-        usage = subprocess.run(
-            [self.hookstream, "--help"], capture_output=True, text=True, check=True, timeout=30
-        ).stdout
-        choices = re.search(r"\{([\w,]+)\}", usage)
-        assert choices, f"no role choices in `hookstream --help`:\n{usage}"
-        offered = choices[1].split(",")
-        return ["ingress", "worker"] + (["scheduler"] if "scheduler" in offered else [])
-
     def start(self) -> Stack:
         _Budget.start()
         try:
@@ -199,7 +189,7 @@ class Stack:
             pytest.fail(f"no Redis-compatible server for the live check: {exc}")
         self.sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SinkHandler)
         threading.Thread(target=self.sink.serve_forever, daemon=True, name="live-sink").start()
-        ports = {role: free_port() for role in self.available_roles()}
+        ports = {role: free_port() for role in ("ingress", "worker", "scheduler")}
         for role, port in ports.items():
             self.spawn(role, port)
             self.metrics_urls[role] = f"http://127.0.0.1:{port}/metrics"
@@ -625,11 +615,6 @@ def test_rules_loaded_and_healthy(warm: Prometheus, rules_file: Path) -> None:
 NO_DATA_SELECTORS = {
     'code=~"5.."': "no API request fails with a 5xx",
 }
-NO_SCHEDULER = {'role="scheduler"': "no scheduler role is running"}
-
-
-def _no_data_allowed(stack: Stack) -> dict[str, str]:
-    return NO_DATA_SELECTORS | ({} if "scheduler" in stack.roles else NO_SCHEDULER)
 
 
 def _empty_selectors(prom: Prometheus, expr: str, allowed: dict[str, str]) -> list[str]:
@@ -642,7 +627,7 @@ def test_every_dashboard_query_evaluates_and_returns_data(
     """Every panel target runs without error or warning; every selector in it matches series
     (so no panel names a metric, label or value the code does not export); and every panel
     shows data, but for the ones whose input this run cannot produce."""
-    allowed = _no_data_allowed(stack)
+    allowed = NO_DATA_SELECTORS
     errors, empty_selectors, empty_panels = {}, {}, []
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
@@ -686,7 +671,7 @@ def test_every_rule_expression_evaluates_and_returns_data(
 ) -> None:
     """Every rule expression runs without error; every selector in it matches series; every
     recording rule returns data (and Prometheus has recorded it)."""
-    allowed = _no_data_allowed(stack)
+    allowed = NO_DATA_SELECTORS
     errors, empty_selectors, empty_records = {}, {}, []
     for kind, name, expr in rule_expressions(rules_file):
         answer = warm.query(expr)
@@ -708,11 +693,7 @@ def test_alert_conditions_without_thresholds_return_data(
     """With their thresholds removed, the alert expressions see the running system: they
     would fire on bad values, not stay silent because they match nothing."""
     # unless-alerts are empty while what they look for is present.
-    expected_empty = {"HookstreamWorkersAbsent"}
-    if "scheduler" not in stack.roles:
-        expected_empty.add("HookstreamSchedulerStalled")
-    else:
-        expected_empty.add("HookstreamSchedulerAbsent")
+    expected_empty = {"HookstreamWorkersAbsent", "HookstreamSchedulerAbsent"}
     empty = sorted(
         name
         for kind, name, expr in rule_expressions(rules_file)
@@ -725,8 +706,6 @@ def test_only_the_alerts_the_traffic_causes_are_active(warm: Prometheus, stack: 
     """Dead letters raise the DLQ alerts; nothing else is pending or firing (a missing
     scheduler raises SchedulerAbsent; failing deliveries may raise the error ratio)."""
     required = {"HookstreamDeadLetterQueueGrowing", "HookstreamDeadLetterQueueNotEmpty"}
-    if "scheduler" not in stack.roles:
-        required.add("HookstreamSchedulerAbsent")
     optional = {"HookstreamDeliveryErrorRatioHigh"}
 
     def active() -> list[Json]:
