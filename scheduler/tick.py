@@ -10,8 +10,8 @@ import asyncio
 import time
 from functools import partial
 
+import redis.exceptions
 import structlog
-from redis.exceptions import RedisError
 
 from broker.cron import next_fire_ms, parse_cron
 from broker.errors import BadRequest, NotFound
@@ -25,6 +25,14 @@ log = structlog.get_logger()
 # Ticks fired at once. Each takes a few Redis round trips, so many schedules due in the same
 # second are not served one after the other; the bound keeps within the connection pool.
 FIRE_CONCURRENCY = 16
+# A tick that fails for a reason of its own is skipped: the schedule moves to its next fire
+# time (or this far ahead, when even that cannot be computed), with the error recorded.
+FAILED_FIRE_BACKOFF_MS = 60_000
+# A claim whose publish keeps failing is dropped after this many replays.
+MAX_CLAIM_REPLAYS = 5
+# Faults of Redis or the network: they end the round and the work stays due. Anything else
+# (a Lua error, undecodable data, a bug) belongs to one schedule and must not stop the others.
+TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
 class Ticker:
@@ -53,11 +61,24 @@ class Ticker:
         async with gate:
             try:
                 await self.fire(schedule_id, tick_ms, now_ms)
-            except (RedisError, OSError):
+            except TRANSIENT:
                 raise
-            except Exception:
-                # One broken schedule must not stop the others; it stays due and is retried.
+            except Exception as exc:
                 log.exception("schedule.fire_failed", schedule_id=schedule_id, tick=tick_ms)
+                await self._skip(schedule_id, tick_ms, now_ms, f"tick failed: {exc!r}"[:500])
+
+    async def _skip(self, schedule_id: str, tick_ms: int, now_ms: int, error: str) -> None:
+        """Record `error` on the schedule and move it past this tick, so a schedule that
+        fails every time neither blocks the others nor is re-fired in a tight loop."""
+        try:
+            stored = await self.schedules.load(schedule_id)
+            cron = parse_cron(stored.spec.cron, allow_seconds=True) if stored else None
+            next_ms = next_fire_ms(cron, now_ms) if cron else now_ms + FAILED_FIRE_BACKOFF_MS
+        except TRANSIENT:
+            raise
+        except Exception:  # the stored definition itself is unreadable
+            next_ms = now_ms + FAILED_FIRE_BACKOFF_MS
+        await self.schedules.claim(schedule_id, tick_ms, next_ms, error)
 
     async def fire(self, schedule_id: str, tick_ms: int, now_ms: int) -> None:
         """Claim one due tick and publish it. After downtime the first missed tick is fired
@@ -109,7 +130,13 @@ class Ticker:
         was already published writes nothing. Returns how many claims were completed."""
         claims = await self.schedules.pending_claims()
         for claim in claims:
-            created = await self.schedules.publish(claim)
+            try:
+                created = await self.schedules.publish(claim)
+            except TRANSIENT:
+                raise
+            except Exception as exc:  # this claim only: the others and the due ticks go on
+                await self._claim_failed(claim, exc)
+                continue
             log.info(
                 "schedule.claim_completed",
                 schedule_id=claim.schedule_id,
@@ -117,6 +144,17 @@ class Ticker:
                 already_published=created == 0,
             )
         return len(claims)
+
+    async def _claim_failed(self, claim: Claim, exc: Exception) -> None:
+        error = f"tick {claim.tick_ms} could not be published: {exc!r}"[:500]
+        dropped = await self.schedules.claim_failed(claim, error, MAX_CLAIM_REPLAYS)
+        log.warning(
+            "schedule.claim_failed",
+            schedule_id=claim.schedule_id,
+            tick=claim.tick_ms,
+            error=error,
+            dropped=dropped,
+        )
 
 
 def _tick_id(schedule_id: str, tick_ms: int, partition: PartitionKeys, index: int) -> str:

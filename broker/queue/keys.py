@@ -24,6 +24,7 @@ SIGNING_KEYS_CHANNEL = "hookstream:signing-keys-rotated"  # pub/sub: workers ref
 SCHEDULES_DUE = "{hs:sched}:due"  # sorted set: schedule id by next fire time (ms); not paused
 SCHEDULES_INDEX = "{hs:sched}:index"  # sorted set: every schedule id by creation time (ms)
 SCHEDULE_CLAIMS = "{hs:sched}:claims"  # hash: message id -> claimed tick not yet settled
+SCHEDULE_CLAIM_FAILURES = "{hs:sched}:claim-failures"  # hash: message id -> failed replays
 SCHEDULER_LEASE = "{hs:sched}:lease"  # string: token of the active scheduler, with a TTL
 
 # Ordered queues: each lives in the partition its name hashes to (queue_partition), with its

@@ -201,8 +201,29 @@ class Schedules:
         published = await commit(
             self.conn, Plan(claim.drafts, dedup, claim.fan_out), source="schedule"
         )
-        await self.redis.hdel(keys.SCHEDULE_CLAIMS, first.envelope.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.SCHEDULE_CLAIMS, first.envelope.id)
+            pipe.hdel(keys.SCHEDULE_CLAIM_FAILURES, first.envelope.id)
+            await pipe.execute()
         return 0 if published.deduplicated else len(claim.drafts)
+
+    async def claim_failed(self, claim: Claim, error: str, limit: int) -> bool:
+        """Count a replay of `claim` that failed for a reason a retry will not cure; after
+        `limit` of them, drop the claim and record `error` on its schedule. True when dropped.
+
+        Without the cap, a claim that can never be published would be replayed first in every
+        round, forever, and every round would end there.
+        """
+        first = claim.drafts[0].envelope.id
+        failures = await self.redis.hincrby(keys.SCHEDULE_CLAIM_FAILURES, first, 1)
+        if failures < limit:
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.SCHEDULE_CLAIMS, first)
+            pipe.hdel(keys.SCHEDULE_CLAIM_FAILURES, first)
+            pipe.hset(keys.schedule(claim.schedule_id), "error", error)
+            await pipe.execute()
+        return True
 
     async def message_states(self, message_ids: Sequence[str]) -> dict[str, str]:
         """`lastScheduleStates`: IN_PROGRESS while claimed or stored, FAIL when dead-lettered,

@@ -19,6 +19,7 @@ from broker.cron import next_fire_ms, parse_cron
 from broker.queue import keys
 from broker.queue.keys import tick_of
 from broker.queue.schedules import Schedules
+from scheduler import tick as tick_module
 from scheduler.lease import Lease
 from scheduler.tick import Ticker
 from tests.support.api import api, eventually
@@ -390,6 +391,58 @@ async def test_claim_left_by_a_crash_is_published_exactly_once(api_only: Hookstr
     assert await schedules.publish(claim) == 0  # a stalled replica wakes up and retries
     assert await ticker.complete_claims() == 0
     assert [m for m, _ in await _created(api_only, schedule_id)] == [claim.drafts[0].envelope.id]
+
+
+async def test_a_schedule_that_cannot_fire_neither_blocks_nor_spins(api_only: Hookstream) -> None:
+    """A schedule whose definition is unreadable is skipped with its error recorded and moved
+    a minute ahead; the schedule due with it still fires, and the next round finds nothing."""
+    broken = await _create(api_only, "https://h.io/broken", "* * * * *")
+    healthy = await _create(api_only, "https://h.io/ok", "* * * * *")
+    await api_only.conn.redis.hset(keys.schedule(broken), "d", b"\xc1 not msgpack")
+    now = await _redis_now(api_only)
+    for schedule_id in (broken, healthy):
+        await _make_due(api_only, schedule_id, now - 5)
+    ticker = Ticker(Schedules(api_only.conn))
+    assert await ticker.fire_due(now, 10) == 2
+    assert len(await _created(api_only, healthy)) == 1
+    fields = await api_only.conn.redis.hgetall(keys.schedule(broken))
+    assert fields[b"error"].startswith(b"tick failed: ")
+    assert await api_only.conn.redis.zscore(keys.SCHEDULES_DUE, broken) >= now + 60_000
+    assert await ticker.fire_due(now + 1, 10) == 0
+
+
+async def test_a_claim_that_cannot_be_published_is_dropped_after_its_replays(
+    api_only: Hookstream,
+) -> None:
+    """A claimed tick whose publish fails every time (here a Lua error) does not end the
+    round: the other claims are completed, and after its replays it is dropped with the
+    error recorded on its schedule."""
+    schedules = Schedules(api_only.conn)
+    ticker = Ticker(schedules)
+    claims = []
+    for name in ("poisoned", "fine"):
+        schedule_id = await _create(api_only, f"https://h.io/{name}", "0 0 * * *")
+        tick = await _redis_now(api_only) - 5
+        await _make_due(api_only, schedule_id, tick)
+        stored = await schedules.load(schedule_id)
+        assert stored is not None
+        claim = await ticker.outcome(stored, tick)
+        assert not isinstance(claim, str)
+        assert await schedules.claim(schedule_id, tick, tick + 86_400_000, claim) > 0
+        claims.append(claim)
+    poisoned, fine = claims
+    # The message's hash key already holds a string: the publish script fails with WRONGTYPE.
+    await api_only.conn.redis.set(poisoned.drafts[0].key, "in the way")
+    assert await ticker.complete_claims() == 2
+    assert [m for m, _ in await _created(api_only, fine.schedule_id)] == [
+        fine.drafts[0].envelope.id
+    ]
+    for _ in range(tick_module.MAX_CLAIM_REPLAYS - 1):
+        assert await ticker.complete_claims() == 1
+    assert await ticker.complete_claims() == 0
+    error = await api_only.conn.redis.hget(keys.schedule(poisoned.schedule_id), "error")
+    assert error is not None
+    assert error.startswith(f"tick {poisoned.tick_ms} could not be published".encode())
 
 
 async def test_url_group_schedule_fans_out_to_every_endpoint(api_only: Hookstream) -> None:
