@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from broker.cron import next_fire_ms, parse_cron
 from broker.queue import keys
 from broker.queue.keys import tick_of
-from broker.queue.schedules import Schedules
+from broker.queue.schedules import Claim, Schedules
 from scheduler import tick as tick_module
 from scheduler.lease import Lease
 from scheduler.tick import Ticker
@@ -372,20 +372,26 @@ async def test_missed_ticks_fire_once_then_the_next_time(api_only: Hookstream) -
     assert (await _schedule(api_only, schedule_id))["nextScheduleTime"] > now
 
 
-async def test_claim_left_by_a_crash_is_published_exactly_once(api_only: Hookstream) -> None:
-    """A tick claimed by a replica that died before publishing is published by the next one;
-    replaying a claim that was already published creates nothing."""
-    schedule_id = await _create(api_only, "https://h.io", "0 0 * * *", body="b")
-    schedules = Schedules(api_only.conn)
-    ticker = Ticker(schedules)
-    tick = await _redis_now(api_only) - 5
-    await _make_due(api_only, schedule_id, tick)
-    stored = await schedules.load(schedule_id)
+async def _claimed(hookstream: Hookstream, ticker: Ticker, destination: str) -> Claim:
+    """A daily schedule's due tick, claimed but not published (as a crashed replica leaves it)."""
+    schedule_id = await _create(hookstream, destination, "0 0 * * *", body="b")
+    tick = await _redis_now(hookstream) - 5
+    await _make_due(hookstream, schedule_id, tick)
+    stored = await ticker.schedules.load(schedule_id)
     assert stored is not None
     claim = await ticker.outcome(stored, tick)
     assert not isinstance(claim, str)
-    assert await schedules.claim(schedule_id, tick, tick + 86_400_000, claim) > 0
-    # The replica "crashes" here: claimed, not published.
+    assert await ticker.schedules.claim(schedule_id, tick, tick + 86_400_000, claim) > 0
+    return claim
+
+
+async def test_claim_left_by_a_crash_is_published_exactly_once(api_only: Hookstream) -> None:
+    """A tick claimed by a replica that died before publishing is published by the next one;
+    replaying a claim that was already published creates nothing."""
+    schedules = Schedules(api_only.conn)
+    ticker = Ticker(schedules)
+    claim = await _claimed(api_only, ticker, "https://h.io")
+    schedule_id, tick = claim.schedule_id, claim.tick_ms
     assert await schedules.claim(schedule_id, tick, tick + 86_400_000, claim) == 0
     assert await ticker.complete_claims() == 1
     assert await schedules.publish(claim) == 0  # a stalled replica wakes up and retries
@@ -417,20 +423,9 @@ async def test_a_claim_that_cannot_be_published_is_dropped_after_its_replays(
     """A claimed tick whose publish fails every time (here a Lua error) does not end the
     round: the other claims are completed, and after its replays it is dropped with the
     error recorded on its schedule."""
-    schedules = Schedules(api_only.conn)
-    ticker = Ticker(schedules)
-    claims = []
-    for name in ("poisoned", "fine"):
-        schedule_id = await _create(api_only, f"https://h.io/{name}", "0 0 * * *")
-        tick = await _redis_now(api_only) - 5
-        await _make_due(api_only, schedule_id, tick)
-        stored = await schedules.load(schedule_id)
-        assert stored is not None
-        claim = await ticker.outcome(stored, tick)
-        assert not isinstance(claim, str)
-        assert await schedules.claim(schedule_id, tick, tick + 86_400_000, claim) > 0
-        claims.append(claim)
-    poisoned, fine = claims
+    ticker = Ticker(Schedules(api_only.conn))
+    poisoned = await _claimed(api_only, ticker, "https://h.io/poisoned")
+    fine = await _claimed(api_only, ticker, "https://h.io/fine")
     # The message's hash key already holds a string: the publish script fails with WRONGTYPE.
     await api_only.conn.redis.set(poisoned.drafts[0].key, "in the way")
     assert await ticker.complete_claims() == 2
