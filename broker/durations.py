@@ -6,6 +6,7 @@ understood too. Everything is returned in integer milliseconds.
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -19,7 +20,15 @@ def parse_duration_ms(text: str) -> int:
     if not value:
         raise ValueError("empty duration")
     if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return round(float(value) * 1000)
+        return _finite_ms(float(value) * 1000, text)
     if not _WHOLE.fullmatch(value):
         raise ValueError(f"invalid duration {text!r} (use e.g. 10s, 5m, 2h, 1d, 1h30m)")
-    return round(sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(value)))
+    return _finite_ms(sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(value)), text)
+
+
+def _finite_ms(ms: float, text: str) -> int:
+    # A 400-digit number is a valid spelling whose float is infinite: a ValueError like any
+    # other bad duration, never an OverflowError out of round().
+    if not math.isfinite(ms):
+        raise ValueError(f"duration {text[:40]!r} is out of range")
+    return round(ms)

@@ -55,6 +55,16 @@ def _parse_hint(value: str, now: float) -> int | None:
     return max(0, int((when.timestamp() - now) * 1000))
 
 
+def fallback(
+    envelope: Envelope, attempts: int, response: Response, now_ms: int, time_scale: float = 1.0
+) -> Outcome:
+    """The outcome when `decide` itself failed: the default schedule, no hints, no expression."""
+    if attempts > envelope.retries:
+        return DeadLetter(response, "retries_exhausted")
+    due = now_ms + int(default_backoff_ms(attempts) * time_scale)
+    return RetryAt(response, due, (failure_of(response) or Failure.HTTP_ERROR).value)
+
+
 def is_non_retryable(response: Response) -> bool:
     """A 489 with `Upstash-NonRetryable-Error: true` ends retries at once."""
     flag = _header(response, "Upstash-NonRetryable-Error")

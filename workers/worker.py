@@ -31,7 +31,7 @@ from broker.queue.consumer import Attempt, CancelledInGate, Consumer, Entry
 from broker.queue.keys import PartitionKeys
 from broker.queue.model import Response
 from broker.queue.signing_keys import RotationFeed, current_keys
-from workers.backoff import decide
+from workers.backoff import decide, fallback
 from workers.capacity import Capacity
 from workers.delivery import send
 from workers.egress import make_connector
@@ -222,15 +222,31 @@ class Worker:
             # A retry's own due time is not kept; measuring it from the first due time would
             # count its backoff as queueing. So the wait is of first attempts only.
             DELIVERY_WAIT.observe(max(0.0, started - envelope.not_before / 1000))
-        assert self._session is not None
-        response = await send(
-            self._session, envelope, attempt.body, attempt.attempts, self._signing_key
-        )
+        response = await self._send(attempt)
         DELIVERY_DURATION.observe(time.time() - started)
-        outcome = decide(envelope, attempt.attempts, response, int(time.time() * 1000),
-                         self.settings.retry_time_scale)  # fmt: skip
         DELIVERIES.labels(_outcome_label(response), status_class(response.status)).inc()
-        return outcome
+        return self._decide(attempt, response)
+
+    async def _send(self, attempt: Attempt) -> Response:
+        """send() answers with a Response for whatever the destination does; anything it
+        raises besides (a bug, a value the HTTP client refuses) is a failed attempt too, so
+        every attempt ends in an outcome instead of waiting for the visibility timeout."""
+        assert self._session is not None
+        try:
+            return await send(
+                self._session, attempt.envelope, attempt.body, attempt.attempts, self._signing_key
+            )
+        except Exception as exc:
+            log.exception("delivery.send_failed", message_id=attempt.envelope.id)
+            return Response(error=f"internal error: {exc!r}"[:500])
+
+    def _decide(self, attempt: Attempt, response: Response) -> Outcome:
+        now_ms, scale = int(time.time() * 1000), self.settings.retry_time_scale
+        try:
+            return decide(attempt.envelope, attempt.attempts, response, now_ms, scale)
+        except Exception:  # e.g. a stored retry-delay expression that no longer evaluates
+            log.exception("delivery.decide_failed", message_id=attempt.envelope.id)
+            return fallback(attempt.envelope, attempt.attempts, response, now_ms, scale)
 
     # -- background loops -------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from broker.queue.model import Envelope, Response
-from workers.backoff import decide, default_backoff_ms, retry_hint_ms
+from workers.backoff import decide, default_backoff_ms, fallback, retry_hint_ms
 from workers.outcome import DeadLetter, Delivered, RetryAt
 
 NOW = 1_000_000
@@ -109,3 +109,12 @@ def test_retry_reasons_name_the_failure(response: Response, reason: str) -> None
     outcome = decide(envelope(retries=5), 1, response, NOW)
     assert isinstance(outcome, RetryAt)
     assert outcome.reason == reason
+
+
+def test_fallback_uses_the_default_schedule() -> None:
+    """When decide() fails (e.g. a stored expression), the default backoff still applies."""
+    failed = Response(error="internal error: ValueError()")
+    assert fallback(envelope(retries=2), 1, failed, NOW) == RetryAt(
+        failed, NOW + default_backoff_ms(1), "connect_error"
+    )
+    assert fallback(envelope(retries=0), 1, failed, NOW) == DeadLetter(failed, "retries_exhausted")

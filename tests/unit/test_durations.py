@@ -33,3 +33,11 @@ def test_invalid_durations(text: str) -> None:
     """Anything else is refused rather than guessed."""
     with pytest.raises(ValueError, match="duration"):
         parse_duration_ms(text)
+
+
+def test_an_infinite_number_is_a_bad_duration_not_an_overflow() -> None:
+    """A 400-digit number parses to an infinite float: ValueError, as for any bad duration."""
+    with pytest.raises(ValueError, match="out of range"):
+        parse_duration_ms("1" + "0" * 400 + "s")
+    with pytest.raises(ValueError, match="out of range"):
+        parse_duration_ms("1" + "0" * 400)
