@@ -18,7 +18,7 @@ from workers.outcome import REFUSED_PREFIX, TIMEOUT_ERROR
 from workers.signing import sign
 
 USER_AGENT = "Upstash-QStash"
-# Stored response bodies (DLQ, callbacks) are cut here; the rest is read and dropped.
+# Stored response bodies (DLQ, callbacks) are cut here; the rest is left unread.
 RESPONSE_BODY_CAP = 64 * 1024
 
 
@@ -62,7 +62,7 @@ async def send(
             allow_redirects=False,
             timeout=timeout,
         ) as answer:
-            content = await answer.content.read(RESPONSE_BODY_CAP)
+            content = await _read_capped(answer.content, RESPONSE_BODY_CAP)
             return Response(status=answer.status, headers=_header_map(answer), body=content)
     except TimeoutError:
         return Response(error=TIMEOUT_ERROR)
@@ -71,6 +71,19 @@ async def send(
         if refused is not None:
             return Response(error=f"{REFUSED_PREFIX}{refused}"[:500])
         return Response(error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+async def _read_capped(stream: aiohttp.StreamReader, cap: int) -> bytes:
+    """Up to `cap` bytes of the answer: one read() returns only what has arrived so far."""
+    chunks: list[bytes] = []
+    left = cap
+    while left > 0:
+        chunk = await stream.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _header_map(answer: aiohttp.ClientResponse) -> dict[str, list[str]]:

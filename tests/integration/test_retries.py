@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -210,3 +211,30 @@ async def test_an_attempt_that_raises_still_ends_in_an_outcome(
     (entry,) = [m for m in dlq["messages"] if m["messageId"] == envelope.id]
     assert entry["error"].startswith("internal error: ValueError")
     assert sink.received == []
+
+
+async def test_the_stored_answer_is_read_up_to_the_cap(hookstream: Hookstream, sink: Sink) -> None:
+    """An answer that arrives in pieces is stored whole (up to the cap), not as whatever the
+    first read happened to return."""
+
+    async def slow_500(request: web.Request, _: bytes) -> web.StreamResponse:
+        answer = web.StreamResponse(status=500)
+        await answer.prepare(request)
+        for part in (b"a" * 10_000, b"b" * 10_000):
+            await answer.write(part)
+            await asyncio.sleep(0.05)
+        await answer.write_eof()
+        return answer
+
+    sink.respond = slow_500
+    message_id = (await hookstream.publish(sink.url(), "x", **{"Upstash-Retries": "0"}))[
+        "messageId"
+    ]
+
+    async def dead_lettered() -> bool:
+        return "FAILED" in await events_of(hookstream, message_id)
+
+    await eventually(dead_lettered, timeout=10)
+    _, dlq = await api(hookstream, "GET", "/v2/dlq")
+    (entry,) = [m for m in dlq["messages"] if m["messageId"] == message_id]
+    assert entry["responseBody"] == "a" * 10_000 + "b" * 10_000
