@@ -9,6 +9,7 @@ workers and survives any of them dying.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from broker.errors import BadRequest
 from broker.queue import scripts
@@ -20,6 +21,7 @@ from broker.queue.scripts import Arg
 from broker.queue.store import scan_messages
 
 MAX_PARALLELISM = 1000
+_DELETE_BATCH = 100  # waiting messages cancelled per script call
 
 
 def check_parallelism(value: object) -> int:
@@ -121,12 +123,22 @@ async def list_queues(conn: Connection) -> list[QueueInfo]:
 
 
 async def delete_queue(conn: Connection, name: str) -> None:
-    """Cancel the queue's undelivered messages, then remove it."""
+    """Cancel the queue's undelivered messages, then remove it.
+
+    Admitted messages (in the ready stream, in flight, retrying) are cancelled one by one;
+    the waiting ones are cancelled by gate_delete, which deletes the queue only once its wait
+    list is empty, so a message enqueued during the deletion is never left in a deleted list.
+    """
     partition = queue_partition(name, conn.settings.partitions)
+    await conn.redis.srem(QUEUES_INDEX, name)  # first: an enqueue after this re-adds it
     async for message in scan_messages(conn.redis, [partition]):
         if message.envelope.queue_name == name and message.state != State.FAILED:
             await cancel_message(conn, message.envelope.id)
-    async with conn.redis.pipeline(transaction=False) as pipe:
-        pipe.delete(*partition.queue_keys(name))
-        pipe.srem(QUEUES_INDEX, name)
-        await pipe.execute()
+    gate, wait = partition.queue_keys(name)
+    while True:
+        waiting = cast(list[bytes], await conn.redis.lrange(wait, 0, _DELETE_BATCH - 1))
+        ids = [i.decode() for i in waiting]
+        keys = {"gate": gate, "wait": wait}
+        tail_keys = [partition.message(i) for i in ids]
+        if await conn.scripts.call(scripts.GATE_DELETE, partition, keys, {}, tail_keys, ids):
+            return

@@ -111,6 +111,7 @@ DLQ_RETRY = Script("dlq_retry", "gate wait old_message messages...", "stream_id 
 GATE_SET = Script(
     "gate_set", "gate wait", "parallelism paused create_only rate period_ms from_message"
 )
+GATE_DELETE = Script("gate_delete", "gate wait messages...", "messages...")
 SCHEDULE_SAVE = Script(
     "schedule_save", "due index schedule", "id definition body next_ms", partition=False
 )
@@ -127,7 +128,7 @@ SIGNING_ROTATE = Script("signing_rotate", "signing_keys", "fresh", partition=Fal
 
 ALL = (
     PUBLISH, PUBLISH_ONCE, PROMOTE, START, EXTEND, SETTLE_DELIVERED, SETTLE_RETRY,
-    SETTLE_FAILED, SETTLE_CANCELLED, CANCEL, DLQ_RETRY, GATE_SET, SCHEDULE_SAVE,
+    SETTLE_FAILED, SETTLE_CANCELLED, CANCEL, DLQ_RETRY, GATE_SET, GATE_DELETE, SCHEDULE_SAVE,
     SCHEDULE_CLAIM, SCHEDULE_DELETE, SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE,
 )  # fmt: skip
 

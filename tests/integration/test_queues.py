@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from qstash import AsyncQStash
 
 from broker.queue.keys import queue_partition
-from tests.support.api import PeakConcurrency, api, eventually
+from tests.support.api import PeakConcurrency, api, events_of, eventually
 from tests.support.barriers import nothing_due
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
@@ -128,3 +130,38 @@ async def test_delete_queue_cancels_waiting_messages(hookstream: Hookstream, sin
     assert (await _enqueue(hookstream, "gone", sink.url(), "sentinel"))[0] == 201
     await sink.wait_for(1)
     assert [r.body for r in sink.received] == [b"sentinel"]
+
+
+async def test_deleting_a_queue_during_enqueues_strands_nothing(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """Enqueues racing a queue's deletion: every message answered 201 is either delivered or
+    cancelled (a CANCELED event), and nothing is left in a deleted wait list."""
+    await _upsert_queue(hookstream, "racing", parallelism=1, paused=True)
+
+    async def enqueue(i: int) -> str:
+        status, answer = await _enqueue(hookstream, "racing", sink.url(), f"m{i}")
+        assert status == 201, answer
+        return str(answer["messageId"])
+
+    first = [await enqueue(i) for i in range(50)]
+    racing = [asyncio.create_task(enqueue(i)) for i in range(50, 200)]
+    assert (await api(hookstream, "DELETE", "/v2/queues/racing"))[0] == 200
+    acknowledged = first + list(await asyncio.gather(*racing))
+    await _upsert_queue(hookstream, "racing", parallelism=10, paused=False)  # release the rest
+
+    async def all_ended() -> bool:
+        ended = [await _ended(hookstream, message_id) for message_id in acknowledged]
+        return all(ended)
+
+    await eventually(all_ended, timeout=30)
+    delivered = {r.headers["Upstash-Message-Id"] for r in sink.received}
+    cancelled = {m for m in acknowledged if await _ended(hookstream, m) == "CANCELED"}
+    assert delivered | cancelled == set(acknowledged)
+    assert set(first) <= cancelled  # waiting when the delete began
+
+
+async def _ended(hookstream: Hookstream, message_id: str) -> str | None:
+    """DELIVERED or CANCELED once the message reached its end, else None."""
+    states = set(await events_of(hookstream, message_id))
+    return next((s for s in ("DELIVERED", "CANCELED") if s in states), None)
