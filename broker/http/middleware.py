@@ -9,6 +9,13 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from redis.exceptions import (
+    ClusterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -34,6 +41,21 @@ RETRY_AFTER_S = 5
 # redis-py's failures to reach Redis at all (refused, reset, timed out, still loading),
 # as opposed to a reply Redis gave (ResponseError), which is a bug here.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+# Replies that mean Redis cannot take writes right now, not that the request was wrong: out of
+# memory under noeviction, a replica or a failover in progress, a busy script. redis-py maps
+# some to classes; inside a script they arrive as text in a plain ResponseError.
+UNAVAILABLE_ERRORS = (OutOfMemoryError, ReadOnlyError, ClusterDownError, TryAgainError)
+UNAVAILABLE_REPLIES = (
+    "OOM command not allowed", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN",
+    "NOREPLICAS", "BUSY ",
+)  # fmt: skip
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says Redis is out of reach or cannot serve now (a 503, retry later)."""
+    if isinstance(exc, REDIS_DOWN + UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(exc, ResponseError) and any(r in str(exc) for r in UNAVAILABLE_REPLIES)
 
 
 def auth_middleware(tokens: tuple[str, ...]) -> Middleware:
@@ -73,7 +95,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Every error answer is JSON `{"error": "..."}` with the right status."""
     try:
         return await handler(request)
-    except REDIS_DOWN as exc:
+    except (*REDIS_DOWN, ResponseError) as exc:
+        if not redis_unavailable(exc):
+            return _internal_error(request)
         # One line per request, no traceback: the cause is outside this process.
         log.error("http.redis_unavailable", path=request.path, error=str(exc) or repr(exc))
         return error_response(Unavailable("Redis is unavailable; retry later"))

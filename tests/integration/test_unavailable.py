@@ -78,3 +78,26 @@ async def test_redis_stopping_and_coming_back(tmp_path: Path) -> None:
     finally:
         await hookstream.stop()
         server.stop()
+
+
+async def test_out_of_memory_is_503_and_stores_nothing(tmp_path: Path) -> None:
+    """Under `maxmemory` with noeviction, a publish Redis refuses (OOM) is a 503 with
+    Retry-After, never a 500 and never an acknowledged message that was not stored."""
+    server = EmbeddedServer(tmp_path / "redis", appendonly=False).start()
+    hookstream = await Hookstream(server.url, with_worker=False).start()
+    try:
+        redis = hookstream.conn.redis
+        await redis.set("ballast", b"x" * 256 * 1024)
+        used = int((await redis.info("memory"))["used_memory"])
+        await redis.config_set("maxmemory-policy", "noeviction")
+        await redis.config_set("maxmemory", str(used - 128 * 1024))  # writes are refused now
+        assert hookstream.http is not None
+        before = await redis.dbsize()
+        async with hookstream.http.post("/v2/publish/https://example.com/x", data="x") as resp:
+            assert resp.status == 503
+            assert resp.headers["Retry-After"] == "5"
+            assert "unavailable" in (await resp.json())["error"]
+        assert await redis.dbsize() == before
+    finally:
+        await hookstream.stop()
+        server.stop()
