@@ -61,9 +61,12 @@ def _shown_headers(envelope: Envelope) -> dict[str, list[str]]:
 
 
 def _message_fields(message: StoredMessage) -> dict[str, Any]:
-    """The Message keys that are not the envelope's own: headers and body, redacted."""
-    env = message.envelope
-    shown = {"body": redacted(message.body)} if env.redact_body else body_fields(message.body)
+    """The Message keys that are not the envelope's own: headers and body, redacted. A
+    delivered message kept for reading has no body left to show."""
+    env, body = message.envelope, message.body
+    shown: dict[str, Any] = {}
+    if body is not None:
+        shown = {"body": redacted(body)} if env.redact_body else body_fields(body)
     return {"header": _shown_headers(env), **shown}
 
 

@@ -121,7 +121,8 @@ async def list_queues(conn: Connection) -> list[QueueInfo]:
 
 
 async def delete_queue(conn: Connection, name: str) -> None:
-    """Cancel the queue's undelivered messages, then remove it."""
+    """Cancel the queue's undelivered messages (scan_messages skips delivered ones; the
+    dead-lettered stay in the DLQ), then remove it."""
     partition = queue_partition(name, conn.settings.partitions)
     async for message in scan_messages(conn.redis, [partition]):
         if message.envelope.queue_name == name and message.state != State.FAILED:

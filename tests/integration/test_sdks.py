@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 from qstash import AsyncQStash, QStash, Receiver
+from qstash.errors import QStashError
+from qstash.log import LogState
+from qstash.schedule import ScheduleState
 
 from tests.conftest import require_tool
-from tests.support.api import api, eventually, status, verify_signature
+from tests.support.api import api, events_of, eventually, status, verify_signature
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 
@@ -62,6 +65,56 @@ async def test_python_async_client(hookstream: Hookstream, sink: Sink) -> None:
     assert received.headers["Content-Type"] == "text/plain"
     receiver = Receiver(current_signing_key=keys.current, next_signing_key=keys.next)
     receiver.verify(signature=received.headers["Upstash-Signature"], body="text body", url=url)
+
+
+async def test_python_sdk_reads_a_delivered_message(hookstream: Hookstream, sink: Sink) -> None:
+    """message.get right after delivery answers the message (url, label; no body kept), the
+    log says DELIVERED, and cancelling it is a 404: it is final."""
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    try:
+        result = await client.message.publish(url=sink.url("/done"), body="payload", label="l1")
+        await sink.wait_for(1)
+
+        async def logged_delivered() -> bool:
+            wanted = {"message_id": result.message_id, "state": LogState.DELIVERED}
+            return bool((await client.log.list(filter=wanted)).logs)
+
+        await eventually(logged_delivered)
+        message = await client.message.get(result.message_id)
+        with pytest.raises(QStashError, match="404"):
+            await client.message.cancel(result.message_id)
+    finally:
+        await client.http._client.aclose()
+    assert (message.message_id, message.url, message.label) == (
+        result.message_id,
+        sink.url("/done"),
+        "l1",
+    )
+    assert (message.body, message.body_base64) == (None, None)
+
+
+async def test_python_sdk_schedule_states_success_once_delivered(
+    redis_url: str, sink: Sink
+) -> None:
+    """lastScheduleStates turns SUCCESS when the tick's message is delivered (and kept as
+    DELIVERED), as schedule.get reads it."""
+    server = await Hookstream(redis_url, with_scheduler=True, second_field_crons=True).start()
+    client = AsyncQStash(TEST_TOKEN, base_url=server.url)
+    try:
+        schedule_id = await client.schedule.create(
+            destination=sink.url("/tick"), cron="* * * * * *"
+        )
+        await sink.wait_for(1, timeout=15)
+        await client.schedule.pause(schedule_id)
+
+        async def all_succeeded() -> bool:
+            states = (await client.schedule.get(schedule_id)).last_schedule_states or {}
+            return bool(states) and set(states.values()) == {ScheduleState.SUCCESS}
+
+        await eventually(all_succeeded)
+    finally:
+        await client.http._client.aclose()
+        await server.stop()
 
 
 def _node(
@@ -115,6 +168,26 @@ async def test_typescript_sdk_messages_and_logs(hookstream: Hookstream, sink: Si
     assert result["cancelled"] == {"cancelled": 1}
     assert result["states"] == ["CANCELED", "CANCEL_REQUESTED", "CREATED"]
     assert sink.received == []
+
+
+async def test_typescript_sdk_reads_a_delivered_message(hookstream: Hookstream, sink: Sink) -> None:
+    """messages.get of a message just delivered answers it (no body kept); cancel is a 404."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    keys = await _keys(hookstream)
+    url = sink.url("/ts-done")
+    answer = await asyncio.to_thread(_node, ["publish", url, '{"n":1}'], hookstream, keys)
+    message_id = str(answer["messageId"])
+    await sink.wait_for(1)
+
+    async def delivered() -> bool:
+        return (await events_of(hookstream, message_id))[-1:] == ["DELIVERED"]
+
+    await eventually(delivered)
+    result = await asyncio.to_thread(_node, ["delivered", message_id], hookstream, keys)
+    message = result["message"]
+    assert (message["messageId"], message["url"]) == (message_id, url)  # type: ignore[index]
+    assert "body" not in message  # type: ignore[operator]
+    assert result["cancelStatus"] == 404
 
 
 async def test_typescript_sdk_dlq(hookstream: Hookstream, sink: Sink) -> None:

@@ -2,6 +2,7 @@
 //   node publish_and_verify.mjs publish <destination> <body>   → the SDK's publish answer
 //   node publish_and_verify.mjs verify                          → reads {signature, body, url}
 //   node publish_and_verify.mjs messages <destination>          → publish delayed, get, cancel, logs
+//   node publish_and_verify.mjs delivered <messageId>           → get and cancel a delivered message
 //   node publish_and_verify.mjs dlq                             → list, get-by-filter, retry, delete
 //   node publish_and_verify.mjs routing <base destination URL>  → URL group, queue, batch, flow control
 //   node publish_and_verify.mjs schedules <destination>         → create, get, pause, resume, list, delete
@@ -41,6 +42,13 @@ async function messages(destination) {
   const cancelled = await qstash.messages.cancel(messageId);
   const logs = await qstash.logs({ filter: { messageId } });
   process.stdout.write(JSON.stringify({ messageId, message, cancelled, states: logs.logs.map((l) => l.state) }));
+}
+
+async function delivered(messageId) {
+  const qstash = client();
+  const message = await qstash.messages.get(messageId);
+  const cancelStatus = await qstash.messages.cancel(messageId).then(() => 200, (error) => error.status);
+  process.stdout.write(JSON.stringify({ message, cancelStatus }));
 }
 
 async function dlq() {
@@ -88,7 +96,7 @@ async function schedules(destination) {
   process.stdout.write(JSON.stringify({ scheduleId, created, paused: paused.isPaused, listed, left }));
 }
 
-const commands = { publish, verify, messages, dlq, routing, schedules };
+const commands = { publish, verify, messages, delivered, dlq, routing, schedules };
 const [command, ...args] = process.argv.slice(2);
 if (!commands[command]) throw new Error(`unknown command ${command}`);
 await commands[command](...args);
