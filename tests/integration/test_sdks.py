@@ -190,6 +190,31 @@ async def test_typescript_sdk_reads_a_delivered_message(hookstream: Hookstream, 
     assert result["cancelStatus"] == 404
 
 
+async def test_typescript_sdk_logs_by_host_and_path(hookstream: Hookstream) -> None:
+    """logs({filter: {host, path}}): a host matches with or without its port and in any case,
+    a missing path is `/`; values of one key OR, keys AND (the Python SDK has no such filter)."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    await hookstream.stop_worker()  # CREATED events are enough; nothing leaves the host
+    urls = {
+        "a": "http://127.0.0.1:9/a/x",
+        "b": "http://127.0.0.1:9/b",
+        "c": "https://Example.COM/a/x",
+        "d": "https://other.example:8443",
+    }
+    ids = {name: (await hookstream.publish(url))["messageId"] for name, url in urls.items()}
+    keys = await _keys(hookstream)
+    cases = [
+        ({"host": "127.0.0.1"}, "ab"),
+        ({"host": "127.0.0.1:9"}, "ab"),
+        ({"host": ["EXAMPLE.com", "other.example:8443"]}, "cd"),
+        ({"host": "127.0.0.1", "path": "/a/x"}, "a"),
+        ({"path": ["/a/x", "/"]}, "acd"),
+    ]
+    for wanted, names in cases:
+        found = await asyncio.to_thread(_node, ["logs", json.dumps(wanted)], hookstream, keys)
+        assert sorted(found["ids"]) == sorted(ids[n] for n in names), wanted  # type: ignore[arg-type]
+
+
 async def test_typescript_sdk_dlq(hookstream: Hookstream, sink: Sink) -> None:
     """dlq.listMessages, retry (query form) and delete (query form) from TypeScript."""
     require_tool("node", "the TypeScript SDK test runs on Node.js")

@@ -3,6 +3,7 @@
 //   node publish_and_verify.mjs verify                          → reads {signature, body, url}
 //   node publish_and_verify.mjs messages <destination>          → publish delayed, get, cancel, logs
 //   node publish_and_verify.mjs delivered <messageId>           → get and cancel a delivered message
+//   node publish_and_verify.mjs logs <filter JSON>              → message ids of logs({filter})
 //   node publish_and_verify.mjs dlq                             → list, get-by-filter, retry, delete
 //   node publish_and_verify.mjs routing <base destination URL>  → URL group, queue, batch, flow control
 //   node publish_and_verify.mjs schedules <destination>         → create, get, pause, resume, list, delete
@@ -51,6 +52,11 @@ async function delivered(messageId) {
   process.stdout.write(JSON.stringify({ message, cancelStatus }));
 }
 
+async function logs(filter) {
+  const { logs: found } = await client().logs({ filter: JSON.parse(filter) });
+  process.stdout.write(JSON.stringify({ ids: [...new Set(found.map((l) => l.messageId))] }));
+}
+
 async function dlq() {
   const qstash = client();
   const listed = await qstash.dlq.listMessages();
@@ -96,7 +102,7 @@ async function schedules(destination) {
   process.stdout.write(JSON.stringify({ scheduleId, created, paused: paused.isPaused, listed, left }));
 }
 
-const commands = { publish, verify, messages, delivered, dlq, routing, schedules };
+const commands = { publish, verify, messages, delivered, logs, dlq, routing, schedules };
 const [command, ...args] = process.argv.slice(2);
 if (!commands[command]) throw new Error(`unknown command ${command}`);
 await commands[command](...args);
