@@ -52,6 +52,9 @@ class ScheduleSpec(msgspec.Struct, frozen=True, kw_only=True):
     options: PublishOptions
     queue_name: str | None = None
     caller_ip: str = ""
+    # Whether Upstash-Timeout was given (the Schedule object shows `timeout` only then). True
+    # for records written before this field, which always showed it.
+    timeout_given: bool = True
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):

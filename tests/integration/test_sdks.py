@@ -13,6 +13,7 @@ import pytest
 from qstash import AsyncQStash, QStash, Receiver
 from qstash.errors import QStashError
 from qstash.log import LogState
+from qstash.message import FlowControlProperties
 from qstash.schedule import ScheduleState
 
 from tests.conftest import require_tool
@@ -115,6 +116,36 @@ async def test_python_sdk_schedule_states_success_once_delivered(
     finally:
         await client.http._client.aclose()
         await server.stop()
+
+
+async def test_python_sdk_schedule_keys_only_for_what_is_set(hookstream: Hookstream) -> None:
+    """schedule.get/list: no body, headers, timeout or flow control unless the schedule sets
+    them; flow control reads back as FlowControlProperties (period in seconds)."""
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    try:
+        bare_id = await client.schedule.create(
+            destination="https://example.com/a", cron="0 4 * * *"
+        )
+        flow_id = await client.schedule.create(
+            destination="https://example.com/b",
+            cron="0 4 * * *",
+            body="hi",
+            timeout=10,
+            flow_control={"key": "py-sched-flow", "parallelism": 2, "rate": 5, "period": "1m"},
+        )
+        bare, flow = [await client.schedule.get(i) for i in (bare_id, flow_id)]
+        listed = {s.schedule_id: s for s in await client.schedule.list()}
+    finally:
+        await client.http._client.aclose()
+    assert (bare.body, bare.body_base64, bare.headers, bare.timeout, bare.flow_control) == (
+        (None,) * 5
+    )
+    assert (bare.callback_headers, bare.delay, bare.label) == (None, None, None)
+    assert flow.flow_control == FlowControlProperties(
+        key="py-sched-flow", parallelism=2, rate=5, period=60
+    )
+    assert (flow.body, flow.timeout) == ("hi", 10)
+    assert listed == {bare_id: bare, flow_id: flow}
 
 
 def _node(
@@ -280,6 +311,28 @@ async def test_typescript_sdk_schedules(hookstream: Hookstream, sink: Sink) -> N
     assert result["paused"] is True
     assert [s["scheduleId"] for s in result["listed"]] == ["ts-daily"]  # type: ignore[union-attr]
     assert result["left"] == []
+
+
+async def test_typescript_sdk_schedule_keys_only_for_what_is_set(hookstream: Hookstream) -> None:
+    """schedules.get/list from TypeScript: a schedule created without a body has no body key,
+    one created with flowControl has flowControlKey, parallelism, rate and period (s)."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    keys = await _keys(hookstream)
+    result = await asyncio.to_thread(
+        _node, ["schedule-keys", "https://example.com/ts"], hookstream, keys
+    )
+    bare, flow = result["bare"], result["flow"]
+    assert not {"body", "bodyBase64", "flowControlKey", "timeout"} & set(bare)  # type: ignore[arg-type]
+    assert bare["header"] == {"Content-Type": ["application/json"]}  # type: ignore[index]
+    shown = {k: flow[k] for k in ("flowControlKey", "parallelism", "rate", "period", "body")}  # type: ignore[index]
+    assert shown == {
+        "flowControlKey": "ts-sched-flow",
+        "parallelism": 2,
+        "rate": 5,
+        "period": 60,
+        "body": "hi",
+    }
+    assert result["listed"] == [bare, flow]
 
 
 async def test_redacted_fields_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:

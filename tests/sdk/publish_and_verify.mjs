@@ -7,6 +7,7 @@
 //   node publish_and_verify.mjs dlq                             → list, get-by-filter, retry, delete
 //   node publish_and_verify.mjs routing <base destination URL>  → URL group, queue, batch, flow control
 //   node publish_and_verify.mjs schedules <destination>         → create, get, pause, resume, list, delete
+//   node publish_and_verify.mjs schedule-keys <destination>     → get a bare and a flow-controlled one
 // QSTASH_URL / QSTASH_TOKEN / QSTASH_*_SIGNING_KEY come from the environment (set by the test).
 import { Client, Receiver } from "@upstash/qstash";
 
@@ -102,7 +103,19 @@ async function schedules(destination) {
   process.stdout.write(JSON.stringify({ scheduleId, created, paused: paused.isPaused, listed, left }));
 }
 
-const commands = { publish, verify, messages, delivered, logs, dlq, routing, schedules };
+async function scheduleKeys(destination) {
+  const qstash = client();
+  const cron = "0 4 * * *";
+  const bare = await qstash.schedules.create({ destination, cron, scheduleId: "ts-bare" });
+  const flowControl = { key: "ts-sched-flow", parallelism: 2, rate: 5, period: "1m" };
+  const flow = await qstash.schedules.create({ destination, cron, body: "hi", flowControl, scheduleId: "ts-flow" });
+  const shown = { bare: await qstash.schedules.get(bare.scheduleId), flow: await qstash.schedules.get(flow.scheduleId) };
+  process.stdout.write(JSON.stringify({ ...shown, listed: await qstash.schedules.list() }));
+}
+
+const commands = {
+  publish, verify, messages, delivered, logs, dlq, routing, schedules, "schedule-keys": scheduleKeys,
+};
 const [command, ...args] = process.argv.slice(2);
 if (!commands[command]) throw new Error(`unknown command ${command}`);
 await commands[command](...args);

@@ -78,7 +78,8 @@ def _stored(envelope: Envelope, body: bytes, response: Response | None = None) -
 class TestMessage:
     def test_every_envelope_key(self) -> None:
         """A message with every option shows each key once, callerIP and callerIp both, the
-        flow-control keys with period 1 by default, and redacted headers as hashes."""
+        flow-control keys with period 1 by default, redacted headers as hashes, and a
+        callback's headers only when it forwards some."""
         assert as_json(message_view(_stored(FULL, b'{"a": 1}'))) == {
             "messageId": "msg_1_A",
             "url": "https://example.com/hook",
@@ -97,7 +98,6 @@ class TestMessage:
             "callback": "https://cb.example",
             "callbackHeader": {"X-Cb": ["1"]},
             "failureCallback": "https://fcb.example",
-            "failureCallbackHeader": {},
             "label": "a",
             "labels": ["a", "b"],
             "flowControlKey": "fk",
@@ -105,6 +105,11 @@ class TestMessage:
             "parallelism": 3,
             "body": '{"a": 1}',
         }
+
+    def test_delivered_and_kept_without_its_body(self) -> None:
+        """A delivered message kept for reading has no body (None), so neither body key."""
+        kept = StoredMessage(BARE, None, "DELIVERED", 0, None, None)
+        assert as_json(message_view(kept)) == BARE_MESSAGE
 
     def test_binary_body_and_no_options(self) -> None:
         """Unset options are left out (callerIP/callerIp stay, even empty); a body that is
