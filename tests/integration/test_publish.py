@@ -175,6 +175,17 @@ async def test_health_endpoints(hookstream: Hookstream) -> None:
             assert "hookstream_http_requests_total" in await resp.text()
 
 
+async def test_v2_readiness(hookstream: Hookstream) -> None:
+    """GET /v2/readiness answers {"ready": true}, as QStash; it is an API path, so it wants
+    the token (no SDK calls it; /readyz is the open probe)."""
+    assert await api(hookstream, "GET", "/v2/readiness") == (200, {"ready": True})
+    async with (
+        aiohttp.ClientSession(hookstream.url) as anonymous,
+        anonymous.get("/v2/readiness") as resp,
+    ):
+        assert resp.status == 401
+
+
 async def test_delivery_right_after_rotation_uses_the_new_key(
     hookstream: Hookstream, sink: Sink
 ) -> None:
