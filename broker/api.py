@@ -76,6 +76,9 @@ class _Routed(_Origin, frozen=True, kw_only=True):
     label: str | None = None
     labels: list[str] = []
     flow_control_key: str | None = None
+    period: int | None = None
+    parallelism: int | None = None
+    rate: int | None = None
 
 
 class Message(_Routed, frozen=True, kw_only=True):
@@ -88,9 +91,6 @@ class Message(_Routed, frozen=True, kw_only=True):
     caller_ip_py: str | None = also("callerIP")
     callback_header: Headers | None = None
     failure_callback_header: Headers | None = None
-    period: int | None = None
-    parallelism: int | None = None
-    rate: int | None = None
     body: str | None = None
     body_base64: str | None = None
 

@@ -70,9 +70,11 @@ class Settled:
 
 
 def _error_extra(response: Response) -> bytes:
+    """An ERROR event's own keys: the error, and what the destination answered."""
     return event_extra(
         error=response.error or f"HTTP {response.status}",
         responseStatus=response.status,
+        responseHeader=response.headers,
         responseBody=response.body.decode("utf-8", "replace")[:1024],
     )
 

@@ -148,6 +148,34 @@ async def test_python_sdk_schedule_keys_only_for_what_is_set(hookstream: Hookstr
     assert listed == {bare_id: bare, flow_id: flow}
 
 
+async def test_python_sdk_logs_show_flow_control_and_the_response(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """log.list: every event of a flow-controlled message carries the key with its limits,
+    and an ERROR event the destination's answer headers (Log.response_headers)."""
+    sink.respond = status(500, "down", headers={"X-Reason": "maintenance"})
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    flow = {"key": "py-log-flow", "parallelism": 2, "rate": 5, "period": 10}
+    try:
+        result = await client.message.publish(
+            url=sink.url("/fc"), body="x", retries=0, flow_control=flow
+        )
+
+        async def failed() -> bool:
+            return (await events_of(hookstream, result.message_id))[-1:] == ["FAILED"]
+
+        await eventually(failed)
+        logs = (await client.log.list(filter={"message_id": result.message_id})).logs
+    finally:
+        await client.http._client.aclose()
+    expected = FlowControlProperties(key="py-log-flow", parallelism=2, rate=5, period=10)
+    assert [log.flow_control for log in logs] == [expected] * len(logs)
+    assert len(logs) == 4  # CREATED, ACTIVE, ERROR, FAILED
+    (error,) = [log for log in logs if log.state == LogState.ERROR]
+    assert error.response_headers is not None
+    assert error.response_headers["X-Reason"] == ["maintenance"]
+
+
 def _node(
     args: list[str], hookstream: Hookstream, keys: dict[str, str], stdin: str = ""
 ) -> dict[str, object]:

@@ -188,13 +188,14 @@ FULL_EVENT = {
 
 class TestEvent:
     def test_header_and_extra(self) -> None:
-        """The message's keys (only callerIp; both retry-delay spellings; no headers, body or
-        flow-control limits) plus the event's own keys, time, messageId and state."""
+        """The message's keys (only callerIp; both retry-delay spellings; flow control as for
+        a Message; no headers or body) plus the event's own keys, time, messageId and state."""
         extra = event_extra(error="HTTP 500", responseStatus=500, responseBody="x", gone=None)
-        assert _event(event_header(FULL), extra) == FULL_EVENT
+        assert _event(event_header(FULL), extra) == FULL_EVENT | {"period": 1, "parallelism": 3}
 
     def test_a_header_stored_by_the_previous_release(self) -> None:
-        """Headers already in Redis (other key order) render the same: rolling deploys."""
+        """Headers already in Redis (other key order, and before the flow-control limits
+        were recorded) still render: rolling deploys."""
         stored = (
             b'{"url":"https://example.com/hook","method":"PUT","maxRetries":5,'
             b'"callerIp":"10.0.0.1","topicName":"group","endpointName":"ep","queueName":"q1",'
