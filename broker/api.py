@@ -76,6 +76,9 @@ class _Routed(_Origin, frozen=True, kw_only=True):
     label: str | None = None
     labels: list[str] = []
     flow_control_key: str | None = None
+    period: int | None = None
+    parallelism: int | None = None
+    rate: int | None = None
 
 
 class Message(_Routed, frozen=True, kw_only=True):
@@ -88,9 +91,6 @@ class Message(_Routed, frozen=True, kw_only=True):
     caller_ip_py: str | None = also("callerIP")
     callback_header: Headers | None = None
     failure_callback_header: Headers | None = None
-    period: int | None = None
-    parallelism: int | None = None
-    rate: int | None = None
     body: str | None = None
     body_base64: str | None = None
 
@@ -146,15 +146,17 @@ class Callback(_Origin, frozen=True, kw_only=True):
 
 
 class Schedule(Shape, frozen=True, kw_only=True):
-    """The Schedule object (8.5); `timeout` and `delay` in seconds."""
+    """The Schedule object (8.5); `timeout` and `delay` in seconds. Each optional key is sent
+    only when the schedule sets it, as QStash does: no `body` without a body, no `header`
+    without headers, no `timeout` unless Upstash-Timeout was given."""
 
     schedule_id: str
     cron: str
     destination: str
     method: str
-    header: Headers
+    header: Headers | None = None
     retries: int
-    timeout: int
+    timeout: int | None = None
     created_at: int
     caller_ip: str
     caller_ip_py: str | None = also("callerIP")
@@ -172,6 +174,10 @@ class Schedule(Shape, frozen=True, kw_only=True):
     error: str | None = None
     label: str | None = None
     labels: list[str] = []
+    flow_control_key: str | None = None
+    parallelism: int | None = None
+    rate: int | None = None
+    period: int | None = None
     body: str | None = None
     body_base64: str | None = None
 
@@ -227,13 +233,33 @@ class GlobalParallelism(Shape, frozen=True, kw_only=True):
 
 
 def callback_fields(callback: CallbackSpec | None, failure: CallbackSpec | None) -> dict[str, Any]:
-    """`callback`/`failureCallback` and their headers, for those configured."""
+    """`callback`/`failureCallback` for those configured, with their headers when they
+    forward any."""
     fields: dict[str, Any] = {}
     if callback is not None:
-        fields |= {"callback": callback.url, "callback_header": callback.headers}
+        fields |= {"callback": callback.url, "callback_header": callback.headers or None}
     if failure is not None:
-        fields |= {"failure_callback": failure.url, "failure_callback_header": failure.headers}
+        fields |= {
+            "failure_callback": failure.url,
+            "failure_callback_header": failure.headers or None,
+        }
     return fields
+
+
+def flow_control_fields(
+    key: str | None, parallelism: int | None, rate: int | None, period_s: int | None
+) -> dict[str, Any]:
+    """`flowControlKey` with the limits that are set, and `period` always (default 1 s), or
+    nothing without a key: the Python SDK builds its flow-control object whenever the key is
+    there."""
+    if not key:
+        return {}
+    return {
+        "flow_control_key": key,
+        "period": period_s or 1,
+        "parallelism": parallelism or None,
+        "rate": rate or None,
+    }
 
 
 def label_fields(labels: tuple[str, ...]) -> dict[str, Any]:
@@ -261,13 +287,9 @@ def _envelope_fields(envelope: Envelope) -> dict[str, Any]:
     }
     fields |= callback_fields(envelope.callback, envelope.failure_callback)
     fields |= label_fields(envelope.labels)
-    if envelope.flow_control_key:  # with a key only; `period` then always (default 1)
-        fields |= {
-            "flow_control_key": envelope.flow_control_key,
-            "period": envelope.period or 1,
-            "parallelism": envelope.parallelism or None,
-            "rate": envelope.rate or None,
-        }
+    fields |= flow_control_fields(
+        envelope.flow_control_key, envelope.parallelism, envelope.rate, envelope.period
+    )
     return fields
 
 

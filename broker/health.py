@@ -44,3 +44,10 @@ async def _readyz(request: web.Request) -> web.Response:
 
 async def _metrics(_: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def api_readiness(request: web.Request) -> web.Response:
+    """`GET /v2/readiness` (QStash's path; behind the API token like every /v2 path):
+    `{"ready": true}`, or 503 `{"ready": false}`, on the check /readyz makes (and logs)."""
+    ready = (await _readyz(request)).status == 200
+    return web.json_response({"ready": ready}, status=200 if ready else 503)

@@ -49,6 +49,7 @@ class Settings:
     max_retries: int = 20
     retry_time_scale: float = 1.0
     dlq_retention_ms: int = 7 * 86_400_000
+    delivered_retention_ms: int = 5 * 60_000
     dedup_window_ms: int = 10 * 60_000
     events_max: int = 100_000
     events_retention_ms: int = 3 * 86_400_000
@@ -172,6 +173,7 @@ VARIABLES: dict[str, Variable] = {
     "max_retries": ("HOOKSTREAM_MAX_RETRIES", integer()),
     "retry_time_scale": ("HOOKSTREAM_RETRY_TIME_SCALE", number),
     "dlq_retention_ms": ("HOOKSTREAM_DLQ_RETENTION", duration),
+    "delivered_retention_ms": ("HOOKSTREAM_DELIVERED_RETENTION", duration),
     "dedup_window_ms": ("HOOKSTREAM_DEDUP_WINDOW", duration),
     "events_max": ("HOOKSTREAM_EVENTS_MAX", integer(minimum=1)),
     "events_retention_ms": ("HOOKSTREAM_EVENTS_RETENTION", duration),

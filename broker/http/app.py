@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from broker.health import add_health_routes
+from broker.health import add_health_routes, api_readiness
 from broker.http.context import CONNECTION
 from broker.http.middleware import auth_middleware, error_middleware, metrics_middleware
 from broker.http.routes import (
@@ -53,4 +53,5 @@ def build_app(conn: Connection) -> web.Application:
         return None
 
     add_health_routes(app, "ingress", readiness)
+    app.router.add_get("/v2/readiness", api_readiness)
     return app

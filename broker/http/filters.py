@@ -64,12 +64,20 @@ class Filter:
 
 def _candidates(item: Mapping[str, Any], key: str) -> set[str]:
     if key in ("host", "path"):
-        parts = urlsplit(str(item.get("url", "")))
-        return {(parts.hostname or "") if key == "host" else parts.path}
+        return _destination_parts(str(item.get("url", "")), key)
     value = item.get(key)
     if isinstance(value, list):
         return {str(v) for v in value}
     return set() if value is None else {str(value)}
+
+
+def _destination_parts(url: str, key: str) -> set[str]:
+    """What `host` and `path` match in a destination URL: the host in lower case with and
+    without its port (`e.com:8080` or `e.com`), and the path (`/` for none)."""
+    parts = urlsplit(url)
+    if key == "path":
+        return {parts.path or "/"}
+    return {parts.hostname or "", parts.netloc.rpartition("@")[2].lower()}
 
 
 def filter_from_pairs(pairs: Iterable[tuple[str, Any]]) -> Filter:
@@ -108,6 +116,8 @@ def _expand(target: str, value: str) -> list[str]:
         if upper == "IN_PROGRESS":
             return list(_IN_PROGRESS)
         return [State.CANCELED if upper == "CANCELLED" else upper]
+    if target == "host":  # host names are case-insensitive
+        return [value.lower()]
     return [value]
 
 

@@ -15,7 +15,7 @@ import msgspec
 from aiohttp import web
 
 from broker import api
-from broker.api import callback_fields, from_envelope, label_fields
+from broker.api import callback_fields, flow_control_fields, from_envelope, label_fields
 from broker.queue.events import StoredEvent
 from broker.queue.flow_control import FlowControlInfo
 from broker.queue.model import Envelope, Response
@@ -61,9 +61,12 @@ def _shown_headers(envelope: Envelope) -> dict[str, list[str]]:
 
 
 def _message_fields(message: StoredMessage) -> dict[str, Any]:
-    """The Message keys that are not the envelope's own: headers and body, redacted."""
-    env = message.envelope
-    shown = {"body": redacted(message.body)} if env.redact_body else body_fields(message.body)
+    """The Message keys that are not the envelope's own: headers and body, redacted. A
+    delivered message kept for reading has no body left to show."""
+    env, body = message.envelope, message.body
+    shown: dict[str, Any] = {}
+    if body is not None:
+        shown = {"body": redacted(body)} if env.redact_body else body_fields(body)
     return {"header": _shown_headers(env), **shown}
 
 
@@ -96,16 +99,17 @@ def event_view(event: StoredEvent) -> api.Event:
 
 
 def schedule_view(stored: StoredSchedule, states: dict[str, str]) -> api.Schedule:
-    """The Schedule object, with the states of the messages its last tick produced."""
+    """The Schedule object, with the states of the messages its last tick produced; the
+    optional keys only for what the schedule sets."""
     spec, options = stored.spec, stored.spec.options
     return api.Schedule(
         schedule_id=spec.id,
         cron=spec.cron,
         destination=spec.destination,
         method=options.method,
-        header=options.headers,
+        header=options.headers or None,
         retries=options.retries,
-        timeout=options.timeout_ms // 1000,
+        timeout=options.timeout_ms // 1000 if spec.timeout_given else None,
         created_at=stored.created_at,
         caller_ip=spec.caller_ip,
         is_paused=stored.paused,
@@ -116,10 +120,20 @@ def schedule_view(stored: StoredSchedule, states: dict[str, str]) -> api.Schedul
         next_schedule_time=stored.next_ms,
         last_schedule_states=states or None,
         error=stored.error,
-        **callback_fields(options.callback, options.failure_callback),
-        **label_fields(options.labels),
-        **body_fields(stored.body),
+        **_schedule_extras(stored),
     )
+
+
+def _schedule_extras(stored: StoredSchedule) -> dict[str, Any]:
+    """The Schedule keys that only a set option brings: callbacks, labels, flow control, body."""
+    options = stored.spec.options
+    fields = callback_fields(options.callback, options.failure_callback)
+    fields |= label_fields(options.labels)
+    if (flow := options.flow_control) is not None:
+        fields |= flow_control_fields(flow.key, flow.parallelism, flow.rate, flow.period_s)
+    if stored.body:
+        fields |= body_fields(stored.body)
+    return fields
 
 
 def queue_view(queue: QueueInfo) -> api.Queue:

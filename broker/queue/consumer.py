@@ -70,9 +70,11 @@ class Settled:
 
 
 def _error_extra(response: Response) -> bytes:
+    """An ERROR event's own keys: the error, and what the destination answered."""
     return event_extra(
         error=response.error or f"HTTP {response.status}",
         responseStatus=response.status,
+        responseHeader=response.headers,
         responseBody=response.body.decode("utf-8", "replace")[:1024],
     )
 
@@ -143,9 +145,13 @@ class Consumer:
     async def settle_delivered(
         self, attempt: Attempt, response: Response, callbacks: Sequence[Draft]
     ) -> Settled:
-        """A 2xx: ack, DELIVERED, free the gate slot, drop the message, store `callbacks`."""
-        extra: dict[str, scripts.Arg] = {"extra": event_extra(responseStatus=response.status)}
-        return await self._settle(scripts.SETTLE_DELIVERED, attempt, extra, callbacks)
+        """A 2xx: ack, DELIVERED, free the gate slot, store `callbacks`; the message stays
+        readable (without its body) for the delivered retention, or is dropped when it is 0."""
+        args: dict[str, scripts.Arg] = {
+            "extra": event_extra(responseStatus=response.status),
+            "retention_ms": self.conn.settings.delivered_retention_ms,
+        }
+        return await self._settle(scripts.SETTLE_DELIVERED, attempt, args, callbacks)
 
     async def settle_retry(
         self, attempt: Attempt, due_ms: int, response: Response, callbacks: Sequence[Draft]

@@ -97,7 +97,7 @@ async def retry_entry(
     """Publish the message again under a new id and drop the entry; None when already gone."""
     new_id = new_message_id(0, entry.partition.partition)
     envelope = overrides.apply(message.envelope, new_id, int(time.time() * 1000))
-    draft = Draft(envelope, message.body, delay_ms=overrides.delay_ms)
+    draft = Draft(envelope, message.body or b"", delay_ms=overrides.delay_ms)
     keys = entry.partition.gate(envelope.queue_name, envelope.flow_control_key)
     keys["old_message"] = entry.partition.message(entry.message_id)
     args = {"stream_id": entry.stream_id}

@@ -125,9 +125,10 @@ async def list_queues(conn: Connection) -> list[QueueInfo]:
 async def delete_queue(conn: Connection, name: str) -> None:
     """Cancel the queue's undelivered messages, then remove it.
 
-    Admitted messages (in the ready stream, in flight, retrying) are cancelled one by one;
-    the waiting ones are cancelled by gate_delete, which deletes the queue only once its wait
-    list is empty, so a message enqueued during the deletion is never left in a deleted list.
+    Admitted messages (in the ready stream, in flight, retrying) are cancelled one by one
+    (scan_messages skips delivered ones; the dead-lettered stay in the DLQ); the waiting ones
+    are cancelled by gate_delete, which deletes the queue only once its wait list is empty, so
+    a message enqueued during the deletion is never left in a deleted list.
     """
     partition = queue_partition(name, conn.settings.partitions)
     await conn.redis.srem(QUEUES_INDEX, name)  # first: an enqueue after this re-adds it

@@ -52,6 +52,9 @@ class ScheduleSpec(msgspec.Struct, frozen=True, kw_only=True):
     options: PublishOptions
     queue_name: str | None = None
     caller_ip: str = ""
+    # Whether Upstash-Timeout was given (the Schedule object shows `timeout` only then). True
+    # for records written before this field, which always showed it.
+    timeout_given: bool = True
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -226,8 +229,8 @@ class Schedules:
         return True
 
     async def message_states(self, message_ids: Sequence[str]) -> dict[str, str]:
-        """`lastScheduleStates`: IN_PROGRESS while claimed or stored, FAIL when dead-lettered,
-        SUCCESS once gone (delivered messages are deleted)."""
+        """`lastScheduleStates`: IN_PROGRESS while claimed or undelivered, FAIL when
+        dead-lettered, SUCCESS once delivered (kept for a while as DELIVERED, then gone)."""
         if not message_ids:
             return {}
         if await self.redis.hexists(keys.SCHEDULE_CLAIMS, message_ids[0]):
@@ -260,7 +263,7 @@ def _definition_keys(schedule_id: str) -> dict[str, str]:
 
 
 def _tick_state(state: bytes | None) -> str:
-    if state is None:
+    if state is None or state == State.DELIVERED.encode():
         return "SUCCESS"
     return "FAIL" if state == State.FAILED.encode() else "IN_PROGRESS"
 

@@ -93,7 +93,7 @@ START = Script("start", "messages...", "reclaimed entries...")
 EXTEND = Script("extend", "", "consumer entries...")
 _SETTLE_KEYS = "gate wait message messages..."
 SETTLE_DELIVERED = Script(
-    "settle_delivered", _SETTLE_KEYS, "consumer entry_id message_id extra messages..."
+    "settle_delivered", _SETTLE_KEYS, "consumer entry_id message_id extra retention_ms messages..."
 )
 SETTLE_RETRY = Script(
     "settle_retry",

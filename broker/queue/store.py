@@ -9,15 +9,16 @@ from typing import Any
 from redis.asyncio import Redis
 
 from broker.queue.keys import PartitionKeys, keys_for
-from broker.queue.model import Envelope, Response, decode_envelope, decode_response
+from broker.queue.model import Envelope, Response, State, decode_envelope, decode_response
 
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
-    """A message as Redis holds it right now."""
+    """A message as Redis holds it right now. A delivered one is kept for a while without
+    its body (`body` None, settle_delivered.lua)."""
 
     envelope: Envelope
-    body: bytes
+    body: bytes | None
     state: str
     attempts: int
     last_response: Response | None
@@ -28,7 +29,8 @@ _FIELDS = ("m", "b", "state", "attempts", "last", "dlq")
 
 
 async def load_message(redis: Redis, message_id: str) -> StoredMessage | None:
-    """The message with this id, or None when unknown, delivered or expired."""
+    """The message with this id, or None when unknown or expired (a delivered one is kept
+    for HOOKSTREAM_DELIVERED_RETENTION)."""
     try:
         key = keys_for(message_id).message(message_id)
     except ValueError:
@@ -39,11 +41,12 @@ async def load_message(redis: Redis, message_id: str) -> StoredMessage | None:
 async def scan_messages(
     redis: Redis, partitions: Sequence[PartitionKeys]
 ) -> AsyncIterator[StoredMessage]:
-    """Every stored message (waiting, in flight or dead-lettered), in no particular order."""
+    """Every stored message not yet delivered (waiting, in flight or dead-lettered), in no
+    particular order: the delivered ones kept for reading are no work for a bulk action."""
     for partition in partitions:
         async for key in redis.scan_iter(match=partition.message_pattern, count=1000):
             message = _stored(await redis.hmget(key, *_FIELDS))
-            if message is not None:
+            if message is not None and message.state != State.DELIVERED:
                 yield message
 
 
@@ -52,7 +55,7 @@ def _stored(fields: list[Any]) -> StoredMessage | None:
         return None
     return StoredMessage(
         envelope=decode_envelope(fields[0]),
-        body=fields[1] or b"",
+        body=fields[1],
         state=fields[2].decode(),
         attempts=int(fields[3] or 0),
         last_response=decode_response(fields[4]) if fields[4] else None,

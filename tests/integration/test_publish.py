@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.support.api import api, eventually, verify_signature
+from tests.support.api import api, events_of, eventually, verify_signature
 from tests.support.barriers import rotation_followers
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
@@ -106,10 +106,12 @@ async def test_missing_token_is_401(hookstream: Hookstream) -> None:
         assert await resp.json() == {"error": "missing or invalid bearer token"}
 
 
-async def test_get_message_while_waiting_then_404_after_delivery(
+async def test_get_message_while_waiting_then_kept_once_delivered(
     hookstream: Hookstream, sink: Sink
 ) -> None:
-    """A delayed message is visible with the fields the SDKs read; once delivered it is gone."""
+    """A delayed message is visible with the fields the SDKs read; once delivered it stays
+    readable without its body (HOOKSTREAM_DELIVERED_RETENTION; with 0 it is gone at once,
+    test_retention.py)."""
     assert hookstream.http is not None
     await hookstream.stop_worker()  # nothing is delivered before the message is read back
     answer = await hookstream.publish(
@@ -131,10 +133,13 @@ async def test_get_message_while_waiting_then_404_after_delivery(
     await hookstream.start_worker()
     await sink.wait_for(1)
 
-    async def gone() -> bool:
-        return (await api(hookstream, "GET", f"/v2/messages/{answer['messageId']}"))[0] == 404
+    async def delivered() -> bool:
+        return (await events_of(hookstream, answer["messageId"]))[-1:] == ["DELIVERED"]
 
-    await eventually(gone)
+    await eventually(delivered)
+    code, kept = await api(hookstream, "GET", f"/v2/messages/{answer['messageId']}")
+    assert code == 200
+    assert {k: v for k, v in message.items() if k != "body"} == kept
 
 
 async def test_unknown_message_is_404(hookstream: Hookstream) -> None:
@@ -168,6 +173,17 @@ async def test_health_endpoints(hookstream: Hookstream) -> None:
             assert (await resp.json()) == {"status": "ready"}
         async with anonymous.get("/metrics") as resp:
             assert "hookstream_http_requests_total" in await resp.text()
+
+
+async def test_v2_readiness(hookstream: Hookstream) -> None:
+    """GET /v2/readiness answers {"ready": true}, as QStash; it is an API path, so it wants
+    the token (no SDK calls it; /readyz is the open probe)."""
+    assert await api(hookstream, "GET", "/v2/readiness") == (200, {"ready": True})
+    async with (
+        aiohttp.ClientSession(hookstream.url) as anonymous,
+        anonymous.get("/v2/readiness") as resp,
+    ):
+        assert resp.status == 401
 
 
 async def test_delivery_right_after_rotation_uses_the_new_key(

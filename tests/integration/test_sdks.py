@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 from qstash import AsyncQStash, QStash, Receiver
+from qstash.errors import QStashError
+from qstash.log import LogState
+from qstash.message import FlowControlProperties
+from qstash.schedule import ScheduleState
 
 from tests.conftest import require_tool
-from tests.support.api import api, eventually, status, verify_signature
+from tests.support.api import api, events_of, eventually, status, verify_signature
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 
@@ -62,6 +66,114 @@ async def test_python_async_client(hookstream: Hookstream, sink: Sink) -> None:
     assert received.headers["Content-Type"] == "text/plain"
     receiver = Receiver(current_signing_key=keys.current, next_signing_key=keys.next)
     receiver.verify(signature=received.headers["Upstash-Signature"], body="text body", url=url)
+
+
+async def test_python_sdk_reads_a_delivered_message(hookstream: Hookstream, sink: Sink) -> None:
+    """message.get right after delivery answers the message (url, label; no body kept), the
+    log says DELIVERED, and cancelling it is a 404: it is final."""
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    try:
+        result = await client.message.publish(url=sink.url("/done"), body="payload", label="l1")
+        await sink.wait_for(1)
+
+        async def logged_delivered() -> bool:
+            wanted = {"message_id": result.message_id, "state": LogState.DELIVERED}
+            return bool((await client.log.list(filter=wanted)).logs)
+
+        await eventually(logged_delivered)
+        message = await client.message.get(result.message_id)
+        with pytest.raises(QStashError, match="404"):
+            await client.message.cancel(result.message_id)
+    finally:
+        await client.http._client.aclose()
+    assert (message.message_id, message.url, message.label) == (
+        result.message_id,
+        sink.url("/done"),
+        "l1",
+    )
+    assert (message.body, message.body_base64) == (None, None)
+
+
+async def test_python_sdk_schedule_states_success_once_delivered(
+    redis_url: str, sink: Sink
+) -> None:
+    """lastScheduleStates turns SUCCESS when the tick's message is delivered (and kept as
+    DELIVERED), as schedule.get reads it."""
+    server = await Hookstream(redis_url, with_scheduler=True, second_field_crons=True).start()
+    client = AsyncQStash(TEST_TOKEN, base_url=server.url)
+    try:
+        schedule_id = await client.schedule.create(
+            destination=sink.url("/tick"), cron="* * * * * *"
+        )
+        await sink.wait_for(1, timeout=15)
+        await client.schedule.pause(schedule_id)
+
+        async def all_succeeded() -> bool:
+            states = (await client.schedule.get(schedule_id)).last_schedule_states or {}
+            return bool(states) and set(states.values()) == {ScheduleState.SUCCESS}
+
+        await eventually(all_succeeded)
+    finally:
+        await client.http._client.aclose()
+        await server.stop()
+
+
+async def test_python_sdk_schedule_keys_only_for_what_is_set(hookstream: Hookstream) -> None:
+    """schedule.get/list: no body, headers, timeout or flow control unless the schedule sets
+    them; flow control reads back as FlowControlProperties (period in seconds)."""
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    try:
+        bare_id = await client.schedule.create(
+            destination="https://example.com/a", cron="0 4 * * *"
+        )
+        flow_id = await client.schedule.create(
+            destination="https://example.com/b",
+            cron="0 4 * * *",
+            body="hi",
+            timeout=10,
+            flow_control={"key": "py-sched-flow", "parallelism": 2, "rate": 5, "period": "1m"},
+        )
+        bare, flow = [await client.schedule.get(i) for i in (bare_id, flow_id)]
+        listed = {s.schedule_id: s for s in await client.schedule.list()}
+    finally:
+        await client.http._client.aclose()
+    assert (bare.body, bare.body_base64, bare.headers, bare.timeout, bare.flow_control) == (
+        (None,) * 5
+    )
+    assert (bare.callback_headers, bare.delay, bare.label) == (None, None, None)
+    assert flow.flow_control == FlowControlProperties(
+        key="py-sched-flow", parallelism=2, rate=5, period=60
+    )
+    assert (flow.body, flow.timeout) == ("hi", 10)
+    assert listed == {bare_id: bare, flow_id: flow}
+
+
+async def test_python_sdk_logs_show_flow_control_and_the_response(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """log.list: every event of a flow-controlled message carries the key with its limits,
+    and an ERROR event the destination's answer headers (Log.response_headers)."""
+    sink.respond = status(500, "down", headers={"X-Reason": "maintenance"})
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    flow = {"key": "py-log-flow", "parallelism": 2, "rate": 5, "period": 10}
+    try:
+        result = await client.message.publish(
+            url=sink.url("/fc"), body="x", retries=0, flow_control=flow
+        )
+
+        async def failed() -> bool:
+            return (await events_of(hookstream, result.message_id))[-1:] == ["FAILED"]
+
+        await eventually(failed)
+        logs = (await client.log.list(filter={"message_id": result.message_id})).logs
+    finally:
+        await client.http._client.aclose()
+    expected = FlowControlProperties(key="py-log-flow", parallelism=2, rate=5, period=10)
+    assert [log.flow_control for log in logs] == [expected] * len(logs)
+    assert len(logs) == 4  # CREATED, ACTIVE, ERROR, FAILED
+    (error,) = [log for log in logs if log.state == LogState.ERROR]
+    assert error.response_headers is not None
+    assert error.response_headers["X-Reason"] == ["maintenance"]
 
 
 def _node(
@@ -115,6 +227,51 @@ async def test_typescript_sdk_messages_and_logs(hookstream: Hookstream, sink: Si
     assert result["cancelled"] == {"cancelled": 1}
     assert result["states"] == ["CANCELED", "CANCEL_REQUESTED", "CREATED"]
     assert sink.received == []
+
+
+async def test_typescript_sdk_reads_a_delivered_message(hookstream: Hookstream, sink: Sink) -> None:
+    """messages.get of a message just delivered answers it (no body kept); cancel is a 404."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    keys = await _keys(hookstream)
+    url = sink.url("/ts-done")
+    answer = await asyncio.to_thread(_node, ["publish", url, '{"n":1}'], hookstream, keys)
+    message_id = str(answer["messageId"])
+    await sink.wait_for(1)
+
+    async def delivered() -> bool:
+        return (await events_of(hookstream, message_id))[-1:] == ["DELIVERED"]
+
+    await eventually(delivered)
+    result = await asyncio.to_thread(_node, ["delivered", message_id], hookstream, keys)
+    message = result["message"]
+    assert (message["messageId"], message["url"]) == (message_id, url)  # type: ignore[index]
+    assert "body" not in message  # type: ignore[operator]
+    assert result["cancelStatus"] == 404
+
+
+async def test_typescript_sdk_logs_by_host_and_path(hookstream: Hookstream) -> None:
+    """logs({filter: {host, path}}): a host matches with or without its port and in any case,
+    a missing path is `/`; values of one key OR, keys AND (the Python SDK has no such filter)."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    await hookstream.stop_worker()  # CREATED events are enough; nothing leaves the host
+    urls = {
+        "a": "http://127.0.0.1:9/a/x",
+        "b": "http://127.0.0.1:9/b",
+        "c": "https://Example.COM/a/x",
+        "d": "https://other.example:8443",
+    }
+    ids = {name: (await hookstream.publish(url))["messageId"] for name, url in urls.items()}
+    keys = await _keys(hookstream)
+    cases = [
+        ({"host": "127.0.0.1"}, "ab"),
+        ({"host": "127.0.0.1:9"}, "ab"),
+        ({"host": ["EXAMPLE.com", "other.example:8443"]}, "cd"),
+        ({"host": "127.0.0.1", "path": "/a/x"}, "a"),
+        ({"path": ["/a/x", "/"]}, "acd"),
+    ]
+    for wanted, names in cases:
+        found = await asyncio.to_thread(_node, ["logs", json.dumps(wanted)], hookstream, keys)
+        assert sorted(found["ids"]) == sorted(ids[n] for n in names), wanted  # type: ignore[arg-type]
 
 
 async def test_typescript_sdk_dlq(hookstream: Hookstream, sink: Sink) -> None:
@@ -182,6 +339,28 @@ async def test_typescript_sdk_schedules(hookstream: Hookstream, sink: Sink) -> N
     assert result["paused"] is True
     assert [s["scheduleId"] for s in result["listed"]] == ["ts-daily"]  # type: ignore[union-attr]
     assert result["left"] == []
+
+
+async def test_typescript_sdk_schedule_keys_only_for_what_is_set(hookstream: Hookstream) -> None:
+    """schedules.get/list from TypeScript: a schedule created without a body has no body key,
+    one created with flowControl has flowControlKey, parallelism, rate and period (s)."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    keys = await _keys(hookstream)
+    result = await asyncio.to_thread(
+        _node, ["schedule-keys", "https://example.com/ts"], hookstream, keys
+    )
+    bare, flow = result["bare"], result["flow"]
+    assert not {"body", "bodyBase64", "flowControlKey", "timeout"} & set(bare)  # type: ignore[arg-type]
+    assert bare["header"] == {"Content-Type": ["application/json"]}  # type: ignore[index]
+    shown = {k: flow[k] for k in ("flowControlKey", "parallelism", "rate", "period", "body")}  # type: ignore[index]
+    assert shown == {
+        "flowControlKey": "ts-sched-flow",
+        "parallelism": 2,
+        "rate": 5,
+        "period": 60,
+        "body": "hi",
+    }
+    assert result["listed"] == [bare, flow]
 
 
 async def test_redacted_fields_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:

@@ -62,6 +62,12 @@ async def test_unreachable_redis_is_503_with_retry_after(
     assert "127.0.0.1" in logs[0]["error"]
 
 
+async def test_v2_readiness_is_false_without_redis(unreachable: aiohttp.ClientSession) -> None:
+    """GET /v2/readiness answers 503 {"ready": false} while Redis is out of reach."""
+    async with unreachable.get("/v2/readiness") as resp:
+        assert (resp.status, await resp.json()) == (503, {"ready": False})
+
+
 async def test_redis_stopping_and_coming_back(tmp_path: Path) -> None:
     """Given a running ingress, when its Redis stops, calls answer 503; when the server is
     back on the same port, the same call succeeds again without a restart."""

@@ -2,9 +2,12 @@
 //   node publish_and_verify.mjs publish <destination> <body>   → the SDK's publish answer
 //   node publish_and_verify.mjs verify                          → reads {signature, body, url}
 //   node publish_and_verify.mjs messages <destination>          → publish delayed, get, cancel, logs
+//   node publish_and_verify.mjs delivered <messageId>           → get and cancel a delivered message
+//   node publish_and_verify.mjs logs <filter JSON>              → message ids of logs({filter})
 //   node publish_and_verify.mjs dlq                             → list, get-by-filter, retry, delete
 //   node publish_and_verify.mjs routing <base destination URL>  → URL group, queue, batch, flow control
 //   node publish_and_verify.mjs schedules <destination>         → create, get, pause, resume, list, delete
+//   node publish_and_verify.mjs schedule-keys <destination>     → get a bare and a flow-controlled one
 // QSTASH_URL / QSTASH_TOKEN / QSTASH_*_SIGNING_KEY come from the environment (set by the test).
 import { Client, Receiver } from "@upstash/qstash";
 
@@ -41,6 +44,18 @@ async function messages(destination) {
   const cancelled = await qstash.messages.cancel(messageId);
   const logs = await qstash.logs({ filter: { messageId } });
   process.stdout.write(JSON.stringify({ messageId, message, cancelled, states: logs.logs.map((l) => l.state) }));
+}
+
+async function delivered(messageId) {
+  const qstash = client();
+  const message = await qstash.messages.get(messageId);
+  const cancelStatus = await qstash.messages.cancel(messageId).then(() => 200, (error) => error.status);
+  process.stdout.write(JSON.stringify({ message, cancelStatus }));
+}
+
+async function logs(filter) {
+  const { logs: found } = await client().logs({ filter: JSON.parse(filter) });
+  process.stdout.write(JSON.stringify({ ids: [...new Set(found.map((l) => l.messageId))] }));
 }
 
 async function dlq() {
@@ -88,7 +103,19 @@ async function schedules(destination) {
   process.stdout.write(JSON.stringify({ scheduleId, created, paused: paused.isPaused, listed, left }));
 }
 
-const commands = { publish, verify, messages, dlq, routing, schedules };
+async function scheduleKeys(destination) {
+  const qstash = client();
+  const cron = "0 4 * * *";
+  const bare = await qstash.schedules.create({ destination, cron, scheduleId: "ts-bare" });
+  const flowControl = { key: "ts-sched-flow", parallelism: 2, rate: 5, period: "1m" };
+  const flow = await qstash.schedules.create({ destination, cron, body: "hi", flowControl, scheduleId: "ts-flow" });
+  const shown = { bare: await qstash.schedules.get(bare.scheduleId), flow: await qstash.schedules.get(flow.scheduleId) };
+  process.stdout.write(JSON.stringify({ ...shown, listed: await qstash.schedules.list() }));
+}
+
+const commands = {
+  publish, verify, messages, delivered, logs, dlq, routing, schedules, "schedule-keys": scheduleKeys,
+};
 const [command, ...args] = process.argv.slice(2);
 if (!commands[command]) throw new Error(`unknown command ${command}`);
 await commands[command](...args);

@@ -32,6 +32,18 @@ def test_host_path_and_time_window() -> None:
     assert [window.matches(EVENT, t) for t in (9, 10, 20, 21)] == [False, True, True, False]
 
 
+def test_host_with_or_without_port_in_any_case_and_the_root_path() -> None:
+    """host matches the lower-case host with or without its port (IPv6 in brackets); an URL
+    without a path has the path `/`."""
+    item = {"url": "https://API.example:8443"}
+    for host in ("api.example", "API.Example:8443"):
+        assert filter_from_query(MultiDict(host=host, path="/")).matches(item, 0)
+    assert not filter_from_query(MultiDict(host="api.example:1")).matches(item, 0)
+    ipv6 = {"url": "http://user@[::1]:8080/x"}
+    assert filter_from_query(MultiDict([("host", "::1"), ("host", "[::1]:8080")])).matches(ipv6, 0)
+    assert filter_from_query(MultiDict(host="[::1]:8080")).matches(ipv6, 0)
+
+
 def test_paging_keys_do_not_filter() -> None:
     """count and cursor select nothing, so the filter stays empty."""
     assert filter_from_query(MultiDict(count="100", cursor="x")).empty

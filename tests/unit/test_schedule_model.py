@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from broker.errors import ConfigError
 from broker.http.views import as_json, schedule_view
 from broker.queue.keys import PartitionKeys, partition_of, tick_message_id, tick_of
-from broker.queue.model import CallbackSpec, PublishOptions
+from broker.queue.model import CallbackSpec, FlowControl, PublishOptions
 from broker.queue.schedules import ScheduleSpec, StoredSchedule
 from scheduler.settings import SchedulerSettings, scheduler_settings_from_env
 
@@ -105,6 +106,48 @@ class TestScheduleJson:
         assert shown["lastScheduleTime"] == 5
         assert shown["error"] == "URL group g not found"
         assert shown["lastScheduleStates"] == {"msg_0_X": "SUCCESS"}
+
+    def test_unset_options_are_left_out(self) -> None:
+        """No body, headers, timeout, delay, callbacks, labels, queue or flow control: none of
+        their keys, as QStash answers; the required ones stay."""
+        bare = ScheduleSpec(
+            id="bare",
+            cron="0 4 * * *",
+            destination="https://example.com",
+            options=PublishOptions(retries=3, timeout_ms=30_000),
+            caller_ip="10.0.0.1",
+            timeout_given=False,
+        )
+        assert schedule_json(_stored(spec=bare, body=b"", next_ms=None), {}) == {
+            "scheduleId": "bare",
+            "cron": "0 4 * * *",
+            "destination": "https://example.com",
+            "method": "POST",
+            "retries": 3,
+            "createdAt": 1,
+            "callerIP": "10.0.0.1",
+            "callerIp": "10.0.0.1",
+            "isPaused": False,
+        }
+
+    def test_flow_control_as_for_a_message(self) -> None:
+        """flowControlKey with period (s) always and the limits that are set; a callback
+        without forwarded headers has no callbackHeader."""
+        spec = _stored().spec
+        options = msgspec.structs.replace(
+            spec.options,
+            callback=CallbackSpec(url="https://cb.example"),
+            flow_control=FlowControl(key="fk", rate=5, period_s=60),
+        )
+        shown = schedule_json(_stored(spec=msgspec.structs.replace(spec, options=options)), {})
+        assert {k: shown.get(k) for k in ("flowControlKey", "rate", "period", "parallelism")} == {
+            "flowControlKey": "fk",
+            "rate": 5,
+            "period": 60,
+            "parallelism": None,
+        }
+        assert "parallelism" not in shown
+        assert "callbackHeader" not in shown
 
     def test_binary_body_is_base64(self) -> None:
         """A body that is not UTF-8 is shown as bodyBase64."""

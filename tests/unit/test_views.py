@@ -78,7 +78,8 @@ def _stored(envelope: Envelope, body: bytes, response: Response | None = None) -
 class TestMessage:
     def test_every_envelope_key(self) -> None:
         """A message with every option shows each key once, callerIP and callerIp both, the
-        flow-control keys with period 1 by default, and redacted headers as hashes."""
+        flow-control keys with period 1 by default, redacted headers as hashes, and a
+        callback's headers only when it forwards some."""
         assert as_json(message_view(_stored(FULL, b'{"a": 1}'))) == {
             "messageId": "msg_1_A",
             "url": "https://example.com/hook",
@@ -97,7 +98,6 @@ class TestMessage:
             "callback": "https://cb.example",
             "callbackHeader": {"X-Cb": ["1"]},
             "failureCallback": "https://fcb.example",
-            "failureCallbackHeader": {},
             "label": "a",
             "labels": ["a", "b"],
             "flowControlKey": "fk",
@@ -105,6 +105,11 @@ class TestMessage:
             "parallelism": 3,
             "body": '{"a": 1}',
         }
+
+    def test_delivered_and_kept_without_its_body(self) -> None:
+        """A delivered message kept for reading has no body (None), so neither body key."""
+        kept = StoredMessage(BARE, None, "DELIVERED", 0, None, None)
+        assert as_json(message_view(kept)) == BARE_MESSAGE
 
     def test_binary_body_and_no_options(self) -> None:
         """Unset options are left out (callerIP/callerIp stay, even empty); a body that is
@@ -183,13 +188,14 @@ FULL_EVENT = {
 
 class TestEvent:
     def test_header_and_extra(self) -> None:
-        """The message's keys (only callerIp; both retry-delay spellings; no headers, body or
-        flow-control limits) plus the event's own keys, time, messageId and state."""
+        """The message's keys (only callerIp; both retry-delay spellings; flow control as for
+        a Message; no headers or body) plus the event's own keys, time, messageId and state."""
         extra = event_extra(error="HTTP 500", responseStatus=500, responseBody="x", gone=None)
-        assert _event(event_header(FULL), extra) == FULL_EVENT
+        assert _event(event_header(FULL), extra) == FULL_EVENT | {"period": 1, "parallelism": 3}
 
     def test_a_header_stored_by_the_previous_release(self) -> None:
-        """Headers already in Redis (other key order) render the same: rolling deploys."""
+        """Headers already in Redis (other key order, and before the flow-control limits
+        were recorded) still render: rolling deploys."""
         stored = (
             b'{"url":"https://example.com/hook","method":"PUT","maxRetries":5,'
             b'"callerIp":"10.0.0.1","topicName":"group","endpointName":"ep","queueName":"q1",'

@@ -51,6 +51,7 @@ async def create_schedule(request: web.Request) -> web.Response:
         options=options,
         queue_name=_queue_name(request.headers.get("Upstash-Queue-Name")),
         caller_ip=request.remote or "",
+        timeout_given=bool(request.headers.get("Upstash-Timeout", "").strip()),
     )
     body = await request.read()
     schedules = Schedules(conn)

@@ -5,7 +5,8 @@
 -- the message hashes, the tail args (entry id, message id) pairs.
 -- The attempt is counted here, BEFORE the request is made, so a message that kills its worker
 -- cannot loop forever; reclaims are counted too, to spot poison messages.
--- Entries whose message is gone or was cancelled are acked and skipped, except cancelled
+-- Entries whose message is gone, final (FAILED, or DELIVERED and kept for reading: say a
+-- duplicate entry after a reclaim) or cancelled are acked and skipped, except cancelled
 -- messages of a gate: those come back as {envelope} alone so that settle_cancelled, given
 -- their gate's keys, frees their slot.
 -- Returns one item per pair: false, {envelope}, or {envelope, body, attempts, reclaims}.
@@ -16,7 +17,7 @@ while ARGV[ARG_TAIL + 2 * i] do
   local entry_id, message_id = ARGV[ARG_TAIL + 2 * i], ARGV[ARG_TAIL + 1 + 2 * i]
   local key = KEYS[KEY_TAIL + i]
   local state = redis.call('HGET', key, 'state')
-  if not state or state == 'FAILED' then
+  if not state or state == 'FAILED' or state == 'DELIVERED' then
     ack(entry_id)
     result[i + 1] = false
   elseif state == 'CANCEL_REQUESTED' and redis.call('HGET', key, 'queued') == '1' then
