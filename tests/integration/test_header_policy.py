@@ -1,6 +1,6 @@
 """The header policy end to end: the ingress refuses forwarded framing, hop-by-hop and
 hookstream-owned headers, and line breaks in any header or URL, at every entry point, writing
-nothing."""
+nothing; the worker never sends them, not even for a message stored before the policy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support.api import api
+from broker.queue.model import PublishOptions
+from broker.queue.producer import Routing
+from broker.queue.publishing import Targets, commit, plan
+from tests.support.api import api, events_of, eventually, verify_signature
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
 from tests.support.state import refused_unchanged
@@ -108,3 +111,55 @@ async def test_what_the_sdks_forward_is_delivered(hookstream: Hookstream, sink: 
     assert first.headers["Authorization"] == "Bearer receiver"
     assert first.headers["Upstash-Workflow-Sdk-Version"] == "1"
     assert (second.headers["Content-Type"], second.headers["X-A"]) == ("text/plain", "1")
+
+
+async def _store_unchecked(server: Hookstream, url: str, headers: dict[str, list[str]]) -> str:
+    """A message as an older ingress stored it: straight into the pipeline, no header parser."""
+    options = PublishOptions(retries=0, timeout_ms=5000, headers=headers)
+    planned = plan(server.conn, url, Targets([(url, None)]), options, BODY, Routing())
+    await commit(server.conn, planned)
+    return planned.drafts[0].envelope.id
+
+
+async def test_worker_never_sends_what_a_stored_message_smuggles(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """The destination gets the whole body with its real Content-Length, no Transfer-Encoding,
+    its own Host, our signature; the line-broken value is dropped, the rest delivered."""
+    url = sink.url("/stored")
+    message_id = await _store_unchecked(hookstream, url, {
+        "Content-Length": ["3"],
+        "Transfer-Encoding": ["chunked"],
+        "Host": ["internal.example"],
+        "Upstash-Signature": ["forged"],
+        "Upstash-Message-Id": ["msg_forged"],
+        "X-Bad": ["a\r\nX-Injected: 1"],
+        "X-Good": ["yes"],
+    })  # fmt: skip
+    (received,) = await sink.wait_for(1)
+    assert received.body == BODY
+    assert received.headers["Content-Length"] == str(len(BODY))
+    assert "Transfer-Encoding" not in received.headers
+    assert received.headers["Host"] == f"127.0.0.1:{sink.port}"
+    assert received.headers["Upstash-Message-Id"] == message_id
+    assert "X-Injected" not in received.headers
+    assert "X-Bad" not in received.headers
+    assert received.headers["X-Good"] == "yes"
+    await verify_signature(hookstream, received, url)
+
+
+async def test_worker_dead_letters_a_stored_url_with_a_nul(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """Such a URL cannot be sent: dead-lettered at once with the reason, not left to crash
+    one worker after another."""
+    message_id = await _store_unchecked(hookstream, sink.url("/a\x00b"), {})
+
+    async def dead_lettered() -> bool:
+        return "FAILED" in await events_of(hookstream, message_id)
+
+    await eventually(dead_lettered)
+    _, dlq = await api(hookstream, "GET", "/v2/dlq")
+    (entry,) = dlq["messages"]
+    assert entry["error"] == "destination refused: the URL contains CR, LF or NUL"
+    assert sink.received == []

@@ -1,4 +1,4 @@
-"""The header policy: what the ingress refuses to forward."""
+"""The header policy: what the ingress refuses to forward and the worker refuses to send."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import pytest
 from multidict import CIMultiDict
 
 from broker.errors import BadRequest
-from broker.header_policy import name_refusal
+from broker.header_policy import DELIVERY, name_refusal
 from broker.options import forwarded_headers, parse_publish_headers
+from broker.queue.model import Envelope
 from broker.settings import Settings
+from workers.delivery import request_headers
 
 NEVER_FORWARDED = [
     "Host",
@@ -72,3 +74,38 @@ def test_callback_forwards_are_checked_too() -> None:
     )
     with pytest.raises(BadRequest, match="Upstash-Failure-Callback-Forward-Host"):
         parse_publish_headers(headers, Settings())
+
+
+def _stored(headers: dict[str, list[str]]) -> Envelope:
+    return Envelope(
+        id="msg_0_x",
+        url="https://example.com/hook",
+        headers=headers,
+        retries=0,
+        timeout_ms=1000,
+        created_at=0,
+        not_before=0,
+        caller_ip="10.0.0.1",
+        schedule_id="scd_1",
+        topic_name="group",
+    )
+
+
+def test_worker_skips_what_a_message_stored_earlier_would_smuggle() -> None:
+    """Framing and our own names, and values with line breaks, never reach the wire; the
+    rest does, and our own headers carry our values."""
+    stored = {name: ["forged"] for name in NEVER_FORWARDED}
+    stored |= {"X-Bad": ["a\r\nX-Injected: 1"], "X-Mixed": ["ok", "a\x00b"], "X-Good": ["1"]}
+    sent = request_headers(_stored(stored), b"body", 2, "sig-key")
+    assert "forged" not in sent.values()
+    assert {n.lower() for n in sent} == {"user-agent", "x-mixed", "x-good"} | DELIVERY
+    assert sent.getall("X-Mixed") == ["ok"]
+    assert sent["Upstash-Message-Id"] == "msg_0_x"
+    assert sent["Upstash-Retried"] == "1"
+
+
+def test_every_upstash_header_the_worker_sets_is_in_the_policy() -> None:
+    """A new delivery header added to workers/delivery.py must join DELIVERY, or a client
+    could forward a forged one."""
+    sent = request_headers(_stored({}), b"", 1, "sig-key")
+    assert {n.lower() for n in sent if n.lower().startswith("upstash-")} == DELIVERY
