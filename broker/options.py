@@ -17,6 +17,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from broker.durations import parse_duration_ms
 from broker.errors import BadRequest
 from broker.expressions import compile_expression
+from broker.header_policy import check_forwarded
 from broker.queue.destinations import validate_url
 from broker.queue.model import CallbackSpec, FlowControl, PublishOptions
 from broker.queue.names import check_name
@@ -57,10 +58,14 @@ def forwarded_headers(
     items: Iterable[tuple[str, str]], prefix: str, content_type: str | None = None
 ) -> dict[str, list[str]]:
     """Headers named `<prefix><Name>` become `<Name>`; Content-Type rides along unless a
-    forwarded Content-Type overrides it."""
+    forwarded Content-Type overrides it. A header the policy never forwards (framing,
+    hop-by-hop, hookstream's own delivery headers, a line break anywhere) is a 400 naming it."""
     plen = len(prefix)
     forwarded = _group((n[plen:], v) for n, v in items if n.lower().startswith(prefix))
+    for name, values in forwarded.items():
+        check_forwarded(name, values, _canonical(prefix + name))
     if content_type and "Content-Type" not in forwarded:
+        check_forwarded("Content-Type", [content_type], "Content-Type")
         forwarded["Content-Type"] = [content_type]
     return forwarded
 

@@ -12,6 +12,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from broker.header_policy import breaks_lines, name_refusal
 from broker.queue.model import Envelope, Response
 from workers.egress import refusal_reason
 from workers.outcome import REFUSED_PREFIX, TIMEOUT_ERROR
@@ -25,11 +26,18 @@ RESPONSE_BODY_CAP = 64 * 1024
 def request_headers(
     envelope: Envelope, body: bytes, attempts: int, signing_key: str
 ) -> CIMultiDict[str]:
-    """Forwarded headers plus the Upstash-* headers of a delivery."""
+    """Forwarded headers plus the Upstash-* headers of a delivery.
+
+    Forwarded names the header policy never sends (framing, hop-by-hop, our own delivery
+    headers) and values with a line break are skipped: the ingress refuses them, but a
+    message stored before it did must not smuggle them out either."""
     headers: CIMultiDict[str] = CIMultiDict()
     for name, values in envelope.headers.items():
+        if name_refusal(name) is not None:
+            continue
         for value in values:
-            headers.add(name, value)
+            if not breaks_lines(value):
+                headers.add(name, value)
     headers["User-Agent"] = USER_AGENT
     headers["Upstash-Message-Id"] = envelope.id
     headers["Upstash-Retried"] = str(attempts - 1)
@@ -51,6 +59,8 @@ async def send(
     signing_key: str,
 ) -> Response:
     """Deliver once. Redirects are not followed: a 3xx is a failed attempt, as in QStash."""
+    if breaks_lines(envelope.url):  # stored before the ingress refused such URLs
+        return Response(error=f"{REFUSED_PREFIX}the URL contains CR, LF or NUL")
     headers = request_headers(envelope, body, attempts, signing_key)
     timeout = aiohttp.ClientTimeout(total=envelope.timeout_ms / 1000)
     try:

@@ -4,6 +4,10 @@ Values come as repeated query parameters (`label=a&label=b`, TypeScript SDK ≥ 
 comma-separated values (`label=a,b`), or JSON body keys (older SDKs). Semantics: OR within one
 key, AND across keys. Filters apply to the rendered API object, so a filter key is the JSON
 key the user sees.
+
+Lists read filters leniently (unknown keys such as paging ones are ignored). Bulk actions
+read them strictly (`bulk_selection`): a mistyped or empty field there must not widen the
+action to everything.
 """
 
 from __future__ import annotations
@@ -97,12 +101,80 @@ def filter_from_pairs(pairs: Iterable[tuple[str, Any]]) -> Filter:
     return Filter({k: frozenset(v) for k, v in values.items()}, from_ms, to_ms)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What a bulk call acts on: explicit ids, else every item `wanted` matches."""
+
+    ids: tuple[str, ...] | None = None
+    wanted: Filter = field(default_factory=Filter)
+
+
+# Query keys a bulk call may carry besides its selection (qstash_token: auth, middleware.py).
+_BULK_PAGING = frozenset({"count", "cursor", "qstash_token"})
+_DATES = ("fromDate", "toDate")
+
+
+def bulk_selection(
+    query: MultiMapping[str], body: Mapping[str, Any] | None, ids_key: str
+) -> Selection:
+    """The selection of a bulk call (bulk cancel, DLQ delete and retry), strictly read.
+
+    It comes from the query (TypeScript SDK) or from a JSON body (Python SDK), not both, as
+    ids (`ids_key`) or filter fields; a body may also nest its filter fields under `filter`,
+    the SDKs' own shape. No selection at all (no body, only count and cursor) selects
+    everything: the SDKs' "all" forms. Anything that could turn a narrower request into that
+    is refused with a 400 naming the field instead: an unknown key, an empty value, an empty
+    body or filter object, an id list that is not a list of strings.
+    """
+    pairs = [
+        _checked(key, value, ids_key, "parameter")
+        for key, value in query.items()
+        if key not in _BULK_PAGING
+    ]
+    if body is not None:
+        if pairs:
+            raise BadRequest("give the selection in the query or in the body, not both")
+        pairs = _body_pairs(body, ids_key)
+    if any(key == ids_key for key, _ in pairs):  # ids win over filters, as in QStash
+        return Selection(ids=tuple(v for key, values in pairs if key == ids_key for v in values))
+    return Selection(wanted=filter_from_pairs((k, v) for k, values in pairs for v in values))
+
+
+def _body_pairs(body: Mapping[str, Any], ids_key: str) -> list[tuple[str, list[str]]]:
+    if not body:
+        raise BadRequest(
+            f"the body selects nothing: name {ids_key} or filter fields, or send no body "
+            "to select everything"
+        )
+    nested = body.get("filter")
+    if "filter" in body and (not isinstance(nested, dict) or not nested):
+        raise BadRequest("filter must be an object with at least one filter field")
+    items = [*((k, v) for k, v in body.items() if k != "filter"), *(nested or {}).items()]
+    return [
+        # An explicit empty id list selects nothing: Python sends it for cancel_many([]).
+        (key, []) if key == ids_key and value == [] else _checked(key, value, ids_key, "field")
+        for key, value in items
+    ]
+
+
+def _checked(key: str, raw: Any, ids_key: str, kind: str) -> tuple[str, list[str]]:
+    """One selecting key with its values, or BadRequest naming it."""
+    # DLQ ids select nothing among messages: a bulk cancel naming them is a mistake.
+    fields = {*_FIELDS, *_DATES} - {ids_key, "dlqIds"}
+    if key != ids_key and key not in fields:
+        known = ", ".join(sorted(fields))
+        raise BadRequest(f"unknown {kind} {key!r}: expected {ids_key} or a filter field ({known})")
+    items = raw if isinstance(raw, list) else [raw]
+    if not all(isinstance(item, str | int) and not isinstance(item, bool) for item in items):
+        raise BadRequest(f"{key} must be a string, a number or a list of them")
+    values = _split(items)
+    if not values:
+        raise BadRequest(f"{key} is empty: give at least one value")
+    return key, values
+
+
 def filter_from_query(query: MultiMapping[str]) -> Filter:
     return filter_from_pairs(query.items())
-
-
-def filter_from_body(body: Mapping[str, Any]) -> Filter:
-    return filter_from_pairs((k, v) for k, v in body.items() if v not in (None, "", []))
 
 
 def _split(raw: Any) -> list[str]:

@@ -26,6 +26,8 @@ def validate_url(url: object, what: str, policy: DestinationPolicy | None) -> st
     host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
     if not sep or scheme.lower() not in ("http", "https") or not host or host.startswith(":"):
         raise BadRequest(f"invalid {what} {url!r}: it must be an absolute http(s) URL")
+    if any(c < " " or c == "\x7f" for c in url):
+        raise BadRequest(f"invalid {what} {url!r}: it contains a control character (CR, LF, NUL)")
     if any(c.isspace() for c in url):
         raise BadRequest(f"invalid {what} {url!r}: it contains whitespace")
     if policy is not None:

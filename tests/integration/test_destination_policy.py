@@ -12,7 +12,7 @@ from broker.metrics import DELIVERIES
 from tests.support.api import api, eventually
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
-from tests.support.state import redis_snapshot
+from tests.support.state import refused_unchanged
 
 pytestmark = pytest.mark.integration
 PRIVATE = "http://10.1.2.3/hook"
@@ -25,14 +25,6 @@ async def strict(redis_url: str) -> AsyncIterator[Hookstream]:
     server = await Hookstream(redis_url, with_worker=False, dev=False).start()
     yield server
     await server.stop()
-
-
-async def _refused(server: Hookstream, method: str, path: str, **kwargs: object) -> str:
-    before = await redis_snapshot(server.conn.redis)
-    status, body = await api(server, method, path, **kwargs)
-    assert status == 400, body
-    assert await redis_snapshot(server.conn.redis) == before
-    return str(body["error"])
 
 
 @pytest.mark.parametrize(
@@ -49,7 +41,7 @@ async def test_ingress_refuses_private_destinations(
     strict: Hookstream, method: str, path: str, headers: dict[str, str]
 ) -> None:
     """Publish, enqueue, schedules and both callbacks: 400 naming the class and the setting."""
-    error = await _refused(strict, method, path, headers=headers)
+    error = await refused_unchanged(strict, method, path, headers=headers)
     assert "10.1.2.3 is a private address" in error
     assert "HOOKSTREAM_ALLOWED_DESTINATIONS" in error
 
@@ -57,9 +49,10 @@ async def test_ingress_refuses_private_destinations(
 async def test_batch_and_url_groups_are_checked_too(strict: Hookstream) -> None:
     """A batch item and a URL-group endpoint with a loopback URL are refused, writing nothing."""
     batch = [{"destination": "https://example.com"}, {"destination": "http://127.0.0.1:9/x"}]
-    assert "loopback" in await _refused(strict, "POST", "/v2/batch", json=batch)
+    assert "loopback" in await refused_unchanged(strict, "POST", "/v2/batch", json=batch)
     endpoints = {"endpoints": [{"url": "http://[::1]:9/x"}]}
-    assert "loopback" in await _refused(strict, "POST", "/v2/topics/g/endpoints", json=endpoints)
+    path = "/v2/topics/g/endpoints"
+    assert "loopback" in await refused_unchanged(strict, "POST", path, json=endpoints)
 
 
 async def test_an_allow_list_opens_a_range(redis_url: str) -> None:
@@ -78,7 +71,7 @@ async def test_dev_still_refuses_metadata(redis_url: str) -> None:
     """`hookstream dev` allows loopback and private receivers, never the metadata address."""
     server = await Hookstream(redis_url, with_worker=False).start()
     try:
-        error = await _refused(server, "POST", f"/v2/publish/{METADATA}")
+        error = await refused_unchanged(server, "POST", f"/v2/publish/{METADATA}")
         assert "169.254.169.254" in error
     finally:
         await server.stop()

@@ -177,7 +177,11 @@ async def test_python_sdk_logs_show_flow_control_and_the_response(
 
 
 def _node(
-    args: list[str], hookstream: Hookstream, keys: dict[str, str], stdin: str = ""
+    args: list[str],
+    hookstream: Hookstream,
+    keys: dict[str, str],
+    stdin: str = "",
+    script: str = "publish_and_verify.mjs",
 ) -> dict[str, object]:
     env = os.environ | {
         "QSTASH_URL": hookstream.url,
@@ -187,7 +191,7 @@ def _node(
     }
     env.pop("QSTASH_DEV", None)
     done = subprocess.run(
-        ["node", "publish_and_verify.mjs", *args],
+        ["node", script, *args],
         cwd=SDK_DIR, env=env, input=stdin, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from tests.support.api import api
+from tests.support.hookstream import Hookstream
+
 
 async def redis_snapshot(redis: Redis) -> dict[bytes, object]:
     """Every key with its type and size: enough to see that nothing was written."""
@@ -13,3 +16,12 @@ async def redis_snapshot(redis: Redis) -> dict[bytes, object]:
         size = await redis.xlen(key) if kind == b"stream" else await redis.memory_usage(key)
         snapshot[key] = (kind, size)
     return snapshot
+
+
+async def refused_unchanged(server: Hookstream, method: str, path: str, **kwargs: object) -> str:
+    """Make one call that must be a 400 and leave Redis as it was; return its error."""
+    before = await redis_snapshot(server.conn.redis)
+    status, body = await api(server, method, path, **kwargs)
+    assert status == 400, body
+    assert await redis_snapshot(server.conn.redis) == before
+    return str(body["error"])

@@ -6,7 +6,7 @@ import pytest
 from multidict import MultiDict
 
 from broker.errors import BadRequest
-from broker.http.filters import filter_from_body, filter_from_query
+from broker.http.filters import bulk_selection, filter_from_pairs, filter_from_query
 
 EVENT = {"messageId": "m1", "state": "RETRY", "url": "https://a.io/x/y", "labels": ["a", "b"]}
 
@@ -28,7 +28,7 @@ def test_in_progress_and_cancelled_spelling() -> None:
 def test_host_path_and_time_window() -> None:
     """host/path compare against the URL; fromDate/toDate are inclusive milliseconds."""
     assert filter_from_query(MultiDict(host="a.io", path="/x/y")).matches(EVENT, 0)
-    window = filter_from_body({"fromDate": 10, "toDate": 20})
+    window = filter_from_pairs([("fromDate", 10), ("toDate", 20)])
     assert [window.matches(EVENT, t) for t in (9, 10, 20, 21)] == [False, True, True, False]
 
 
@@ -53,3 +53,42 @@ def test_bad_dates() -> None:
     """A non-numeric date is a 400."""
     with pytest.raises(BadRequest, match="fromDate"):
         filter_from_query(MultiDict(fromDate="yesterday"))
+
+
+def test_bulk_selection_reads_both_wire_forms() -> None:
+    """Query ids (repeated or comma-separated) or body ids; filters flat or under `filter`;
+    paging keys and the token parameter select nothing, so they mean "all"."""
+    query = MultiDict([("messageIds", "a,b"), ("messageIds", "c"), ("count", "100")])
+    assert bulk_selection(query, None, "messageIds").ids == ("a", "b", "c")
+    assert bulk_selection(MultiDict(), {"messageIds": []}, "messageIds").ids == ()
+    nested = bulk_selection(MultiDict(), {"filter": {"label": ["b"]}}, "messageIds")
+    assert nested.ids is None
+    assert nested.wanted.matches(EVENT, 0)
+    everything = bulk_selection(MultiDict(count="1", cursor="c", qstash_token="t"), None, "dlqIds")
+    assert everything.ids is None
+    assert everything.wanted.empty
+    dated = bulk_selection(MultiDict(), {"fromDate": 10, "toDate": "20"}, "dlqIds").wanted
+    assert [dated.matches(EVENT, t) for t in (9, 15, 21)] == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "error"),
+    [
+        ([("messageIds", "")], None, "messageIds is empty"),
+        ([("label", " , ")], None, "label is empty"),
+        ([("labeel", "x")], None, "unknown parameter 'labeel'"),
+        ([("dlqIds", "x")], None, "unknown parameter 'dlqIds'"),
+        ([], {}, "selects nothing"),
+        ([], {"ids": ["x"]}, "unknown field 'ids'"),
+        ([], {"filter": {"labeel": "x"}}, "unknown field 'labeel'"),
+        ([], {"filter": []}, "filter must be an object"),
+        ([], {"messageIds": [["a"]]}, "messageIds must be a string"),
+        ([], {"label": True}, "label must be a string"),
+        ([("label", "a")], {"messageIds": ["x"]}, "not both"),
+    ],
+)
+def test_bulk_selection_refuses_what_could_widen(
+    query: list[tuple[str, str]], body: dict | None, error: str
+) -> None:
+    with pytest.raises(BadRequest, match=error):
+        bulk_selection(MultiDict(query), body, "messageIds")

@@ -1,7 +1,8 @@
 """`POST /v2/batch`: many publishes and enqueues in one request.
 
 Every item is validated (headers, destination, queue name, URL group existence) before
-anything is written, so an invalid item rejects the whole batch with a 400 naming it.
+anything is written, so an invalid item rejects the whole batch with a 400 naming it. Item
+headers are JSON strings, so unlike header lines they can hold CR, LF or NUL: refused here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from broker.errors import BadRequest, QueueError
+from broker.header_policy import check_line_safe
 from broker.http.context import connection
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
@@ -48,6 +50,8 @@ async def publish_batch(request: web.Request) -> web.Response:
 async def _plan(conn: Connection, index: int, item: Item, caller: str) -> Plan:
     """Validate one item into its drafts; errors name the item."""
     try:
+        for name, value in item.headers.items():  # JSON strings, unlike HTTP header lines
+            check_line_safe(name, value)
         options = parse_publish_headers(CIMultiDict(item.headers), conn.settings)
         queue = check_name("queue", item.queue) if item.queue else None
         routing = Routing(caller_ip=caller, queue_name=queue)

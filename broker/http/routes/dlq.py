@@ -17,7 +17,7 @@ from broker.api import DlqMessage
 from broker.errors import NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
-from broker.http.filters import Filter, count_parameter, filter_from_query
+from broker.http.filters import Filter, bulk_selection, count_parameter, filter_from_query
 from broker.http.views import as_json, dlq_view, respond
 from broker.metrics import PUBLISHED
 from broker.options import parse_publish_headers
@@ -100,19 +100,14 @@ async def delete_dlq(request: web.Request) -> web.Response:
 async def _selection(request: web.Request) -> tuple[list[DlqEntry], str | None]:
     """The entries a bulk call names: ids (body or query), else a filtered page."""
     conn = connection(request)
-    body = await json_object(request)
-    ids = body.get("dlqIds", []) or request.query.getall("dlqIds", [])
-    ids = [part for value in ids for part in str(value).split(",") if part]
-    if ids:
-        return await find_entries(conn.redis, conn.partitions, ids), None
-    if "dlqIds" in body:
-        return [], None  # an explicit empty list selects nothing, never everything
+    body = await json_object(request) if request.can_read_body else None
     query = request.query
+    selection = bulk_selection(query, body, "dlqIds")
     count = count_parameter(query, default=MAX_COUNT, maximum=MAX_COUNT)
-    found, cursor = await _listing(
-        conn, filter_from_query(query), count, query.get("cursor"), False
-    )
-    return [entry for entry, _ in found], cursor
+    if selection.ids is not None:  # an explicit empty list selects nothing
+        return await find_entries(conn.redis, conn.partitions, selection.ids), None
+    entries, cursor = await _listing(conn, selection.wanted, count, query.get("cursor"), False)
+    return [entry for entry, _ in entries], cursor
 
 
 async def delete_many(request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ from aiohttp import web
 from broker.errors import NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
-from broker.http.filters import Filter, filter_from_body, filter_from_query
+from broker.http.filters import bulk_selection
 from broker.http.views import as_json, message_view, respond
 from broker.queue.cancel import cancel_message
 from broker.queue.model import State
@@ -31,32 +31,24 @@ async def cancel_one(request: web.Request) -> web.Response:
 
 
 async def cancel_messages(request: web.Request) -> web.Response:
-    """Bulk cancel: ids, a filter, or everything (no body and no selecting parameter)."""
+    """Bulk cancel: ids, a filter, or everything (no body and no selecting parameter).
+    `count` is ignored: one call cancels every match, as in QStash."""
     conn = connection(request)
-    ids, wanted = await _bulk_selection(request)
+    body = await json_object(request) if request.can_read_body else None
+    selection = bulk_selection(request.query, body, "messageIds")
+    ids = selection.ids
     if ids is None:
-        ids = [
-            m.envelope.id
-            async for m in scan_messages(conn.redis, conn.partitions)
-            if m.state != State.FAILED
-            and wanted.matches(as_json(message_view(m)), m.envelope.created_at)
-        ]
+        wanted = selection.wanted
+        ids = tuple(
+            [
+                m.envelope.id
+                async for m in scan_messages(conn.redis, conn.partitions)
+                if m.state != State.FAILED
+                and wanted.matches(as_json(message_view(m)), m.envelope.created_at)
+            ]
+        )
     cancelled = sum([await cancel_message(conn, message_id) for message_id in dict.fromkeys(ids)])
     return web.json_response({"cancelled": cancelled})
-
-
-async def _bulk_selection(request: web.Request) -> tuple[list[str] | None, Filter]:
-    """Explicit ids (None when the call selects by filter, or all by an empty filter)."""
-    if request.can_read_body:
-        body = await json_object(request)
-        if "messageIds" in body:
-            # An explicit empty list cancels nothing: Python sends [] for cancel_many([]).
-            return [str(i) for i in body["messageIds"] or []], Filter()
-        return None, filter_from_body(body)
-    ids = [v for value in request.query.getall("messageIds", []) for v in value.split(",") if v]
-    if ids:
-        return ids, Filter()
-    return None, filter_from_query(request.query)  # paging keys like count select nothing
 
 
 def add_routes(app: web.Application) -> None:
