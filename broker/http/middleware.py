@@ -11,10 +11,9 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from broker.errors import BadRequest, Conflict, NotFound, QueueError, Unauthorized, Unavailable
+from broker.health import REDIS_DOWN
 from broker.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -32,10 +31,6 @@ and an error listed nowhere (ConfigError in a request, say) is a bug: 500."""
 
 RETRY_AFTER_S = 5
 """What a 503 asks clients to wait: long enough for Redis to fail over or restart."""
-
-# redis-py's failures to reach Redis at all (refused, reset, timed out, still loading),
-# as opposed to a reply Redis gave (ResponseError), which is a bug here.
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 class Tokens:
