@@ -35,6 +35,7 @@ class Settings:
     port: int = 8080
     metrics_port: int = 9090
     tokens: tuple[str, ...] = ()
+    readonly_tokens: tuple[str, ...] = ()
     current_signing_key: str | None = None
     next_signing_key: str | None = None
     partitions: int = 4
@@ -158,6 +159,7 @@ VARIABLES: dict[str, Variable] = {
     "port": ("HOOKSTREAM_PORT", integer()),
     "metrics_port": ("HOOKSTREAM_METRICS_PORT", integer()),
     "tokens": ("HOOKSTREAM_TOKENS", _tokens),
+    "readonly_tokens": ("HOOKSTREAM_READONLY_TOKENS", _tokens),
     "current_signing_key": ("HOOKSTREAM_CURRENT_SIGNING_KEY", text),
     "next_signing_key": ("HOOKSTREAM_NEXT_SIGNING_KEY", text),
     "partitions": ("HOOKSTREAM_PARTITIONS", integer(minimum=1)),

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from broker.health import add_health_routes
 from broker.http.context import CONNECTION
-from broker.http.middleware import auth_middleware, error_middleware, metrics_middleware
+from broker.http.middleware import Tokens, auth_middleware, error_middleware, metrics_middleware
 from broker.http.routes import (
     batch,
     dlq,
@@ -27,9 +27,10 @@ from broker.queue.signing_keys import keys_initialised
 def build_app(conn: Connection) -> web.Application:
     """The API application on an open connection (the caller owns its lifecycle)."""
     settings = conn.settings
+    tokens = Tokens(settings.tokens, settings.readonly_tokens)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[metrics_middleware, error_middleware, auth_middleware(settings.tokens)],
+        middlewares=[metrics_middleware, error_middleware, auth_middleware(tokens)],
     )
     app[CONNECTION] = conn
     for routes in (

@@ -7,12 +7,22 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from broker.errors import BadRequest, Conflict, NotFound, QueueError, Unauthorized, Unavailable
+from broker.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    QueueError,
+    Unauthorized,
+    Unavailable,
+)
 from broker.health import REDIS_DOWN
 from broker.metrics import HTTP_DURATION, HTTP_REQUESTS
 
@@ -22,6 +32,7 @@ log = structlog.get_logger()
 STATUS: dict[type[QueueError], int] = {
     BadRequest: 400,
     Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     Unavailable: 503,
@@ -33,6 +44,77 @@ RETRY_AFTER_S = 5
 """What a 503 asks clients to wait: long enough for Redis to fail over or restart."""
 
 
+class Access(Enum):
+    """Which tokens may call a route."""
+
+    READ = "read"  # every token, read-only ones too
+    FULL = "full"  # full tokens only
+
+
+_R, _F = Access.READ, Access.FULL
+ROUTE_ACCESS: dict[tuple[str, str], Access] = {
+    ("POST", "/v2/publish/{destination}"): _F,
+    ("POST", "/v2/enqueue/{queue}/{destination}"): _F,
+    ("POST", "/v2/batch"): _F,
+    ("GET", "/v2/messages/{message_id}"): _R,
+    ("DELETE", "/v2/messages/{message_id}"): _F,
+    ("DELETE", "/v2/messages"): _F,
+    # The signing keys are secrets: whoever holds them can forge deliveries.
+    ("GET", "/v2/keys"): _F,
+    ("POST", "/v2/keys/rotate"): _F,
+    ("GET", "/v2/events"): _R,
+    ("GET", "/v2/logs"): _R,
+    ("GET", "/v2/dlq"): _R,
+    ("GET", "/v2/dlq/{dlq_id}"): _R,
+    ("DELETE", "/v2/dlq"): _F,
+    ("DELETE", "/v2/dlq/{dlq_id}"): _F,
+    ("POST", "/v2/dlq/retry"): _F,
+    ("POST", "/v2/dlq/retry/{dlq_id}"): _F,
+    ("GET", "/v2/schedules"): _R,
+    ("GET", "/v2/schedules/{schedule_id}"): _R,
+    ("POST", "/v2/schedules/{destination}"): _F,
+    ("PATCH", "/v2/schedules/{schedule_id}/{action}"): _F,
+    ("DELETE", "/v2/schedules/{schedule_id}"): _F,
+    ("GET", "/v2/topics"): _R,
+    ("GET", "/v2/topics/{name}"): _R,
+    ("POST", "/v2/topics/{name}/endpoints"): _F,
+    ("DELETE", "/v2/topics/{name}/endpoints"): _F,
+    ("DELETE", "/v2/topics/{name}"): _F,
+    ("GET", "/v2/queues"): _R,
+    ("GET", "/v2/queues/{name}"): _R,
+    ("POST", "/v2/queues"): _F,
+    ("DELETE", "/v2/queues/{name}"): _F,
+    ("POST", "/v2/queues/{name}/pause"): _F,
+    ("POST", "/v2/queues/{name}/resume"): _F,
+    ("GET", "/v2/flowControl"): _R,
+    ("GET", "/v2/flowControl/{key}"): _R,
+    ("GET", "/v2/globalParallelism"): _R,
+    ("POST", "/v2/flowControl/{key}/pause"): _F,
+    ("POST", "/v2/flowControl/{key}/resume"): _F,
+    ("POST", "/v2/flowControl/{key}/pin"): _F,
+    ("POST", "/v2/flowControl/{key}/unpin"): _F,
+    ("POST", "/v2/flowControl/{key}/resetRate"): _F,
+    ("POST", "/v2/flowControl/{key}/reset"): _F,
+}
+"""Who may call each /v2 route, by method and route template; HEAD goes with its GET. A route
+missing here (a new one, or no route at all) is FULL: a read-only token is refused it until
+someone decides otherwise. tests/unit/test_access.py walks the app's routes against it."""
+
+
+def access_of(method: str, template: str | None) -> Access | None:
+    """The route's row in ROUTE_ACCESS, or None when it has none."""
+    if template is None:
+        return None
+    return ROUTE_ACCESS.get(("GET" if method == "HEAD" else method, template))
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Whose token an authenticated request carries."""
+
+    read_only: bool
+
+
 class Tokens:
     """The configured bearer tokens, known only by a keyed digest.
 
@@ -42,32 +124,47 @@ class Tokens:
     ever sees the digests.
     """
 
-    def __init__(self, tokens: tuple[str, ...]) -> None:
+    def __init__(self, full: tuple[str, ...], read_only: tuple[str, ...] = ()) -> None:
         self._key = secrets.token_bytes(32)
-        self._known = [self._digest(token) for token in tokens]
+        self._known = [(self._digest(t), Caller(read_only=False)) for t in full]
+        self._known += [(self._digest(t), Caller(read_only=True)) for t in read_only]
 
     def _digest(self, token: str) -> bytes:
         return hmac.new(self._key, token.encode(), hashlib.sha256).digest()
 
-    def accepts(self, presented: str) -> bool:
-        """Whether `presented` is one of the tokens (an empty one never is)."""
+    def caller(self, presented: str) -> Caller | None:
+        """Whose token `presented` is, or None (an empty one is nobody's). A token configured
+        both ways is read-only."""
         digest = self._digest(presented)
         # Every token is compared, without stopping at a match, so timing stays flat.
-        matches = [hmac.compare_digest(digest, known) for known in self._known]
-        return bool(presented) and any(matches)
+        matched = [caller for known, caller in self._known if hmac.compare_digest(digest, known)]
+        if not presented or not matched:
+            return None
+        return max(matched, key=lambda caller: caller.read_only)
 
 
-def auth_middleware(tokens: tuple[str, ...]) -> Middleware:
-    """Require one of `tokens` on /v2/ paths, as a Bearer header or `qstash_token` parameter."""
-    known = Tokens(tokens)
+def auth_middleware(tokens: Tokens) -> Middleware:
+    """On /v2/ paths: require a known token, as a Bearer header or `qstash_token` parameter
+    (401), and a full one for every route ROUTE_ACCESS does not open to read-only ones (403)."""
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/v2/") and not known.accepts(presented_token(request)):
+        if not request.path.startswith("/v2/"):
+            return await handler(request)
+        caller = tokens.caller(presented_token(request))
+        if caller is None:
             raise Unauthorized("missing or invalid bearer token")
+        if caller.read_only and access_of(request.method, _template(request)) is not Access.READ:
+            raise Forbidden("this token is read-only: it may not publish, change or delete")
         return await handler(request)
 
     return check_token
+
+
+def _template(request: web.Request) -> str | None:
+    """The matched route's template (`/v2/queues/{name}`); None when no route matched."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else None
 
 
 def presented_token(request: web.Request) -> str:
@@ -125,8 +222,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Count and time requests by route template (never the raw path)."""
     started = time.perf_counter()
     response = await handler(request)
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    route = _template(request) or "unmatched"
     HTTP_REQUESTS.labels(request.method, route, str(response.status)).inc()
     HTTP_DURATION.labels(route).observe(time.perf_counter() - started)
     return response

@@ -8,8 +8,15 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from broker.http.app import build_app
+from broker.http.middleware import Access, access_of
+from broker.queue.connection import Connection
+from broker.redis_server import free_port
+from broker.settings import Settings
 from tests.support.hookstream import Hookstream
+from tests.support.state import redis_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +59,100 @@ async def test_tokens_are_compared_as_fixed_length_digests(
         compared.clear()
         assert await _status(server, "GET", "/v2/queues", presented) == status
         assert compared == [(32, 32), (32, 32)], presented
+
+
+READ_ONLY_TOKEN = "read-only-token-0123456789"
+SAMPLE_PARAMETERS = {
+    "destination": "https://example.com/hook",
+    "message_id": "msg_0_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+    "dlq_id": "1700000000000-0-0",
+    "schedule_id": "daily",
+    "action": "pause",
+    "name": "orders",
+    "queue": "orders",
+    "key": "tenant-1",
+}
+
+
+def _api_routes(server: Hookstream) -> list[tuple[str, str, Access]]:
+    """(method, sample path, access) of every /v2 route the running app serves, HEAD aside."""
+    routes = []
+    for route in build_app(server.conn).router.routes():
+        assert route.resource is not None
+        template = route.resource.canonical
+        if route.method == "HEAD" or not template.startswith("/v2/"):
+            continue
+        access = access_of(route.method, template)
+        assert access is not None, (route.method, template)
+        routes.append((route.method, template.format(**SAMPLE_PARAMETERS), access))
+    return routes
+
+
+@pytest.fixture(name="guarded")
+async def _guarded(redis_url: str) -> AsyncIterator[Hookstream]:
+    """An ingress with a full and a read-only token."""
+    server = Hookstream(
+        redis_url, with_worker=False, tokens=(FULL_TOKEN,), readonly_tokens=(READ_ONLY_TOKEN,)
+    )
+    yield await server.start()
+    await server.stop()
+
+
+async def test_read_only_token_walks_every_route(guarded: Hookstream) -> None:
+    """Across every route of the app, a read-only token gets 403 {"error"} (and writes
+    nothing) wherever it would publish, change, delete or see the signing keys, and an
+    ordinary answer (200 or 404) wherever it reads."""
+    before = await redis_snapshot(guarded.conn.redis)
+    answers = {}
+    async with aiohttp.ClientSession(guarded.url) as session:
+        for method, path, access in _api_routes(guarded):
+            headers = {"Authorization": f"Bearer {READ_ONLY_TOKEN}"}
+            async with session.request(method, path, headers=headers, data=b"[]") as resp:
+                body = await resp.json()
+                answers[(method, path)] = (access, resp.status)
+                if access is Access.FULL:
+                    assert (resp.status, list(body)) == (403, ["error"]), (method, path, body)
+                else:
+                    assert resp.status in (200, 404), (method, path, resp.status, body)
+    assert await redis_snapshot(guarded.conn.redis) == before
+    assert answers[("GET", "/v2/keys")] == (Access.FULL, 403)
+    assert answers[("GET", "/v2/queues")] == (Access.READ, 200)
+
+
+async def test_read_only_token_in_the_query_is_read_only(guarded: Hookstream) -> None:
+    """`?qstash_token=` carries the same rights as the header; a full token still writes."""
+    async with aiohttp.ClientSession(guarded.url) as session:
+        query = {"qstash_token": READ_ONLY_TOKEN}
+        async with session.post("/v2/queues", params=query, json={"queueName": "q"}) as resp:
+            assert resp.status == 403
+        async with session.get("/v2/queues", params=query) as resp:
+            assert (resp.status, await resp.json()) == (200, [])
+        full = {"Authorization": f"Bearer {FULL_TOKEN}"}
+        async with session.post("/v2/queues", headers=full, json={"queueName": "q"}) as resp:
+            assert resp.status == 200
+
+
+async def test_a_route_without_a_row_is_refused_to_read_only_tokens(redis_url: str) -> None:
+    """Default deny: a GET route added to the app without a ROUTE_ACCESS row answers a
+    read-only token 403, a full token 200."""
+    settings = Settings(tokens=(FULL_TOKEN,), readonly_tokens=(READ_ONLY_TOKEN,), partitions=2)
+    conn = Connection.open(settings, redis_url)
+    app = build_app(conn)
+    app.router.add_get("/v2/unclassified", _ok)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
+            for token, status in [(READ_ONLY_TOKEN, 403), (FULL_TOKEN, 200)]:
+                headers = {"Authorization": f"Bearer {token}"}
+                async with session.get("/v2/unclassified", headers=headers) as resp:
+                    assert resp.status == status
+    finally:
+        await runner.cleanup()
+        await conn.close()
+
+
+async def _ok(_: web.Request) -> web.Response:
+    return web.json_response({})
