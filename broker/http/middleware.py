@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,8 @@ from broker.errors import (
 )
 from broker.health import REDIS_DOWN
 from broker.metrics import HTTP_DURATION, HTTP_REQUESTS
+from broker.queue.keys import rate_limit
+from broker.queue.rate_limits import Limiter, Window
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger()
@@ -113,6 +116,7 @@ class Caller:
     """Whose token an authenticated request carries."""
 
     read_only: bool
+    rate_key: str  # its rate-limit counter (keys.rate_limit: named by a digest of the token)
 
 
 class Tokens:
@@ -126,8 +130,8 @@ class Tokens:
 
     def __init__(self, full: tuple[str, ...], read_only: tuple[str, ...] = ()) -> None:
         self._key = secrets.token_bytes(32)
-        self._known = [(self._digest(t), Caller(read_only=False)) for t in full]
-        self._known += [(self._digest(t), Caller(read_only=True)) for t in read_only]
+        self._known = [(self._digest(t), Caller(False, rate_limit(t))) for t in full]
+        self._known += [(self._digest(t), Caller(True, rate_limit(t))) for t in read_only]
 
     def _digest(self, token: str) -> bytes:
         return hmac.new(self._key, token.encode(), hashlib.sha256).digest()
@@ -143,9 +147,10 @@ class Tokens:
         return max(matched, key=lambda caller: caller.read_only)
 
 
-def auth_middleware(tokens: Tokens) -> Middleware:
+def auth_middleware(tokens: Tokens, limiter: Limiter | None = None) -> Middleware:
     """On /v2/ paths: require a known token, as a Bearer header or `qstash_token` parameter
-    (401), and a full one for every route ROUTE_ACCESS does not open to read-only ones (403)."""
+    (401); with a `limiter`, at most its number of requests per window and token (429); and a
+    full token for every route ROUTE_ACCESS does not open to read-only ones (403)."""
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -154,11 +159,41 @@ def auth_middleware(tokens: Tokens) -> Middleware:
         caller = tokens.caller(presented_token(request))
         if caller is None:
             raise Unauthorized("missing or invalid bearer token")
+        window = await limiter.take(caller.rate_key) if limiter else None
+        if window is not None and window.exceeded:
+            return rate_limited(window)
         if caller.read_only and access_of(request.method, _template(request)) is not Access.READ:
             raise Forbidden("this token is read-only: it may not publish, change or delete")
-        return await handler(request)
+        response = await handler(request)
+        if window is not None and not response.prepared:
+            response.headers.update(burst_headers(window))
+        return response
 
     return check_token
+
+
+def burst_headers(window: Window) -> dict[str, str]:
+    """The window as QStash reports its burst limit. Reset is a Unix time in seconds."""
+    return {
+        "Burst-RateLimit-Limit": str(window.limit),
+        "Burst-RateLimit-Remaining": str(window.remaining),
+        "Burst-RateLimit-Reset": str(math.ceil(time.time() + window.resets_in_ms / 1000)),
+    }
+
+
+def rate_limited(window: Window) -> web.Response:
+    """The 429 of a token over its limit.
+
+    Only the Burst-* headers: both SDKs read a 429 that carries `RateLimit-Limit` as the daily
+    message quota (qstash/http.py raise_for_non_ok_status, @upstash/qstash getResponseError),
+    and raise their burst rate-limit error only without it.
+    """
+    retry_after = max(1, math.ceil(window.resets_in_ms / 1000))
+    return web.json_response(
+        {"error": f"rate limit exceeded: {window.limit} requests per window for this token"},
+        status=429,
+        headers={**burst_headers(window), "Retry-After": str(retry_after)},
+    )
 
 
 def _template(request: web.Request) -> str | None:

@@ -182,6 +182,7 @@ def test_incomplete_values_fail_with_a_clear_message(chart, helm, values, messag
         {"config": {"HOOKSTREAM_PARTITON": "4"}},
         {"config": {"HOOKSTREAM_SHUTDOWN_GRACE": "1.5s"}},
         {"config": {"HOOKSTREAM_LOG_FORMAT": "xml"}},
+        {"config": {"HOOKSTREAM_RATE_LIMIT": "100 per second"}},
         {"redis": {"url": "localhost:6379"}},
     ],
 )

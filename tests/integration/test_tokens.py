@@ -4,7 +4,9 @@ limits per token, and what /readyz tells callers without one."""
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -14,7 +16,7 @@ from broker.http.app import build_app
 from broker.http.middleware import Access, access_of
 from broker.queue.connection import Connection
 from broker.redis_server import free_port
-from broker.settings import Settings
+from broker.settings import RateLimit, Settings
 from tests.support.hookstream import Hookstream
 from tests.support.state import redis_snapshot
 
@@ -156,3 +158,82 @@ async def test_a_route_without_a_row_is_refused_to_read_only_tokens(redis_url: s
 
 async def _ok(_: web.Request) -> web.Response:
     return web.json_response({})
+
+
+@pytest.fixture(name="limited")
+async def _limited(redis_url: str) -> AsyncIterator[Hookstream]:
+    """A production-mode ingress (dev mode never limits): 3 requests per minute and token."""
+    server = Hookstream(
+        redis_url,
+        with_worker=False,
+        dev=False,
+        tokens=(FULL_TOKEN, OTHER_TOKEN),
+        rate_limit=RateLimit(requests=3, window_ms=60_000),
+    )
+    yield await server.start()
+    await server.stop()
+
+
+async def _get_queues(url: str, token: str) -> tuple[int, dict[str, str], Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(url) as session,
+        session.get("/v2/queues", headers=headers) as r,
+    ):
+        return r.status, dict(r.headers), await r.json()
+
+
+async def test_over_the_rate_limit_is_429_with_burst_headers(limited: Hookstream) -> None:
+    """Each answer reports the token's window in Burst-RateLimit-*; the 4th call in the
+    window is 429 {"error"} with Limit 3, Remaining 0, Reset (Unix seconds) and Retry-After,
+    and without RateLimit-Limit, which both SDKs would read as the daily quota."""
+    for remaining in ("2", "1", "0"):
+        status, headers, _ = await _get_queues(limited.url, FULL_TOKEN)
+        assert (status, headers["Burst-RateLimit-Remaining"]) == (200, remaining)
+    status, headers, body = await _get_queues(limited.url, FULL_TOKEN)
+    assert (status, list(body)) == (429, ["error"])
+    assert (headers["Burst-RateLimit-Limit"], headers["Burst-RateLimit-Remaining"]) == ("3", "0")
+    assert time.time() < int(headers["Burst-RateLimit-Reset"]) <= time.time() + 61
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert "RateLimit-Limit" not in headers
+    # Another token has a window of its own.
+    assert (await _get_queues(limited.url, OTHER_TOKEN))[0] == 200
+
+
+async def test_replicas_share_one_count(limited: Hookstream) -> None:
+    """Two ingress replicas on one Redis count together: 2 calls on one and 1 on the other use
+    the window up, and the next call on either is refused. The counter is named by a digest of
+    the token, never the token, and expires with its window."""
+    other = await Hookstream(
+        limited.redis_url,
+        with_worker=False,
+        dev=False,
+        tokens=(FULL_TOKEN,),
+        rate_limit=RateLimit(requests=3, window_ms=60_000),
+    ).start()
+    try:
+        statuses = [(await _get_queues(url, FULL_TOKEN))[0] for url in [limited.url] * 2]
+        statuses.append((await _get_queues(other.url, FULL_TOKEN))[0])
+        statuses.append((await _get_queues(limited.url, FULL_TOKEN))[0])
+        statuses.append((await _get_queues(other.url, FULL_TOKEN))[0])
+    finally:
+        await other.stop()
+    assert statuses == [200, 200, 200, 429, 429]
+    (key,) = [k.decode() async for k in limited.conn.redis.scan_iter("{hs:rate:*")]
+    assert FULL_TOKEN not in key
+    assert 0 < await limited.conn.redis.pttl(key) <= 60_000
+
+
+async def test_rate_limit_is_off_in_dev_and_by_default(redis_url: str) -> None:
+    """`hookstream dev` ignores HOOKSTREAM_RATE_LIMIT; unset, nothing is limited."""
+    assert Settings().rate_limit is None
+    server = await Hookstream(
+        redis_url, with_worker=False, rate_limit=RateLimit(requests=1, window_ms=60_000)
+    ).start()
+    try:
+        for _ in range(3):
+            status, headers, _ = await _get_queues(server.url, server.settings.tokens[0])
+            assert status == 200
+            assert "Burst-RateLimit-Limit" not in headers
+    finally:
+        await server.stop()

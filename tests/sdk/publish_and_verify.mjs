@@ -5,6 +5,7 @@
 //   node publish_and_verify.mjs dlq                             → list, get-by-filter, retry, delete
 //   node publish_and_verify.mjs routing <base destination URL>  → URL group, queue, batch, flow control
 //   node publish_and_verify.mjs schedules <destination>         → create, get, pause, resume, list, delete
+//   node publish_and_verify.mjs ratelimit <calls>               → queues.list until it throws: the error
 // QSTASH_URL / QSTASH_TOKEN / QSTASH_*_SIGNING_KEY come from the environment (set by the test).
 import { Client, Receiver } from "@upstash/qstash";
 
@@ -88,7 +89,21 @@ async function schedules(destination) {
   process.stdout.write(JSON.stringify({ scheduleId, created, paused: paused.isPaused, listed, left }));
 }
 
-const commands = { publish, verify, messages, dlq, routing, schedules };
+async function ratelimit(calls) {
+  const qstash = client();
+  for (let call = 1; call <= Number(calls); call++) {
+    try {
+      await qstash.queue().list();
+    } catch (error) {
+      const { name, limit, remaining, reset } = error;
+      process.stdout.write(JSON.stringify({ call, name, limit, remaining, reset }));
+      return;
+    }
+  }
+  process.stdout.write(JSON.stringify({ call: null }));
+}
+
+const commands = { publish, verify, messages, dlq, routing, schedules, ratelimit };
 const [command, ...args] = process.argv.slice(2);
 if (!commands[command]) throw new Error(`unknown command ${command}`);
 await commands[command](...args);
