@@ -63,6 +63,7 @@ class Settings:
     dedup_window_ms: int = 10 * 60_000
     events_max: int = 100_000
     events_retention_ms: int = 3 * 86_400_000
+    flow_control_idle_ms: int = 86_400_000
     promote_interval_ms: int = 20
     log_format: str = "json"
     log_level: str = "info"
@@ -199,6 +200,7 @@ VARIABLES: dict[str, Variable] = {
     "dedup_window_ms": ("HOOKSTREAM_DEDUP_WINDOW", duration),
     "events_max": ("HOOKSTREAM_EVENTS_MAX", integer(minimum=1)),
     "events_retention_ms": ("HOOKSTREAM_EVENTS_RETENTION", duration),
+    "flow_control_idle_ms": ("HOOKSTREAM_FLOW_CONTROL_IDLE", duration),
     # The one integer-ms knob, named so since its first release; the others are durations.
     "promote_interval_ms": ("HOOKSTREAM_PROMOTE_INTERVAL_MS", integer(minimum=1)),
     "log_format": ("HOOKSTREAM_LOG_FORMAT", choice("json", "console")),
