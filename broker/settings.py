@@ -64,6 +64,7 @@ class Settings:
     events_max: int = 100_000
     events_retention_ms: int = 3 * 86_400_000
     flow_control_idle_ms: int = 86_400_000
+    consumer_idle_ms: int = 3_600_000
     promote_interval_ms: int = 20
     log_format: str = "json"
     log_level: str = "info"
@@ -201,6 +202,7 @@ VARIABLES: dict[str, Variable] = {
     "events_max": ("HOOKSTREAM_EVENTS_MAX", integer(minimum=1)),
     "events_retention_ms": ("HOOKSTREAM_EVENTS_RETENTION", duration),
     "flow_control_idle_ms": ("HOOKSTREAM_FLOW_CONTROL_IDLE", duration),
+    "consumer_idle_ms": ("HOOKSTREAM_CONSUMER_IDLE", duration),
     # The one integer-ms knob, named so since its first release; the others are durations.
     "promote_interval_ms": ("HOOKSTREAM_PROMOTE_INTERVAL_MS", integer(minimum=1)),
     "log_format": ("HOOKSTREAM_LOG_FORMAT", choice("json", "console")),

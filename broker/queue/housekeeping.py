@@ -4,6 +4,11 @@
   them: a key per tenant or per user left a gate hash and an index entry each, for good.
   A gate that has been idle for HOOKSTREAM_FLOW_CONTROL_IDLE and holds nothing is deleted by
   one script (flow_control_expire.lua), which checks and deletes in one atomic step.
+- Every worker process reads under a consumer name of its own (host-pid-random), and a
+  consumer group keeps every name it ever saw: each restart or crash left one behind. A
+  name with no pending entry, idle for HOOKSTREAM_CONSUMER_IDLE, is removed by one script
+  (consumers_prune.lua); a name that still holds entries is never touched (they are
+  reclaimed first, by XAUTOCLAIM).
 
 Every worker runs it; several at once is harmless, since each step is atomic and repeating
 it changes nothing.
@@ -16,7 +21,7 @@ from typing import cast
 
 from broker.queue.connection import Connection
 from broker.queue.keys import FLOW_CONTROL_INDEX, queue_partition
-from broker.queue.scripts import FLOW_CONTROL_EXPIRE
+from broker.queue.scripts import CONSUMERS_PRUNE, FLOW_CONTROL_EXPIRE, Arg
 
 _BATCH = 100  # index entries per SSCAN step, whose scripts go to Redis in one pipeline
 
@@ -49,3 +54,13 @@ async def _expire(conn: Connection, name: str) -> bool:
         await conn.redis.sadd(FLOW_CONTROL_INDEX, name)
         return False
     return True
+
+
+async def remove_dead_consumers(conn: Connection, keep: str) -> list[str]:
+    """Remove, from every partition's group, the consumers with no pending entry that have
+    been idle for HOOKSTREAM_CONSUMER_IDLE, except `keep` (the caller); return their names."""
+    args: dict[str, Arg] = {"idle_ms": conn.settings.consumer_idle_ms, "keep": keep}
+    replies = await asyncio.gather(
+        *(conn.scripts.call(CONSUMERS_PRUNE, p, {}, args) for p in conn.partitions)
+    )
+    return sorted({name.decode() for reply in replies for name in reply})

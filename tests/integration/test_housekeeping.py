@@ -1,4 +1,5 @@
-"""Housekeeping against the real server: idle flow-control keys expire, busy ones stay."""
+"""Housekeeping against the real server: idle flow-control keys expire, busy ones stay; dead
+workers' consumer names leave the groups, never while they hold entries."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from dataclasses import replace
 import pytest
 from aiohttp import web
 
-from broker.queue.housekeeping import expire_idle_flow_keys
-from broker.queue.keys import FLOW_CONTROL_INDEX, queue_partition
+from broker.queue.housekeeping import expire_idle_flow_keys, remove_dead_consumers
+from broker.queue.keys import FLOW_CONTROL_INDEX, GROUP, queue_partition
 from tests.support.api import api, by_path, eventually
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
@@ -135,3 +136,57 @@ async def test_a_publish_between_delete_and_unlisting_keeps_its_key(
     code, listed = await api(eager, "GET", "/v2/flowControl")
     assert (code, [k["flowControlKey"] for k in listed]) == (200, ["raced"])
     await sink.wait_for(1, path="/second")
+
+
+async def _consumers(server: Hookstream) -> dict[tuple[int, str], int]:
+    """(partition, consumer name) -> pending entries, over every partition's group."""
+    found = {}
+    for partition in server.conn.partitions:
+        for consumer in await server.conn.redis.xinfo_consumers(partition.ready, GROUP):
+            found[partition.partition, consumer["name"].decode()] = consumer["pending"]
+    return found
+
+
+async def _read_as(server: Hookstream, consumer: str) -> list[int]:
+    """XREADGROUP under `consumer` in every partition, as a worker that then dies; the
+    partitions it took an entry in."""
+    took = []
+    for partition in server.conn.partitions:
+        streams = {partition.ready: ">"}
+        if await server.conn.redis.xreadgroup(GROUP, consumer, streams, count=1):
+            took.append(partition.partition)
+    return took
+
+
+async def test_dead_consumers_leave_the_groups_once_they_hold_nothing(
+    redis_url: str, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers died: one holding a message, one holding nothing. The pass removes every
+    name from every group where it holds nothing, and never from the group where it holds the
+    pending entry; once a live worker reclaimed and delivered that message, the worker's own
+    housekeeping removes that last name too."""
+    monkeypatch.setattr("workers.worker.HOUSEKEEPING_SECONDS", 0.05)
+    server = await Hookstream(redis_url, with_worker=False, consumer_idle_ms=100).start()
+    try:
+        await server.conn.ensure_groups()
+        await server.publish(sink.url("/held"))
+        (held,) = await _read_as(server, "dead-holding")
+        assert await _read_as(server, "dead-empty") == []
+        await _read_as(server, "me")
+        await asyncio.sleep(0.2)
+        removed = await remove_dead_consumers(server.conn, keep="me")
+        assert removed == ["dead-empty", "dead-holding"]
+        partitions = range(server.settings.partitions)
+        assert await _consumers(server) == {(held, "dead-holding"): 1} | {
+            (p, "me"): 0 for p in partitions
+        }
+
+        worker = await server.start_worker()
+        await sink.wait_for(1, timeout=15)  # reclaimed after the visibility timeout
+
+        async def only_the_live_worker() -> bool:
+            return {name for _, name in await _consumers(server)} == {worker.consumer.name}
+
+        await eventually(only_the_live_worker)
+    finally:
+        await server.stop()
