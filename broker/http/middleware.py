@@ -162,14 +162,22 @@ def auth_middleware(tokens: Tokens, limiter: Limiter | None = None) -> Middlewar
         window = await limiter.take(caller.rate_key) if limiter else None
         if window is not None and window.exceeded:
             return rate_limited(window)
-        if caller.read_only and access_of(request.method, _template(request)) is not Access.READ:
-            raise Forbidden("this token is read-only: it may not publish, change or delete")
+        if caller.read_only:
+            _check_readable(request)
         response = await handler(request)
         if window is not None and not response.prepared:
             response.headers.update(burst_headers(window))
         return response
 
     return check_token
+
+
+def _check_readable(request: web.Request) -> None:
+    """Forbidden unless ROUTE_ACCESS opens the matched route to read-only tokens."""
+    template = _template(request)
+    if access_of(request.method, template) is not Access.READ:
+        route = f"{request.method} {template}" if template else "this request"
+        raise Forbidden(f"this token is read-only: {route} needs a full token")
 
 
 def burst_headers(window: Window) -> dict[str, str]:

@@ -111,14 +111,15 @@ async def test_read_only_token_walks_every_route(guarded: Hookstream) -> None:
             headers = {"Authorization": f"Bearer {READ_ONLY_TOKEN}"}
             async with session.request(method, path, headers=headers, data=b"[]") as resp:
                 body = await resp.json()
-                answers[(method, path)] = (access, resp.status)
+                answers[(method, path)] = (access, resp.status, body)
                 if access is Access.FULL:
                     assert (resp.status, list(body)) == (403, ["error"]), (method, path, body)
                 else:
                     assert resp.status in (200, 404), (method, path, resp.status, body)
     assert await redis_snapshot(guarded.conn.redis) == before
-    assert answers[("GET", "/v2/keys")] == (Access.FULL, 403)
-    assert answers[("GET", "/v2/queues")] == (Access.READ, 200)
+    refusal = {"error": "this token is read-only: GET /v2/keys needs a full token"}
+    assert answers[("GET", "/v2/keys")] == (Access.FULL, 403, refusal)
+    assert answers[("GET", "/v2/queues")] == (Access.READ, 200, [])
 
 
 async def test_read_only_token_in_the_query_is_read_only(guarded: Hookstream) -> None:
