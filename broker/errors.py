@@ -16,6 +16,10 @@ class Unauthorized(QueueError):
     """The bearer token is missing or unknown."""
 
 
+class Forbidden(QueueError):
+    """The token is valid but may not do this (a read-only token asking to change something)."""
+
+
 class NotFound(QueueError):
     """The named message, schedule, queue, group or DLQ entry does not exist."""
 

@@ -7,11 +7,21 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from broker.metrics import export_role_metrics
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]
-"""Returns None when ready, else the reason it is not."""
+"""Returns None when ready, else the reason it is not: a fixed phrase, since /readyz shows it
+to anyone who asks."""
+
+UNREACHABLE = "Redis is unreachable"
+CHECK_FAILED = "readiness check failed"
+# redis-py's failures to reach Redis at all (refused, reset, timed out, still loading), as
+# opposed to a reply Redis gave (ResponseError), which is a bug. Whatever else a readiness
+# check raises is answered CHECK_FAILED.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 # A Callable is no class, so it goes in as the type argument rather than AppKey's `t`.
 _READINESS = web.AppKey[ReadinessCheck]("readiness")
@@ -32,14 +42,21 @@ async def _healthz(_: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
+    """Anyone may ask, so the answer names the problem only in general terms (no address, no
+    exception text); the log line has the details."""
     try:
         problem = await request.app[_READINESS]()
     except Exception as exc:
-        problem = f"{type(exc).__name__}: {exc}"
+        log.warning("readiness.failed", reason=f"{type(exc).__name__}: {exc}")
+        return _unready(UNREACHABLE if isinstance(exc, REDIS_DOWN) else CHECK_FAILED)
     if problem:
         log.warning("readiness.failed", reason=problem)
-        return web.json_response({"status": "unready", "reason": problem}, status=503)
+        return _unready(problem)
     return web.json_response({"status": "ready"})
+
+
+def _unready(reason: str) -> web.Response:
+    return web.json_response({"status": "unready", "reason": reason}, status=503)
 
 
 async def _metrics(_: web.Request) -> web.Response:

@@ -26,6 +26,14 @@ DEV_CURRENT_SIGNING_KEY = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r"
 DEV_NEXT_SIGNING_KEY = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs"
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `requests` API calls per token in each window of `window_ms`."""
+
+    requests: int
+    window_ms: int
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything a role needs to know about its environment."""
@@ -35,6 +43,9 @@ class Settings:
     port: int = 8080
     metrics_port: int = 9090
     tokens: tuple[str, ...] = ()
+    readonly_tokens: tuple[str, ...] = ()
+    # None = no limit; `hookstream dev` never limits.
+    rate_limit: RateLimit | None = None
     current_signing_key: str | None = None
     next_signing_key: str | None = None
     partitions: int = 4
@@ -53,6 +64,8 @@ class Settings:
     dedup_window_ms: int = 10 * 60_000
     events_max: int = 100_000
     events_retention_ms: int = 3 * 86_400_000
+    flow_control_idle_ms: int = 86_400_000
+    consumer_idle_ms: int = 3_600_000
     promote_interval_ms: int = 20
     log_format: str = "json"
     log_level: str = "info"
@@ -149,6 +162,17 @@ def _allow_list(name: str, raw: str) -> str:
     return raw
 
 
+def _rate_limit(name: str, raw: str) -> RateLimit:
+    """`<requests>/<window>`, e.g. `100/1s`."""
+    count, slash, window = raw.partition("/")
+    if not slash:
+        raise ConfigError(f"{name} must be <requests>/<window>, e.g. 100/1s, got {raw!r}")
+    window_ms = duration(name, window)
+    if window_ms <= 0:
+        raise ConfigError(f"{name}: the window must be longer than 0, got {window!r}")
+    return RateLimit(integer(minimum=1)(name, count.strip()), window_ms)
+
+
 def _tokens(_: str, raw: str) -> tuple[str, ...]:
     return tuple(token.strip() for token in raw.split(",") if token.strip())
 
@@ -159,6 +183,8 @@ VARIABLES: dict[str, Variable] = {
     "port": ("HOOKSTREAM_PORT", integer()),
     "metrics_port": ("HOOKSTREAM_METRICS_PORT", integer()),
     "tokens": ("HOOKSTREAM_TOKENS", _tokens),
+    "readonly_tokens": ("HOOKSTREAM_READONLY_TOKENS", _tokens),
+    "rate_limit": ("HOOKSTREAM_RATE_LIMIT", _rate_limit),
     "current_signing_key": ("HOOKSTREAM_CURRENT_SIGNING_KEY", text),
     "next_signing_key": ("HOOKSTREAM_NEXT_SIGNING_KEY", text),
     "partitions": ("HOOKSTREAM_PARTITIONS", integer(minimum=1)),
@@ -177,6 +203,8 @@ VARIABLES: dict[str, Variable] = {
     "dedup_window_ms": ("HOOKSTREAM_DEDUP_WINDOW", duration),
     "events_max": ("HOOKSTREAM_EVENTS_MAX", integer(minimum=1)),
     "events_retention_ms": ("HOOKSTREAM_EVENTS_RETENTION", duration),
+    "flow_control_idle_ms": ("HOOKSTREAM_FLOW_CONTROL_IDLE", duration),
+    "consumer_idle_ms": ("HOOKSTREAM_CONSUMER_IDLE", duration),
     # The one integer-ms knob, named so since its first release; the others are durations.
     "promote_interval_ms": ("HOOKSTREAM_PROMOTE_INTERVAL_MS", integer(minimum=1)),
     "log_format": ("HOOKSTREAM_LOG_FORMAT", choice("json", "console")),

@@ -2,8 +2,8 @@
 
 The read loop also reclaims entries a dead worker left pending. Background loops keep the
 rest moving: promote (delayed → ready), heartbeat (keep our own long deliveries from being
-reclaimed), gauges (backlog from Redis), retention, and a signing-key refresh (rotation takes
-effect without restarts).
+reclaimed), gauges (backlog from Redis), retention, housekeeping (idle flow-control keys, dead
+workers' consumer names), and a signing-key refresh (rotation takes effect without restarts).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from broker.metrics import (
 from broker.queue.backlog import trim_retention
 from broker.queue.connection import Connection
 from broker.queue.consumer import Attempt, CancelledInGate, Consumer, Entry
+from broker.queue.housekeeping import expire_idle_flow_keys, remove_dead_consumers
 from broker.queue.keys import PartitionKeys
 from broker.queue.model import Response
 from broker.queue.signing_keys import RotationFeed, current_keys
@@ -45,6 +46,7 @@ READ_BATCH = 100
 KEY_REFRESH_SECONDS = 5.0
 GAUGE_SECONDS = 5.0
 RETENTION_SECONDS = 60.0
+HOUSEKEEPING_SECONDS = 60.0
 
 
 class Worker:
@@ -80,6 +82,7 @@ class Worker:
             loops += [self._follow_rotations()]
             loops += [self._every(GAUGE_SECONDS, lambda: sample_backlog(self.conn))]
             loops += [self._every(RETENTION_SECONDS, lambda: trim_retention(self.conn))]
+            loops += [self._every(HOUSEKEEPING_SECONDS, self._housekeeping)]
             log.info("worker.started", consumer=self.consumer.name)
             background = [asyncio.create_task(loop) for loop in loops]
             await self._stopping.wait()
@@ -116,6 +119,16 @@ class Worker:
                 await action()
             except Exception:
                 log.exception("worker.background_failed")
+
+    async def _housekeeping(self) -> None:
+        """Delete idle, empty flow-control keys and dead workers' consumer names
+        (broker/queue/housekeeping.py)."""
+        expired = await expire_idle_flow_keys(self.conn)
+        if expired:
+            log.info("worker.flow_control_keys_expired", count=len(expired))
+        removed = await remove_dead_consumers(self.conn, keep=self.consumer.name)
+        if removed:
+            log.info("worker.dead_consumers_removed", consumers=removed)
 
     async def _refresh_signing_key(self) -> None:
         self._signing_key, _ = await current_keys(self.conn)

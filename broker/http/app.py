@@ -7,7 +7,7 @@ from aiohttp import web
 
 from broker.health import add_health_routes, api_readiness
 from broker.http.context import CONNECTION
-from broker.http.middleware import auth_middleware, error_middleware, metrics_middleware
+from broker.http.middleware import Tokens, auth_middleware, error_middleware, metrics_middleware
 from broker.http.routes import (
     batch,
     dlq,
@@ -21,15 +21,20 @@ from broker.http.routes import (
     topics,
 )
 from broker.queue.connection import Connection
+from broker.queue.rate_limits import Limiter
 from broker.queue.signing_keys import keys_initialised
 
 
 def build_app(conn: Connection) -> web.Application:
     """The API application on an open connection (the caller owns its lifecycle)."""
     settings = conn.settings
+    tokens = Tokens(settings.tokens, settings.readonly_tokens)
+    # `hookstream dev` (and the SDKs' dev mode) never limits: a local loop must not stall.
+    limit = None if settings.dev else settings.rate_limit
+    limiter = Limiter(conn, limit) if limit else None
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[metrics_middleware, error_middleware, auth_middleware(settings.tokens)],
+        middlewares=[metrics_middleware, error_middleware, auth_middleware(tokens, limiter)],
     )
     app[CONNECTION] = conn
     for routes in (

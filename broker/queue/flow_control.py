@@ -31,10 +31,14 @@ async def _set(conn: Connection, key: str, settings: GateSettings) -> None:
 
 
 async def apply_message_settings(conn: Connection, envelope: Envelope) -> None:
-    """Create the key on first use and take the settings the message carries."""
+    """Create the key on first use and take the settings the message carries.
+
+    The gate first, then its index entry: housekeeping.expire_idle_flow_keys deletes an idle
+    gate, then its entry, then looks again, so whichever way the two interleave, a gate that
+    exists keeps its entry.
+    """
     if not envelope.flow_control_key:
         return
-    await conn.redis.sadd(FLOW_CONTROL_INDEX, envelope.flow_control_key)
     settings = GateSettings(
         parallelism=str(envelope.parallelism or 0),
         rate=str(envelope.rate or 0),
@@ -42,6 +46,7 @@ async def apply_message_settings(conn: Connection, envelope: Envelope) -> None:
         from_message=True,
     )
     await _set(conn, envelope.flow_control_key, settings)
+    await conn.redis.sadd(FLOW_CONTROL_INDEX, envelope.flow_control_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,17 @@ def queue_partition(name: str, partitions: int) -> PartitionKeys:
     return PartitionKeys(zlib.crc32(name.encode()) % partitions)
 
 
+def rate_limit(token: str) -> str:
+    """Counter of one token's requests in its current rate-limit window (a string with a TTL).
+
+    Named by a digest of the token, never the token itself (key names show in SCAN, MONITOR
+    and slow logs); the same on every ingress replica, so all of them share the count. Each
+    token has a hash tag of its own, so on a cluster the counters spread over the shards.
+    """
+    digest = hashlib.sha256(b"hookstream rate limit\0" + token.encode()).hexdigest()[:32]
+    return f"{{hs:rate:{digest}}}:count"
+
+
 # URL groups ("topics") are management data read on every fan-out publish; one tag of their own.
 TOPICS_INDEX = "{hs:topics}:index"  # set of group names
 

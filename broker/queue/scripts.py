@@ -112,6 +112,8 @@ GATE_SET = Script(
     "gate_set", "gate wait", "parallelism paused create_only rate period_ms from_message"
 )
 GATE_DELETE = Script("gate_delete", "gate wait messages...", "messages...")
+FLOW_CONTROL_EXPIRE = Script("flow_control_expire", "gate wait", "idle_ms")
+CONSUMERS_PRUNE = Script("consumers_prune", "", "idle_ms keep")
 SCHEDULE_SAVE = Script(
     "schedule_save", "due index schedule", "id definition body next_ms", partition=False
 )
@@ -128,8 +130,9 @@ SIGNING_ROTATE = Script("signing_rotate", "signing_keys", "fresh", partition=Fal
 
 ALL = (
     PUBLISH, PUBLISH_ONCE, PROMOTE, START, EXTEND, SETTLE_DELIVERED, SETTLE_RETRY,
-    SETTLE_FAILED, SETTLE_CANCELLED, CANCEL, DLQ_RETRY, GATE_SET, GATE_DELETE, SCHEDULE_SAVE,
-    SCHEDULE_CLAIM, SCHEDULE_DELETE, SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE,
+    SETTLE_FAILED, SETTLE_CANCELLED, CANCEL, DLQ_RETRY, GATE_SET, GATE_DELETE,
+    FLOW_CONTROL_EXPIRE, CONSUMERS_PRUNE, SCHEDULE_SAVE, SCHEDULE_CLAIM, SCHEDULE_DELETE,
+    SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE,
 )  # fmt: skip
 
 

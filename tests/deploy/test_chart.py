@@ -119,6 +119,19 @@ def test_chart_secret_holds_tokens_and_only_given_keys(chart):
         ]
 
 
+def test_chart_secret_holds_read_only_tokens_when_given(chart):
+    """secret.readonlyTokens goes into the Secret as HOOKSTREAM_READONLY_TOKENS, like tokens."""
+    values = chart.values("default")
+    docs = chart.render_case("default", secret={**values["secret"], "readonlyTokens": "ro-1"})
+    secret = chart.one(docs, "Secret", chart.fullname)
+    assert secret["stringData"]["HOOKSTREAM_READONLY_TOKENS"] == "ro-1"
+    assert (
+        chart.one(docs, "ConfigMap", chart.fullname)["data"]
+        .keys()
+        .isdisjoint({"HOOKSTREAM_TOKENS", "HOOKSTREAM_READONLY_TOKENS"})
+    )
+
+
 def test_existing_secret_replaces_the_chart_secret(chart):
     """With secret.existingSecret no Secret is rendered and every role reads the given one."""
     docs = chart.render_case("existing-secret")
@@ -169,6 +182,7 @@ def test_incomplete_values_fail_with_a_clear_message(chart, helm, values, messag
         {"config": {"HOOKSTREAM_PARTITON": "4"}},
         {"config": {"HOOKSTREAM_SHUTDOWN_GRACE": "1.5s"}},
         {"config": {"HOOKSTREAM_LOG_FORMAT": "xml"}},
+        {"config": {"HOOKSTREAM_RATE_LIMIT": "100 per second"}},
         {"redis": {"url": "localhost:6379"}},
     ],
 )

@@ -7,15 +7,18 @@ import hashlib
 import json
 import os
 import subprocess
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from qstash import AsyncQStash, QStash, Receiver
-from qstash.errors import QStashError
+from qstash.errors import QStashError, RateLimitExceededError
 from qstash.log import LogState
 from qstash.message import FlowControlProperties
 from qstash.schedule import ScheduleState
 
+from broker.settings import RateLimit
 from tests.conftest import require_tool
 from tests.support.api import api, events_of, eventually, status, verify_signature
 from tests.support.hookstream import TEST_TOKEN, Hookstream
@@ -392,3 +395,41 @@ async def test_redacted_fields_with_the_python_sdk(hookstream: Hookstream, sink:
     (received,) = await sink.wait_for(1)
     assert received.body == b"card=4242"
     assert received.headers["Authorization"] == "Bearer s3cret"
+
+
+@pytest.fixture(name="limited")
+async def _limited(redis_url: str) -> AsyncIterator[Hookstream]:
+    """A production-mode ingress (dev mode never limits) allowing 2 calls per minute."""
+    server = Hookstream(
+        redis_url, with_worker=False, dev=False, rate_limit=RateLimit(2, window_ms=60_000)
+    )
+    yield await server.start()
+    await server.stop()
+
+
+async def test_python_sdk_raises_its_rate_limit_error(limited: Hookstream) -> None:
+    """Over the limit, the Python SDK raises RateLimitExceededError (the burst limit, not the
+    daily quota) with the limit, remaining and reset it read from Burst-RateLimit-*."""
+    client = AsyncQStash(TEST_TOKEN, base_url=limited.url, retry=False)
+    try:
+        for _ in range(2):
+            await client.queue.list()
+        with pytest.raises(RateLimitExceededError) as raised:
+            await client.queue.list()
+    finally:
+        await client.http._client.aclose()
+    error = raised.value
+    assert (error.limit, error.remaining) == ("2", "0")
+    assert error.reset is not None
+    assert time.time() < int(error.reset) <= time.time() + 61
+
+
+async def test_typescript_sdk_raises_its_rate_limit_error(limited: Hookstream) -> None:
+    """Over the limit, @upstash/qstash throws QstashRatelimitError (not the daily or chat one)
+    with limit, remaining and reset from Burst-RateLimit-*."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    keys = {"current": "", "next": ""}
+    result = await asyncio.to_thread(_node, ["ratelimit", "5"], limited, keys)
+    assert (result["call"], result["name"]) == (3, "QstashRatelimitError")
+    assert (result["limit"], result["remaining"]) == ("2", "0")
+    assert time.time() < int(str(result["reset"])) <= time.time() + 61

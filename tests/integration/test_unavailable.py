@@ -107,3 +107,17 @@ async def test_out_of_memory_is_503_and_stores_nothing(tmp_path: Path) -> None:
     finally:
         await hookstream.stop()
         server.stop()
+
+
+async def test_readyz_names_no_address_and_no_exception(
+    unreachable: aiohttp.ClientSession,
+) -> None:
+    """/readyz answers anyone, so its 503 says "Redis is unreachable" and nothing else: no
+    address, port or exception text; the log line keeps those for the operator."""
+    with capture_logs() as logs:
+        async with unreachable.get("/readyz", headers={"Authorization": ""}) as resp:
+            assert resp.status == 503
+            assert await resp.json() == {"status": "unready", "reason": "Redis is unreachable"}
+    (logged,) = [entry for entry in logs if entry["event"] == "readiness.failed"]
+    assert "127.0.0.1" in logged["reason"]
+    assert logged["reason"].startswith("ConnectionError")

@@ -8,6 +8,7 @@
 //   node publish_and_verify.mjs routing <base destination URL>  → URL group, queue, batch, flow control
 //   node publish_and_verify.mjs schedules <destination>         → create, get, pause, resume, list, delete
 //   node publish_and_verify.mjs schedule-keys <destination>     → get a bare and a flow-controlled one
+//   node publish_and_verify.mjs ratelimit <calls>               → queues.list until it throws: the error
 // QSTASH_URL / QSTASH_TOKEN / QSTASH_*_SIGNING_KEY come from the environment (set by the test).
 import { Client, Receiver } from "@upstash/qstash";
 
@@ -113,8 +114,25 @@ async function scheduleKeys(destination) {
   process.stdout.write(JSON.stringify({ ...shown, listed: await qstash.schedules.list() }));
 }
 
+
+
+async function ratelimit(calls) {
+  const qstash = client();
+  for (let call = 1; call <= Number(calls); call++) {
+    try {
+      await qstash.queue().list();
+    } catch (error) {
+      const { name, limit, remaining, reset } = error;
+      process.stdout.write(JSON.stringify({ call, name, limit, remaining, reset }));
+      return;
+    }
+  }
+  process.stdout.write(JSON.stringify({ call: null }));
+}
+
 const commands = {
   publish, verify, messages, delivered, logs, dlq, routing, schedules, "schedule-keys": scheduleKeys,
+  ratelimit,
 };
 const [command, ...args] = process.argv.slice(2);
 if (!commands[command]) throw new Error(`unknown command ${command}`);

@@ -17,6 +17,7 @@ from broker.errors import (
     ConfigError,
     Conflict,
     EmbeddedServerError,
+    Forbidden,
     NotFound,
     QueueError,
     Unauthorized,
@@ -44,6 +45,7 @@ class TestStatusTable:
         [
             (BadRequest("x"), 400),
             (Unauthorized("x"), 401),
+            (Forbidden("x"), 403),
             (NotFound("x"), 404),
             (Conflict("x"), 409),
             (Unavailable("x"), 503),

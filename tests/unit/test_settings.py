@@ -15,6 +15,7 @@ from broker.settings import (
     DEV_TOKEN,
     VARIABLES,
     ConfigError,
+    RateLimit,
     Settings,
     settings_from_env,
 )
@@ -81,12 +82,24 @@ def test_variables_are_parsed_into_their_fields() -> None:
         ("HOOKSTREAM_RETRY_TIME_SCALE", "0", "must be > 0"),
         ("HOOKSTREAM_DLQ_RETENTION", "a week", "invalid duration"),
         ("HOOKSTREAM_LOG_FORMAT", "xml", "must be one of json, console"),
+        ("HOOKSTREAM_RATE_LIMIT", "100", "must be <requests>/<window>"),
+        ("HOOKSTREAM_RATE_LIMIT", "0/1s", "must be >= 1"),
+        ("HOOKSTREAM_RATE_LIMIT", "many/1s", "must be an integer"),
+        ("HOOKSTREAM_RATE_LIMIT", "10/soon", "invalid duration"),
+        ("HOOKSTREAM_RATE_LIMIT", "10/0s", "longer than 0"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
     """A malformed value stops the process with a message naming the variable."""
     with pytest.raises(ConfigError, match=f"^{name}.*{message}"):
         settings_from_env({name: value})
+
+
+def test_rate_limit_is_requests_per_window() -> None:
+    """HOOKSTREAM_RATE_LIMIT=100/1s is 100 requests per 1000 ms; unset, there is none."""
+    assert settings_from_env({"HOOKSTREAM_RATE_LIMIT": "100/1s"}).rate_limit == RateLimit(100, 1000)
+    assert settings_from_env({"HOOKSTREAM_RATE_LIMIT": "5/2m"}).rate_limit == RateLimit(5, 120_000)
+    assert settings_from_env({}).rate_limit is None
 
 
 def test_dev_defaults_fill_only_what_is_unset() -> None:
