@@ -88,6 +88,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     # The signing keys are secrets: whoever holds them can forge deliveries.
     ("GET", "/v2/keys"): _F,
     ("POST", "/v2/keys/rotate"): _F,
+    ("GET", "/v2/readiness"): _R,
     ("GET", "/v2/events"): _R,
     ("GET", "/v2/logs"): _R,
     ("GET", "/v2/dlq"): _R,
