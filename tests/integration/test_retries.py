@@ -10,9 +10,7 @@ from aiohttp import web
 from qstash import AsyncQStash
 from qstash.errors import QStashError
 
-from broker.queue.keys import new_message_id
-from broker.queue.model import Envelope
-from broker.queue.producer import Draft, publish
+from broker.queue.model import Response
 from tests.support.api import api, by_path, events_of, eventually, status
 from tests.support.barriers import events, nothing_due
 from tests.support.hookstream import TEST_TOKEN, Hookstream
@@ -187,29 +185,27 @@ async def test_dlq_bulk_forms_and_retry(hookstream: Hookstream, sink: Sink) -> N
 
 
 async def test_an_attempt_that_raises_still_ends_in_an_outcome(
-    hookstream: Hookstream, sink: Sink
+    hookstream: Hookstream, sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A message the HTTP client refuses to send (a header with CR LF, stored before the
-    ingress refused such values) is settled at its first attempt, not left pending until a
-    reclaim dead-letters it as a crash."""
-    envelope = Envelope(
-        id=new_message_id(hookstream.settings.partitions),
-        url=sink.url("/never"),
-        headers={"X-Bad": ["a\r\nInjected: yes"]},
-        retries=0,
-        created_at=1,
-        not_before=1,
-    )
-    await publish(hookstream.conn.scripts, [Draft(envelope, b"x")])
+    """An attempt whose sending raises outside the HTTP client's own errors (here a bug,
+    injected) is settled at once as a failed attempt, not left pending until a reclaim
+    dead-letters it as a crash."""
+
+    async def broken_send(*_: object) -> Response:
+        raise RuntimeError("a bug in the delivery path")
+
+    monkeypatch.setattr("workers.worker.send", broken_send)
+    published = await hookstream.publish(sink.url("/never"), "x", **{"Upstash-Retries": "0"})
+    message_id = published["messageId"]
 
     async def dead_lettered() -> bool:
-        return "FAILED" in await events_of(hookstream, envelope.id)
+        return "FAILED" in await events_of(hookstream, message_id)
 
     await eventually(dead_lettered, timeout=10)
-    assert await events_of(hookstream, envelope.id) == ["CREATED", "ACTIVE", "ERROR", "FAILED"]
+    assert await events_of(hookstream, message_id) == ["CREATED", "ACTIVE", "ERROR", "FAILED"]
     _, dlq = await api(hookstream, "GET", "/v2/dlq")
-    (entry,) = [m for m in dlq["messages"] if m["messageId"] == envelope.id]
-    assert entry["error"].startswith("internal error: ValueError")
+    (entry,) = [m for m in dlq["messages"] if m["messageId"] == message_id]
+    assert entry["error"] == "internal error: RuntimeError('a bug in the delivery path')"
     assert sink.received == []
 
 
