@@ -72,7 +72,8 @@ def test_dashboard_config_map_is_found_by_the_grafana_sidecar(chart):
 
 
 def test_network_policy_lets_only_workers_reach_the_internet(chart):
-    """networkpolicy case: all roles get DNS and Redis; only workers egress to public addresses."""
+    """networkpolicy case: all roles get DNS and Redis; only workers egress to public IPv4 and
+    IPv6 addresses, plus the allow-listed in-cluster range."""
     docs = chart.render_case("networkpolicy")
     policies = {
         d["metadata"]["name"].removeprefix(f"{chart.fullname}-"): d["spec"]
@@ -88,9 +89,11 @@ def test_network_policy_lets_only_workers_reach_the_internet(chart):
             if "ipBlock" in peer
         ]
         if role == "worker":
-            (block,) = blocks
-            assert block["cidr"] == "0.0.0.0/0"
-            assert {"169.254.0.0/16", "10.0.0.0/8"} <= set(block["except"])
+            v4, v6, allowed = blocks
+            assert v4["cidr"] == "0.0.0.0/0"
+            assert {"169.254.0.0/16", "10.0.0.0/8"} <= set(v4["except"])
+            assert (v6["cidr"], set(v6["except"])) == ("::/0", {"fc00::/7", "fe80::/10"})
+            assert allowed == {"cidr": "10.96.0.0/12"}
         else:
             assert blocks == []
     api_sources = [rule.get("from") for rule in policies["ingress"]["ingress"]]
