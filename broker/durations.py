@@ -6,6 +6,7 @@ understood too. Everything is returned in integer milliseconds.
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -19,7 +20,11 @@ def parse_duration_ms(text: str) -> int:
     if not value:
         raise ValueError("empty duration")
     if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return round(float(value) * 1000)
-    if not _WHOLE.fullmatch(value):
+        ms = float(value) * 1000
+    elif _WHOLE.fullmatch(value):
+        ms = sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(value))
+    else:
         raise ValueError(f"invalid duration {text!r} (use e.g. 10s, 5m, 2h, 1d, 1h30m)")
-    return round(sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(value)))
+    if not math.isfinite(ms):  # hundreds of digits: float() gives inf, which round() refuses
+        raise ValueError(f"duration {text[:32]!r}... is too large")
+    return round(ms)

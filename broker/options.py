@@ -9,6 +9,7 @@ cannot understand is a 400, never a silent default.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,7 +17,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from broker.durations import parse_duration_ms
 from broker.errors import BadRequest
-from broker.expressions import compile_expression
+from broker.expressions import check_delays
 from broker.queue.destinations import validate_url
 from broker.queue.model import CallbackSpec, FlowControl, PublishOptions
 from broker.queue.names import check_name
@@ -30,16 +31,19 @@ _FORWARD = "upstash-forward-"
 
 def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
     """Read every publish option from request headers."""
+    retries = _retries(headers.get("Upstash-Retries"), "Upstash-Retries", settings)
     return PublishOptions(
         method=_method(headers.get("Upstash-Method"), "Upstash-Method"),
         headers=forwarded_headers(headers.items(), _FORWARD, headers.get("Content-Type")),
-        retries=_retries(headers.get("Upstash-Retries"), "Upstash-Retries", settings),
-        retry_delay=_retry_delay(headers.get("Upstash-Retry-Delay")),
+        retries=retries,
+        retry_delay=_retry_delay(
+            headers.get("Upstash-Retry-Delay"), "Upstash-Retry-Delay", retries
+        ),
         timeout_ms=_timeout(headers.get("Upstash-Timeout"), "Upstash-Timeout", settings),
-        delay_ms=_duration(headers.get("Upstash-Delay"), "Upstash-Delay"),
-        not_before_ms=_not_before(headers.get("Upstash-Not-Before")),
-        callback=_callback(headers, "callback", settings),
-        failure_callback=_callback(headers, "failure", settings),
+        delay_ms=_delay(headers.get("Upstash-Delay"), "Upstash-Delay", settings),
+        not_before_ms=_not_before(headers.get("Upstash-Not-Before"), settings),
+        callback=_callback(headers, "callback", settings, retries),
+        failure_callback=_callback(headers, "failure", settings, retries),
         labels=_labels(headers.getall("Upstash-Label", [])),
         deduplication_id=_dedup_id(headers.get("Upstash-Deduplication-Id")),
         content_based_deduplication=_boolean(
@@ -88,11 +92,16 @@ def _method(value: str | None, header: str) -> str:
     return method
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
 def _int(value: str, header: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise BadRequest(f"{header} must be an integer, got {value!r}") from None
+    """Decimal ASCII digits only (int() would also take '1_000' and other scripts' digits),
+    and few enough that no bound check below meets a number of thousands of digits."""
+    if not _INTEGER.fullmatch(value.strip()):
+        shown = repr(value) if len(value) <= 32 else repr(value[:32]) + "..."
+        raise BadRequest(f"{header} must be an integer, got {shown}")
+    return int(value.strip())
 
 
 def _retries(value: str | None, header: str, settings: Settings) -> int:
@@ -104,10 +113,11 @@ def _retries(value: str | None, header: str, settings: Settings) -> int:
     return retries
 
 
-def _retry_delay(value: str | None) -> str | None:
+def _retry_delay(value: str | None, header: str, retries: int) -> str | None:
+    """An expression that gives a finite delay of at least 0 ms for each of the `retries`."""
     if value is None or not value.strip():
         return None
-    compile_expression(value)
+    check_delays(value, retries, header)
     return value.strip()
 
 
@@ -120,6 +130,17 @@ def _duration(value: str | None, header: str) -> int:
         raise BadRequest(f"{header}: {exc}") from None
 
 
+def _delay(value: str | None, header: str, settings: Settings) -> int:
+    delay = _duration(value, header)
+    if delay > settings.max_delay_ms:
+        raise BadRequest(f"{header} is above the maximum of {_delay_limit(settings)}")
+    return delay
+
+
+def _delay_limit(settings: Settings) -> str:
+    return f"{settings.max_delay_ms // 1000}s (HOOKSTREAM_MAX_DELAY)"
+
+
 def _timeout(value: str | None, header: str, settings: Settings) -> int:
     timeout = _duration(value, header) or settings.default_timeout_ms
     if timeout > settings.max_timeout_ms:
@@ -127,12 +148,15 @@ def _timeout(value: str | None, header: str, settings: Settings) -> int:
     return timeout
 
 
-def _not_before(value: str | None) -> int | None:
+def _not_before(value: str | None, settings: Settings) -> int | None:
+    """A unix time in seconds, at most HOOKSTREAM_MAX_DELAY ahead (a past one is due now)."""
     if value is None or not value.strip():
         return None
     seconds = _int(value, "Upstash-Not-Before")
     if seconds < 0:
         raise BadRequest("Upstash-Not-Before must be a unix time in seconds")
+    if seconds * 1000 > time.time() * 1000 + settings.max_delay_ms:
+        raise BadRequest(f"Upstash-Not-Before is further ahead than {_delay_limit(settings)}")
     return seconds * 1000
 
 
@@ -215,7 +239,9 @@ def _labels(values: list[str]) -> tuple[str, ...]:
     return tuple(check_name("label", label) for label in labels if label)
 
 
-def _callback(headers: Headers, kind: str, settings: Settings) -> CallbackSpec | None:
+def _callback(
+    headers: Headers, kind: str, settings: Settings, message_retries: int
+) -> CallbackSpec | None:
     """`Upstash-(Failure-)Callback` and the headers that configure the callback message.
 
     The callback is a message of its own, configured by the publish headers with `Upstash-`
@@ -230,13 +256,18 @@ def _callback(headers: Headers, kind: str, settings: Settings) -> CallbackSpec |
     url = headers.get(name)
     if url is None or not url.strip():
         return None
-    retries = headers.get(f"{name}-Retries")
+    given = headers.get(f"{name}-Retries")
+    retries = None if given is None else _retries(given, f"{name}-Retries", settings)
     return CallbackSpec(
         url=validate_url(url.strip(), name, settings.destination_policy),
         method=_method(headers.get(f"{name}-Method"), f"{name}-Method"),
         headers=forwarded_headers(headers.items(), f"{name.lower()}-forward-"),
-        retries=None if retries is None else _retries(retries, f"{name}-Retries", settings),
+        retries=retries,
         timeout_ms=_timeout(headers.get(f"{name}-Timeout"), f"{name}-Timeout", settings),
-        retry_delay=_retry_delay(headers.get(f"{name}-Retry-Delay")),
-        delay_ms=_duration(headers.get(f"{name}-Delay"), f"{name}-Delay"),
+        retry_delay=_retry_delay(
+            headers.get(f"{name}-Retry-Delay"),
+            f"{name}-Retry-Delay",
+            message_retries if retries is None else retries,
+        ),
+        delay_ms=_delay(headers.get(f"{name}-Delay"), f"{name}-Delay", settings),
     )

@@ -41,6 +41,7 @@ class Settings:
     worker_concurrency: int = 64
     default_timeout_ms: int = 30_000
     max_timeout_ms: int = 15 * 60_000
+    max_delay_ms: int = 7 * 86_400_000
     visibility_timeout_ms: int = 30_000
     max_reclaims: int = 3
     shutdown_grace_ms: int = 25_000
@@ -164,6 +165,7 @@ VARIABLES: dict[str, Variable] = {
     "worker_concurrency": ("HOOKSTREAM_WORKER_CONCURRENCY", integer(minimum=1)),
     "default_timeout_ms": ("HOOKSTREAM_DEFAULT_TIMEOUT", duration),
     "max_timeout_ms": ("HOOKSTREAM_MAX_TIMEOUT", duration),
+    "max_delay_ms": ("HOOKSTREAM_MAX_DELAY", duration),
     "visibility_timeout_ms": ("HOOKSTREAM_VISIBILITY_TIMEOUT", duration),
     "max_reclaims": ("HOOKSTREAM_MAX_RECLAIMS", integer()),
     "shutdown_grace_ms": ("HOOKSTREAM_SHUTDOWN_GRACE", duration),

@@ -28,7 +28,9 @@ def test_valid_durations(text: str, expected: int) -> None:
     assert parse_duration_ms(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "abc", "10x", "-5s", "1h 30m", "s10"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "10x", "-5s", "1h 30m", "s10", "9" * 400, "9" * 400 + "d"]
+)
 def test_invalid_durations(text: str) -> None:
     """Anything else is refused rather than guessed."""
     with pytest.raises(ValueError, match="duration"):
