@@ -73,3 +73,33 @@ async def test_numbers_out_of_range(
     """Delays beyond HOOKSTREAM_MAX_DELAY, numbers too long to be numbers, and retry delays
     that are negative or not finite for some retry are refused at publish."""
     await refused(server, "POST", f"/v2/publish/{URL}", 400, *named, data="x", headers=headers)
+
+
+PAGING = {
+    "events-count-0": ("GET", "/v2/events", {"count": "0"}, "count"),
+    "events-count-negative": ("GET", "/v2/events", {"count": "-5"}, "count"),
+    "events-count-over-1000": ("GET", "/v2/events", {"count": "1001"}, "from 1 to 1000"),
+    "events-count-huge": ("GET", "/v2/events", {"count": "9" * 30}, "count"),
+    "events-count-text": ("GET", "/v2/events", {"count": "ten"}, "count"),
+    "dlq-count-over-100": ("GET", "/v2/dlq", {"count": "101"}, "from 1 to 100"),
+    "dlq-bulk-delete-count-0": ("DELETE", "/v2/dlq", {"count": "0"}, "count"),
+    "dlq-bulk-retry-count-0": ("POST", "/v2/dlq/retry", {"count": "0"}, "count"),
+    "cursor-past-64-bits": (
+        "GET",
+        "/v2/events",
+        {"cursor": "99999999999999999999999-0/0"},
+        "cursor",
+    ),
+    "cursor-unknown-partition": ("GET", "/v2/events", {"cursor": "1-0/7"}, "cursor"),
+    "cursor-negative-partition": ("GET", "/v2/dlq", {"cursor": "1-0/-1"}, "cursor"),
+    "cursor-other-digits": ("GET", "/v2/dlq", {"cursor": "\u0661-0/0"}, "cursor"),
+}
+
+
+@pytest.mark.parametrize(("method", "path", "params", "named"), PAGING.values(), ids=PAGING.keys())
+async def test_paging_parameters_out_of_range(
+    server: Hookstream, method: str, path: str, params: dict[str, str], named: str
+) -> None:
+    """`count` outside 1..the page maximum and cursors this server cannot have issued are
+    400s, for listing and for the bulk DLQ calls alike."""
+    await refused(server, method, path, 400, named, params=params)
