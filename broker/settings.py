@@ -46,6 +46,10 @@ class Settings:
     max_reclaims: int = 3
     shutdown_grace_ms: int = 25_000
     max_body_bytes: int = 1024 * 1024
+    max_publish_bytes: int = 10 * 1024 * 1024
+    max_publish_messages: int = 1000
+    max_batch_items: int = 100
+    max_group_endpoints: int = 100
     default_retries: int = 3
     max_retries: int = 20
     retry_time_scale: float = 1.0
@@ -170,6 +174,10 @@ VARIABLES: dict[str, Variable] = {
     "max_reclaims": ("HOOKSTREAM_MAX_RECLAIMS", integer()),
     "shutdown_grace_ms": ("HOOKSTREAM_SHUTDOWN_GRACE", duration),
     "max_body_bytes": ("HOOKSTREAM_MAX_BODY_BYTES", integer(minimum=1)),
+    "max_publish_bytes": ("HOOKSTREAM_MAX_PUBLISH_BYTES", integer(minimum=1)),
+    "max_publish_messages": ("HOOKSTREAM_MAX_PUBLISH_MESSAGES", integer(minimum=1)),
+    "max_batch_items": ("HOOKSTREAM_MAX_BATCH_ITEMS", integer(minimum=1)),
+    "max_group_endpoints": ("HOOKSTREAM_MAX_GROUP_ENDPOINTS", integer(minimum=1)),
     "default_retries": ("HOOKSTREAM_DEFAULT_RETRIES", integer()),
     "max_retries": ("HOOKSTREAM_MAX_RETRIES", integer()),
     "retry_time_scale": ("HOOKSTREAM_RETRY_TIME_SCALE", number),

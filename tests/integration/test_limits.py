@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+from broker.queue import keys
+from broker.queue.schedules import Schedules
+from scheduler.tick import Ticker
+from tests.support.api import api
 from tests.support.hookstream import Hookstream
 from tests.support.state import redis_snapshot
 
@@ -103,3 +107,77 @@ async def test_paging_parameters_out_of_range(
     """`count` outside 1..the page maximum and cursors this server cannot have issued are
     400s, for listing and for the bulk DLQ calls alike."""
     await refused(server, method, path, 400, named, params=params)
+
+
+def endpoints(count: int, prefix: str = "e") -> dict[str, list[dict[str, str]]]:
+    return {"endpoints": [{"url": f"http://h.io/{prefix}{n}"} for n in range(count)]}
+
+
+async def group(server: Hookstream, name: str, count: int) -> None:
+    assert server.http is not None
+    path = f"/v2/topics/{name}/endpoints"
+    async with server.http.post(path, json=endpoints(count)) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def test_url_group_endpoints_are_bounded(server: Hookstream) -> None:
+    """101 endpoints in one call, or a 101st added to a full group, is a 400 naming
+    HOOKSTREAM_MAX_GROUP_ENDPOINTS, and the group stays as it was."""
+    path = "/v2/topics/big/endpoints"
+    await refused(server, "POST", path, 400, "HOOKSTREAM_MAX_GROUP_ENDPOINTS", json=endpoints(101))
+    await group(server, "big", 100)
+    more = endpoints(1, prefix="more")
+    await refused(server, "POST", path, 400, "HOOKSTREAM_MAX_GROUP_ENDPOINTS", json=more)
+
+
+async def test_publish_bytes_count_every_endpoint(server: Hookstream) -> None:
+    """A 200 KiB body to 100 endpoints would store 20 MiB: a 400 naming
+    HOOKSTREAM_MAX_PUBLISH_BYTES; the same body to 50 endpoints (10 MB) is stored."""
+    await group(server, "wide", 100)
+    body = b"x" * 200 * 1024
+    await refused(
+        server, "POST", "/v2/publish/wide", 400, "HOOKSTREAM_MAX_PUBLISH_BYTES", data=body
+    )
+    await group(server, "half", 50)
+    assert len(await server.publish("half", body)) == 50
+
+
+def batch(count: int, destination: str = URL, body: str = "x") -> list[dict[str, str]]:
+    return [{"destination": destination, "body": body} for _ in range(count)]
+
+
+async def test_batch_items_are_bounded(server: Hookstream) -> None:
+    """101 items: a 400 naming HOOKSTREAM_MAX_BATCH_ITEMS; 100 are stored."""
+    await refused(server, "POST", "/v2/batch", 400, "HOOKSTREAM_MAX_BATCH_ITEMS", json=batch(101))
+    assert server.http is not None
+    async with server.http.post("/v2/batch", json=batch(100)) as resp:
+        assert resp.status == 201, await resp.text()
+
+
+async def test_batch_totals_count_every_item(server: Hookstream) -> None:
+    """Items that are each small enough add up: 20 items to a 60-endpoint group are 1200
+    messages (HOOKSTREAM_MAX_PUBLISH_MESSAGES), 2 items of 60 KB to 100 endpoints are 12 MB
+    (HOOKSTREAM_MAX_PUBLISH_BYTES); nothing of either batch is written."""
+    await group(server, "sixty", 60)
+    await group(server, "hundred", 100)
+    many = batch(20, destination="sixty")
+    await refused(server, "POST", "/v2/batch", 400, "HOOKSTREAM_MAX_PUBLISH_MESSAGES", json=many)
+    heavy = [{"destination": URL, "body": "small"}, *batch(2, "hundred", "y" * 60_000)]
+    await refused(server, "POST", "/v2/batch", 400, "HOOKSTREAM_MAX_PUBLISH_BYTES", json=heavy)
+
+
+async def test_schedule_tick_too_large_records_the_error(server: Hookstream) -> None:
+    """A tick whose group makes it store more than HOOKSTREAM_MAX_PUBLISH_BYTES publishes
+    nothing; the error is recorded on the schedule, like a missing group's."""
+    await group(server, "wide", 100)
+    code, answer = await api(
+        server, "POST", "/v2/schedules/wide", data=b"x" * 200 * 1024,
+        headers={"Upstash-Cron": "0 0 * * *"},
+    )  # fmt: skip
+    assert code == 200, answer
+    schedules = Schedules(server.conn)
+    await server.conn.redis.zadd(keys.SCHEDULES_DUE, {answer["scheduleId"]: 1})
+    assert await Ticker(schedules).fire_due(await schedules.now_ms(), 10) == 1
+    _, shown = await api(server, "GET", f"/v2/schedules/{answer['scheduleId']}")
+    assert "HOOKSTREAM_MAX_PUBLISH_BYTES" in shown["error"]
+    assert await server.conn.redis.keys("{hs:*}:msg:*") == []
