@@ -44,7 +44,7 @@ def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOption
         not_before_ms=_not_before(headers.get("Upstash-Not-Before"), settings),
         callback=_callback(headers, "callback", settings, retries),
         failure_callback=_callback(headers, "failure", settings, retries),
-        labels=_labels(headers.getall("Upstash-Label", [])),
+        labels=_labels(headers.getall("Upstash-Label", []), settings.max_labels),
         deduplication_id=_dedup_id(headers.get("Upstash-Deduplication-Id")),
         content_based_deduplication=_boolean(
             headers.get("Upstash-Content-Based-Deduplication"),
@@ -233,10 +233,16 @@ def _boolean(value: str | None, header: str) -> bool:
     return lowered == "true"
 
 
-def _labels(values: list[str]) -> tuple[str, ...]:
-    """Labels come one per header or comma-separated (the TypeScript SDK joins an array)."""
-    labels = (label.strip() for value in values for label in value.split(","))
-    return tuple(check_name("label", label) for label in labels if label)
+def _labels(values: list[str], most: int) -> tuple[str, ...]:
+    """Labels come one per header or comma-separated (the TypeScript SDK joins an array);
+    at most `most` of them, counted before any is checked."""
+    labels = [label for value in values for part in value.split(",") if (label := part.strip())]
+    if len(labels) > most:
+        raise BadRequest(
+            f"Upstash-Label: at most {most} labels per message (HOOKSTREAM_MAX_LABELS), "
+            f"got {len(labels)}"
+        )
+    return tuple(check_name("label", label) for label in labels)
 
 
 def _callback(

@@ -50,6 +50,7 @@ class Settings:
     max_publish_messages: int = 1000
     max_batch_items: int = 100
     max_group_endpoints: int = 100
+    max_labels: int = 10
     default_retries: int = 3
     max_retries: int = 20
     retry_time_scale: float = 1.0
@@ -178,6 +179,7 @@ VARIABLES: dict[str, Variable] = {
     "max_publish_messages": ("HOOKSTREAM_MAX_PUBLISH_MESSAGES", integer(minimum=1)),
     "max_batch_items": ("HOOKSTREAM_MAX_BATCH_ITEMS", integer(minimum=1)),
     "max_group_endpoints": ("HOOKSTREAM_MAX_GROUP_ENDPOINTS", integer(minimum=1)),
+    "max_labels": ("HOOKSTREAM_MAX_LABELS", integer()),
     "default_retries": ("HOOKSTREAM_DEFAULT_RETRIES", integer()),
     "max_retries": ("HOOKSTREAM_MAX_RETRIES", integer()),
     "retry_time_scale": ("HOOKSTREAM_RETRY_TIME_SCALE", number),

@@ -181,3 +181,19 @@ async def test_schedule_tick_too_large_records_the_error(server: Hookstream) -> 
     _, shown = await api(server, "GET", f"/v2/schedules/{answer['scheduleId']}")
     assert "HOOKSTREAM_MAX_PUBLISH_BYTES" in shown["error"]
     assert await server.conn.redis.keys("{hs:*}:msg:*") == []
+
+
+async def test_labels_are_bounded(server: Hookstream) -> None:
+    """11 labels on a publish, or 80,000 on a batch item, are a 400 naming
+    HOOKSTREAM_MAX_LABELS; 10 are stored."""
+    eleven = {"Upstash-Label": ",".join(f"l{n}" for n in range(11))}
+    path = f"/v2/publish/{URL}"
+    await refused(server, "POST", path, 400, "HOOKSTREAM_MAX_LABELS", data="x", headers=eleven)
+    flood = [{"destination": URL, "headers": {"Upstash-Label": ",".join(["l"] * 80_000)}}]
+    await refused(
+        server, "POST", "/v2/batch", 400, "batch item 0", "HOOKSTREAM_MAX_LABELS", json=flood
+    )
+    ten = ",".join(f"l{n}" for n in range(10))
+    answer = await server.publish(URL, "x", **{"Upstash-Label": ten})
+    _, message = await api(server, "GET", f"/v2/messages/{answer['messageId']}")
+    assert len(message["labels"]) == 10
