@@ -51,7 +51,9 @@ def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOption
             "Upstash-Content-Based-Deduplication",
         ),
         flow_control=_flow_control(
-            headers.get("Upstash-Flow-Control-Key"), headers.get("Upstash-Flow-Control-Value", "")
+            headers.get("Upstash-Flow-Control-Key"),
+            headers.get("Upstash-Flow-Control-Value", ""),
+            settings,
         ),
         **_redact(headers.get("Upstash-Redact-Fields", "")),
     )
@@ -179,39 +181,52 @@ def _redact(value: str) -> dict[str, Any]:
     return {"redact_body": body, "redact_headers": tuple(names)}
 
 
-_MAX_PERIOD_S = 7 * 86_400
+_FLOW = "Upstash-Flow-Control-Value"
 
 
-def _flow_control(key: str | None, value: str) -> FlowControl | None:
-    """Lenient about separators (`", "` or `,`) and an empty value, strict about numbers."""
+def _flow_control(key: str | None, value: str, settings: Settings) -> FlowControl | None:
+    """Lenient about separators (`", "` or `,`) and an empty value, strict about numbers,
+    each bounded by its setting."""
     if key is None or not key.strip():
         return None
     key = check_name("flow_control_key", key.strip())
-    settings: dict[str, str] = {}
+    given = _flow_control_value(value)
+    period_ms = _duration(given.get("period"), f"{_FLOW} period")
+    if period_ms > settings.max_rate_period_ms:
+        most = f"{settings.max_rate_period_ms // 1000}s (HOOKSTREAM_MAX_RATE_PERIOD)"
+        raise BadRequest(f"{_FLOW} period is above the maximum of {most}")
+    return FlowControl(
+        key=key,
+        parallelism=_bounded(
+            given.get("parallelism"), "parallelism", settings.max_parallelism, "PARALLELISM"
+        ),
+        rate=_bounded(given.get("rate"), "rate", settings.max_rate, "RATE"),
+        period_s=period_ms // 1000 or 1,
+    )
+
+
+def _flow_control_value(value: str) -> dict[str, str]:
+    """`parallelism=N, rate=N, period=<duration>` → {name: raw value}."""
+    given: dict[str, str] = {}
     for part in value.split(","):
         name, sep, raw = part.strip().partition("=")
         if not part.strip():
             continue
         if not sep or name.strip().lower() not in ("parallelism", "rate", "period"):
-            raise BadRequest(f"Upstash-Flow-Control-Value: cannot read {part.strip()!r}")
-        settings[name.strip().lower()] = raw.strip()
-    period_s = _duration(settings.get("period"), "Upstash-Flow-Control-Value period") // 1000
-    if not 0 <= period_s <= _MAX_PERIOD_S:
-        raise BadRequest("Upstash-Flow-Control-Value period must be at most 1 week")
-    return FlowControl(
-        key=key,
-        parallelism=_positive(settings.get("parallelism"), "parallelism"),
-        rate=_positive(settings.get("rate"), "rate"),
-        period_s=period_s or 1,
-    )
+            raise BadRequest(f"{_FLOW}: cannot read {part.strip()!r}")
+        given[name.strip().lower()] = raw.strip()
+    return given
 
 
-def _positive(value: str | None, name: str) -> int | None:
+def _bounded(value: str | None, name: str, most: int, setting: str) -> int | None:
+    """A whole number from 1 to `most` (HOOKSTREAM_MAX_<setting>)."""
     if value is None:
         return None
-    number = _int(value, f"Upstash-Flow-Control-Value {name}")
-    if number < 1:
-        raise BadRequest(f"Upstash-Flow-Control-Value {name} must be at least 1")
+    number = _int(value, f"{_FLOW} {name}")
+    if not 1 <= number <= most:
+        raise BadRequest(
+            f"{_FLOW} {name} must be from 1 to {most} (HOOKSTREAM_MAX_{setting}), got {number}"
+        )
     return number
 
 

@@ -51,6 +51,9 @@ class Settings:
     max_batch_items: int = 100
     max_group_endpoints: int = 100
     max_labels: int = 10
+    max_parallelism: int = 1000
+    max_rate: int = 10_000
+    max_rate_period_ms: int = 7 * 86_400_000
     default_retries: int = 3
     max_retries: int = 20
     retry_time_scale: float = 1.0
@@ -180,6 +183,9 @@ VARIABLES: dict[str, Variable] = {
     "max_batch_items": ("HOOKSTREAM_MAX_BATCH_ITEMS", integer(minimum=1)),
     "max_group_endpoints": ("HOOKSTREAM_MAX_GROUP_ENDPOINTS", integer(minimum=1)),
     "max_labels": ("HOOKSTREAM_MAX_LABELS", integer()),
+    "max_parallelism": ("HOOKSTREAM_MAX_PARALLELISM", integer(minimum=1)),
+    "max_rate": ("HOOKSTREAM_MAX_RATE", integer(minimum=1)),
+    "max_rate_period_ms": ("HOOKSTREAM_MAX_RATE_PERIOD", duration),
     "default_retries": ("HOOKSTREAM_DEFAULT_RETRIES", integer()),
     "max_retries": ("HOOKSTREAM_MAX_RETRIES", integer()),
     "retry_time_scale": ("HOOKSTREAM_RETRY_TIME_SCALE", number),

@@ -197,3 +197,38 @@ async def test_labels_are_bounded(server: Hookstream) -> None:
     answer = await server.publish(URL, "x", **{"Upstash-Label": ten})
     _, message = await api(server, "GET", f"/v2/messages/{answer['messageId']}")
     assert len(message["labels"]) == 10
+
+
+FLOW = {
+    "parallelism-1001": ("parallelism=1001", "HOOKSTREAM_MAX_PARALLELISM"),
+    "rate-10001": ("rate=10001", "HOOKSTREAM_MAX_RATE"),
+    "period-8d": ("rate=1, period=8d", "HOOKSTREAM_MAX_RATE_PERIOD"),
+    "rate-30-digits": ("rate=" + "9" * 30, "Upstash-Flow-Control-Value rate"),
+}
+
+
+@pytest.mark.parametrize(("value", "named"), FLOW.values(), ids=FLOW.keys())
+async def test_flow_control_values_are_bounded(server: Hookstream, value: str, named: str) -> None:
+    """Parallelism, rate and period past their settings are a 400 at publish."""
+    headers = {"Upstash-Flow-Control-Key": "k", "Upstash-Flow-Control-Value": value}
+    await refused(server, "POST", f"/v2/publish/{URL}", 400, named, data="x", headers=headers)
+
+
+PINS = {
+    "parallelism-1001": ({"parallelism": "1001"}, "HOOKSTREAM_MAX_PARALLELISM"),
+    "rate-10001": ({"rate": "10001"}, "HOOKSTREAM_MAX_RATE"),
+    "period-8d": ({"period": str(8 * 86_400)}, "HOOKSTREAM_MAX_RATE_PERIOD"),
+    "rate-underscore": ({"rate": "1_0"}, "rate"),
+}
+
+
+@pytest.mark.parametrize(("params", "named"), PINS.values(), ids=PINS.keys())
+async def test_pinned_limits_are_bounded(
+    server: Hookstream, params: dict[str, str], named: str
+) -> None:
+    """The pin API takes the same bounds as the header, and the queue API the parallelism's."""
+    headers = {"Upstash-Flow-Control-Key": "k", "Upstash-Flow-Control-Value": "rate=5"}
+    await server.publish(URL, "x", **headers)
+    await refused(server, "POST", "/v2/flowControl/k/pin", 400, named, params=params)
+    queue = {"queueName": "q", "parallelism": 1001, "paused": False}
+    await refused(server, "POST", "/v2/queues", 400, "HOOKSTREAM_MAX_PARALLELISM", json=queue)
