@@ -3,6 +3,7 @@ the field or setting, and Redis is left exactly as it was."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,10 +11,12 @@ from typing import Any
 import pytest
 
 from broker.queue import keys
+from broker.queue.keys import queue_partition
 from broker.queue.schedules import Schedules
 from scheduler.tick import Ticker
-from tests.support.api import api
+from tests.support.api import api, eventually
 from tests.support.hookstream import Hookstream
+from tests.support.sink import Sink
 from tests.support.state import redis_snapshot
 
 pytestmark = pytest.mark.integration
@@ -232,3 +235,69 @@ async def test_pinned_limits_are_bounded(
     await refused(server, "POST", "/v2/flowControl/k/pin", 400, named, params=params)
     queue = {"queueName": "q", "parallelism": 1001, "paused": False}
     await refused(server, "POST", "/v2/queues", 400, "HOOKSTREAM_MAX_PARALLELISM", json=queue)
+
+
+async def gate_state(server: Hookstream, keys: list[str]) -> tuple[int, int]:
+    """(admitted, waiting) of a gate."""
+    gate, wait = keys
+    active = await server.conn.redis.hget(gate, "active")
+    return int(active or 0), await server.conn.redis.llen(wait)
+
+
+@pytest.mark.parametrize("kind", ["flow-control", "queue"])
+async def test_one_admission_round_is_bounded_and_strands_nothing(
+    redis_url: str, sink: Sink, kind: str
+) -> None:
+    """Resuming a gate with no effective limit (a flow-control key without parallelism, a
+    queue of parallelism 1000) over 500 waiting messages admits 100 in that script call; the
+    settles of those admit the rest, and all 500 are delivered."""
+    server = await Hookstream(redis_url, with_worker=False).start()
+    try:
+        partition = queue_partition("g", server.settings.partitions)
+        if kind == "flow-control":
+            item = {"destination": sink.url(), "headers": {"Upstash-Flow-Control-Key": "g"}}
+            keys, resume = partition.flow_keys("g"), "/v2/flowControl/g/resume"
+            await api(server, "POST", "/v2/batch", json=[item])  # creates the key
+            await api(server, "POST", "/v2/flowControl/g/pause")
+        else:
+            item, keys, resume = (
+                {"destination": sink.url(), "queue": "g"},
+                partition.queue_keys("g"),
+                "/v2/queues/g/resume",
+            )
+            queue = {"queueName": "g", "parallelism": 1000, "paused": True}
+            await api(server, "POST", "/v2/queues", json=queue)
+        for _ in range(5):
+            code, answer = await api(server, "POST", "/v2/batch", json=[item] * 100)
+            assert code == 201, answer
+        first = 1 if kind == "flow-control" else 0
+        assert await gate_state(server, keys) == (first, 500)
+        assert (await api(server, "POST", resume))[0] == 200
+        assert await gate_state(server, keys) == (first + 100, 400)
+        await server.start_worker()
+        await sink.wait_for(first + 500, timeout=60)
+
+        async def drained() -> bool:
+            return await gate_state(server, keys) == (0, 0)
+
+        await eventually(drained)
+    finally:
+        await server.stop()
+
+
+async def test_rate_history_keeps_only_the_last_period(server: Hookstream) -> None:
+    """A key keeps the admission times of its last period only: 30 admissions, a period of
+    quiet, one more, and the gate holds one time, not 31."""
+    headers = {
+        "Upstash-Flow-Control-Key": "r",
+        "Upstash-Flow-Control-Value": "rate=1000, period=1s",
+    }
+    code, _ = await api(
+        server, "POST", "/v2/batch", json=[{"destination": URL, "headers": headers}] * 30
+    )
+    assert code == 201
+    gate, _ = queue_partition("r", server.settings.partitions).flow_keys("r")
+    assert len((await server.conn.redis.hget(gate, "times")).split(b",")) == 30
+    await asyncio.sleep(1.2)
+    await server.publish(URL, "x", **headers)
+    assert len((await server.conn.redis.hget(gate, "times")).split(b",")) == 1
