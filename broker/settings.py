@@ -54,6 +54,9 @@ class Settings:
     max_parallelism: int = 1000
     max_rate: int = 10_000
     max_rate_period_ms: int = 7 * 86_400_000
+    http_idle_timeout_ms: int = 75_000
+    http_body_timeout_ms: int = 60_000
+    http_max_connections: int = 1000
     default_retries: int = 3
     max_retries: int = 20
     retry_time_scale: float = 1.0
@@ -186,6 +189,9 @@ VARIABLES: dict[str, Variable] = {
     "max_parallelism": ("HOOKSTREAM_MAX_PARALLELISM", integer(minimum=1)),
     "max_rate": ("HOOKSTREAM_MAX_RATE", integer(minimum=1)),
     "max_rate_period_ms": ("HOOKSTREAM_MAX_RATE_PERIOD", duration),
+    "http_idle_timeout_ms": ("HOOKSTREAM_HTTP_IDLE_TIMEOUT", duration),
+    "http_body_timeout_ms": ("HOOKSTREAM_HTTP_BODY_TIMEOUT", duration),
+    "http_max_connections": ("HOOKSTREAM_HTTP_MAX_CONNECTIONS", integer(minimum=1)),
     "default_retries": ("HOOKSTREAM_DEFAULT_RETRIES", integer()),
     "max_retries": ("HOOKSTREAM_MAX_RETRIES", integer()),
     "retry_time_scale": ("HOOKSTREAM_RETRY_TIME_SCALE", number),

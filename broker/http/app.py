@@ -7,6 +7,7 @@ from aiohttp import web
 
 from broker.health import add_health_routes
 from broker.http.context import CONNECTION
+from broker.http.limits import body_limits
 from broker.http.middleware import auth_middleware, error_middleware, metrics_middleware
 from broker.http.routes import (
     batch,
@@ -31,6 +32,7 @@ def build_app(conn: Connection) -> web.Application:
         client_max_size=settings.max_body_bytes,
         middlewares=[metrics_middleware, error_middleware, auth_middleware(settings.tokens)],
     )
+    app.middlewares.append(body_limits(settings))  # after auth: no body is read without a token
     app[CONNECTION] = conn
     for routes in (
         publish,

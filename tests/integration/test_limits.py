@@ -4,6 +4,7 @@ the field or setting, and Redis is left exactly as it was."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +16,7 @@ from broker.queue.keys import queue_partition
 from broker.queue.schedules import Schedules
 from scheduler.tick import Ticker
 from tests.support.api import api, eventually
-from tests.support.hookstream import Hookstream
+from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 from tests.support.state import redis_snapshot
 
@@ -301,3 +302,115 @@ async def test_rate_history_keeps_only_the_last_period(server: Hookstream) -> No
     await asyncio.sleep(1.2)
     await server.publish(URL, "x", **headers)
     assert len((await server.conn.redis.hget(gate, "times")).split(b",")) == 1
+
+
+# -- slow and numerous clients, over raw sockets on the loopback ------------------------------
+
+WAIT_S = 5.0
+"""The longest any of these tests waits for the server to answer or to close."""
+
+
+async def connect(server: Hookstream) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", server.settings.port)
+
+
+async def hang_up(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+
+
+def head(path: str, *lines: str) -> bytes:
+    fields = ["Host: 127.0.0.1", f"Authorization: Bearer {TEST_TOKEN}", *lines]
+    return "\r\n".join([f"POST {path} HTTP/1.1", *fields, "", ""]).encode()
+
+
+async def answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The status and body of one response, read within WAIT_S."""
+    async with asyncio.timeout(WAIT_S):
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            length = int(value) if name.lower() == "content-length" else length
+        return status, await reader.readexactly(length)
+
+
+async def test_declared_body_over_the_limit_is_refused_unread(server: Hookstream) -> None:
+    """Content-Length: 100 MB and no body sent: a 413 naming HOOKSTREAM_MAX_BODY_BYTES comes
+    at once (the server does not wait for the body), and nothing is written."""
+    before = await redis_snapshot(server.conn.redis)
+    reader, writer = await connect(server)
+    writer.write(head(f"/v2/publish/{URL}", "Content-Length: 100000000"))
+    status, body = await answer(reader)
+    await hang_up(writer)
+    assert status == 413
+    assert "HOOKSTREAM_MAX_BODY_BYTES" in body.decode()
+    assert await redis_snapshot(server.conn.redis) == before
+
+
+async def test_half_a_request_line_is_closed_at_the_deadline(redis_url: str) -> None:
+    """A client that sends half a request line and stalls is disconnected once
+    HOOKSTREAM_HTTP_IDLE_TIMEOUT (here 0.5 s) has passed, not an hour later."""
+    server = await Hookstream(redis_url, with_worker=False, http_idle_timeout_ms=500).start()
+    try:
+        reader, writer = await connect(server)
+        writer.write(b"POST /v2/publ")
+        started = time.monotonic()
+        async with asyncio.timeout(WAIT_S):
+            assert await reader.read() == b""  # closed by the server
+        assert time.monotonic() - started >= 0.4
+        await hang_up(writer)
+    finally:
+        await server.stop()
+
+
+async def test_slow_body_is_408(redis_url: str) -> None:
+    """A body that stalls part-way gets a 408 naming HOOKSTREAM_HTTP_BODY_TIMEOUT once it
+    has taken longer than that (here 0.5 s); nothing is written."""
+    server = await Hookstream(redis_url, with_worker=False, http_body_timeout_ms=500).start()
+    try:
+        before = await redis_snapshot(server.conn.redis)
+        reader, writer = await connect(server)
+        writer.write(head(f"/v2/publish/{URL}", "Content-Length: 10") + b"ab")
+        status, body = await answer(reader)
+        await hang_up(writer)
+        assert status == 408
+        assert "HOOKSTREAM_HTTP_BODY_TIMEOUT" in body.decode()
+        assert await redis_snapshot(server.conn.redis) == before
+    finally:
+        await server.stop()
+
+
+async def test_connections_past_the_limit_get_503(redis_url: str) -> None:
+    """With HOOKSTREAM_HTTP_MAX_CONNECTIONS=3 and three open keep-alive connections, a fourth
+    is answered 503 naming the setting and closed; once one closes, a new one is served."""
+    server = await Hookstream(redis_url, with_worker=False, http_max_connections=3).start()
+    health = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    try:
+        held = [await connect(server) for _ in range(3)]
+        for reader, writer in held:
+            writer.write(health)
+            assert (await answer(reader))[0] == 200
+        reader, writer = await connect(server)
+        writer.write(health)
+        status, body = await answer(reader)
+        assert (status, b"HOOKSTREAM_HTTP_MAX_CONNECTIONS" in body) == (503, True)
+        await hang_up(writer)
+        await hang_up(held.pop()[1])
+
+        async def served() -> bool:
+            reader, writer = await connect(server)
+            writer.write(health)
+            status, _ = await answer(reader)
+            if status == 200:
+                held.append((reader, writer))
+            else:
+                await hang_up(writer)
+            return status == 200
+
+        await eventually(served, timeout=WAIT_S)
+        for _, held_writer in held:
+            await hang_up(held_writer)
+    finally:
+        await server.stop()
