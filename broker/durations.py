@@ -20,15 +20,11 @@ def parse_duration_ms(text: str) -> int:
     if not value:
         raise ValueError("empty duration")
     if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return _finite_ms(float(value) * 1000, text)
-    if not _WHOLE.fullmatch(value):
+        ms = float(value) * 1000
+    elif _WHOLE.fullmatch(value):
+        ms = sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(value))
+    else:
         raise ValueError(f"invalid duration {text!r} (use e.g. 10s, 5m, 2h, 1d, 1h30m)")
-    return _finite_ms(sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(value)), text)
-
-
-def _finite_ms(ms: float, text: str) -> int:
-    # A 400-digit number is a valid spelling whose float is infinite: a ValueError like any
-    # other bad duration, never an OverflowError out of round().
-    if not math.isfinite(ms):
-        raise ValueError(f"duration {text[:40]!r} is out of range")
+    if not math.isfinite(ms):  # hundreds of digits: float() gives inf, which round() refuses
+        raise ValueError(f"duration {text[:32]!r}... is too large")
     return round(ms)

@@ -66,8 +66,25 @@ def _check_node(node: ast.AST, text: str) -> None:
     raise BadRequest(f"Upstash-Retry-Delay: {type(node).__name__} is not allowed in {text!r}")
 
 
+def check_delays(text: str, retries: int, header: str) -> None:
+    """At publish: the expression gives a finite delay of at least 0 ms for every retry the
+    message can have (`retried` = 0 .. retries - 1), else BadRequest naming the first that
+    does not. The worker clamps what it evaluates, so a bad result would otherwise silently
+    become "retry at once"."""
+    tree = compile_expression(text)
+    for retried in range(max(retries, 1)):
+        value = _evaluate(tree.body, retried)
+        if not math.isfinite(value) or value < 0:
+            shown = "no finite number" if not math.isfinite(value) else f"{value:g} ms"
+            raise BadRequest(
+                f"{header}: {text.strip()!r} gives {shown} for retried={retried}; "
+                "each retry's delay must be a finite number of ms, at least 0"
+            )
+
+
 def evaluate_delay_ms(text: str, retried: int) -> int:
-    """The delay in ms for retry number `retried` (0 for the first retry), never negative."""
+    """The delay in ms for retry number `retried` (0 for the first retry), never negative
+    (messages published before check_delays existed may still hold such expressions)."""
     value = _evaluate(compile_expression(text).body, retried)
     if not math.isfinite(value):
         return 0
@@ -86,9 +103,10 @@ def _evaluate(node: ast.expr, retried: int) -> float:
             return _evaluate(operand, retried)
         case ast.BinOp(left=left, op=op, right=right):
             try:
-                return _BINARY[type(op)](_evaluate(left, retried), _evaluate(right, retried))
+                value = _BINARY[type(op)](_evaluate(left, retried), _evaluate(right, retried))
             except (ZeroDivisionError, OverflowError):
                 return math.inf
+            return value if isinstance(value, float) else math.nan  # (-1) ** 0.5 is complex
         case ast.Call(func=ast.Name(id=name), args=args):
             try:
                 return float(_FUNCTIONS[name](*(_evaluate(a, retried) for a in args)))

@@ -9,6 +9,7 @@ cannot understand is a 400, never a silent default.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,7 +17,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from broker.durations import parse_duration_ms
 from broker.errors import BadRequest
-from broker.expressions import compile_expression
+from broker.expressions import check_delays
 from broker.header_policy import check_forwarded
 from broker.queue.destinations import validate_url
 from broker.queue.model import CallbackSpec, FlowControl, PublishOptions
@@ -31,24 +32,29 @@ _FORWARD = "upstash-forward-"
 
 def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
     """Read every publish option from request headers."""
+    retries = _retries(headers.get("Upstash-Retries"), "Upstash-Retries", settings)
     return PublishOptions(
         method=_method(headers.get("Upstash-Method"), "Upstash-Method"),
         headers=forwarded_headers(headers.items(), _FORWARD, headers.get("Content-Type")),
-        retries=_retries(headers.get("Upstash-Retries"), "Upstash-Retries", settings),
-        retry_delay=_retry_delay(headers.get("Upstash-Retry-Delay")),
+        retries=retries,
+        retry_delay=_retry_delay(
+            headers.get("Upstash-Retry-Delay"), "Upstash-Retry-Delay", retries
+        ),
         timeout_ms=_timeout(headers.get("Upstash-Timeout"), "Upstash-Timeout", settings),
-        delay_ms=_duration(headers.get("Upstash-Delay"), "Upstash-Delay"),
-        not_before_ms=_not_before(headers.get("Upstash-Not-Before")),
-        callback=_callback(headers, "callback", settings),
-        failure_callback=_callback(headers, "failure", settings),
-        labels=_labels(headers.getall("Upstash-Label", [])),
+        delay_ms=_delay(headers.get("Upstash-Delay"), "Upstash-Delay", settings),
+        not_before_ms=_not_before(headers.get("Upstash-Not-Before"), settings),
+        callback=_callback(headers, "callback", settings, retries),
+        failure_callback=_callback(headers, "failure", settings, retries),
+        labels=_labels(headers.getall("Upstash-Label", []), settings.max_labels),
         deduplication_id=_dedup_id(headers.get("Upstash-Deduplication-Id")),
         content_based_deduplication=_boolean(
             headers.get("Upstash-Content-Based-Deduplication"),
             "Upstash-Content-Based-Deduplication",
         ),
         flow_control=_flow_control(
-            headers.get("Upstash-Flow-Control-Key"), headers.get("Upstash-Flow-Control-Value", "")
+            headers.get("Upstash-Flow-Control-Key"),
+            headers.get("Upstash-Flow-Control-Value", ""),
+            settings,
         ),
         **_redact(headers.get("Upstash-Redact-Fields", "")),
     )
@@ -93,11 +99,16 @@ def _method(value: str | None, header: str) -> str:
     return method
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
 def _int(value: str, header: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise BadRequest(f"{header} must be an integer, got {value!r}") from None
+    """Decimal ASCII digits only (int() would also take '1_000' and other scripts' digits),
+    and few enough that no bound check below meets a number of thousands of digits."""
+    if not _INTEGER.fullmatch(value.strip()):
+        shown = repr(value) if len(value) <= 32 else repr(value[:32]) + "..."
+        raise BadRequest(f"{header} must be an integer, got {shown}")
+    return int(value.strip())
 
 
 def _retries(value: str | None, header: str, settings: Settings) -> int:
@@ -109,10 +120,11 @@ def _retries(value: str | None, header: str, settings: Settings) -> int:
     return retries
 
 
-def _retry_delay(value: str | None) -> str | None:
+def _retry_delay(value: str | None, header: str, retries: int) -> str | None:
+    """An expression that gives a finite delay of at least 0 ms for each of the `retries`."""
     if value is None or not value.strip():
         return None
-    compile_expression(value)
+    check_delays(value, retries, header)
     return value.strip()
 
 
@@ -125,6 +137,17 @@ def _duration(value: str | None, header: str) -> int:
         raise BadRequest(f"{header}: {exc}") from None
 
 
+def _delay(value: str | None, header: str, settings: Settings) -> int:
+    delay = _duration(value, header)
+    if delay > settings.max_delay_ms:
+        raise BadRequest(f"{header} is above the maximum of {_delay_limit(settings)}")
+    return delay
+
+
+def _delay_limit(settings: Settings) -> str:
+    return f"{settings.max_delay_ms // 1000}s (HOOKSTREAM_MAX_DELAY)"
+
+
 def _timeout(value: str | None, header: str, settings: Settings) -> int:
     timeout = _duration(value, header) or settings.default_timeout_ms
     if timeout > settings.max_timeout_ms:
@@ -132,12 +155,15 @@ def _timeout(value: str | None, header: str, settings: Settings) -> int:
     return timeout
 
 
-def _not_before(value: str | None) -> int | None:
+def _not_before(value: str | None, settings: Settings) -> int | None:
+    """A unix time in seconds, at most HOOKSTREAM_MAX_DELAY ahead (a past one is due now)."""
     if value is None or not value.strip():
         return None
     seconds = _int(value, "Upstash-Not-Before")
     if seconds < 0:
         raise BadRequest("Upstash-Not-Before must be a unix time in seconds")
+    if seconds * 1000 > time.time() * 1000 + settings.max_delay_ms:
+        raise BadRequest(f"Upstash-Not-Before is further ahead than {_delay_limit(settings)}")
     return seconds * 1000
 
 
@@ -160,39 +186,52 @@ def _redact(value: str) -> dict[str, Any]:
     return {"redact_body": body, "redact_headers": tuple(names)}
 
 
-_MAX_PERIOD_S = 7 * 86_400
+_FLOW = "Upstash-Flow-Control-Value"
 
 
-def _flow_control(key: str | None, value: str) -> FlowControl | None:
-    """Lenient about separators (`", "` or `,`) and an empty value, strict about numbers."""
+def _flow_control(key: str | None, value: str, settings: Settings) -> FlowControl | None:
+    """Lenient about separators (`", "` or `,`) and an empty value, strict about numbers,
+    each bounded by its setting."""
     if key is None or not key.strip():
         return None
     key = check_name("flow_control_key", key.strip())
-    settings: dict[str, str] = {}
+    given = _flow_control_value(value)
+    period_ms = _duration(given.get("period"), f"{_FLOW} period")
+    if period_ms > settings.max_rate_period_ms:
+        most = f"{settings.max_rate_period_ms // 1000}s (HOOKSTREAM_MAX_RATE_PERIOD)"
+        raise BadRequest(f"{_FLOW} period is above the maximum of {most}")
+    return FlowControl(
+        key=key,
+        parallelism=_bounded(
+            given.get("parallelism"), "parallelism", settings.max_parallelism, "PARALLELISM"
+        ),
+        rate=_bounded(given.get("rate"), "rate", settings.max_rate, "RATE"),
+        period_s=period_ms // 1000 or 1,
+    )
+
+
+def _flow_control_value(value: str) -> dict[str, str]:
+    """`parallelism=N, rate=N, period=<duration>` → {name: raw value}."""
+    given: dict[str, str] = {}
     for part in value.split(","):
         name, sep, raw = part.strip().partition("=")
         if not part.strip():
             continue
         if not sep or name.strip().lower() not in ("parallelism", "rate", "period"):
-            raise BadRequest(f"Upstash-Flow-Control-Value: cannot read {part.strip()!r}")
-        settings[name.strip().lower()] = raw.strip()
-    period_s = _duration(settings.get("period"), "Upstash-Flow-Control-Value period") // 1000
-    if not 0 <= period_s <= _MAX_PERIOD_S:
-        raise BadRequest("Upstash-Flow-Control-Value period must be at most 1 week")
-    return FlowControl(
-        key=key,
-        parallelism=_positive(settings.get("parallelism"), "parallelism"),
-        rate=_positive(settings.get("rate"), "rate"),
-        period_s=period_s or 1,
-    )
+            raise BadRequest(f"{_FLOW}: cannot read {part.strip()!r}")
+        given[name.strip().lower()] = raw.strip()
+    return given
 
 
-def _positive(value: str | None, name: str) -> int | None:
+def _bounded(value: str | None, name: str, most: int, setting: str) -> int | None:
+    """A whole number from 1 to `most` (HOOKSTREAM_MAX_<setting>)."""
     if value is None:
         return None
-    number = _int(value, f"Upstash-Flow-Control-Value {name}")
-    if number < 1:
-        raise BadRequest(f"Upstash-Flow-Control-Value {name} must be at least 1")
+    number = _int(value, f"{_FLOW} {name}")
+    if not 1 <= number <= most:
+        raise BadRequest(
+            f"{_FLOW} {name} must be from 1 to {most} (HOOKSTREAM_MAX_{setting}), got {number}"
+        )
     return number
 
 
@@ -214,13 +253,21 @@ def _boolean(value: str | None, header: str) -> bool:
     return lowered == "true"
 
 
-def _labels(values: list[str]) -> tuple[str, ...]:
-    """Labels come one per header or comma-separated (the TypeScript SDK joins an array)."""
-    labels = (label.strip() for value in values for label in value.split(","))
-    return tuple(check_name("label", label) for label in labels if label)
+def _labels(values: list[str], most: int) -> tuple[str, ...]:
+    """Labels come one per header or comma-separated (the TypeScript SDK joins an array);
+    at most `most` of them, counted before any is checked."""
+    labels = [label for value in values for part in value.split(",") if (label := part.strip())]
+    if len(labels) > most:
+        raise BadRequest(
+            f"Upstash-Label: at most {most} labels per message (HOOKSTREAM_MAX_LABELS), "
+            f"got {len(labels)}"
+        )
+    return tuple(check_name("label", label) for label in labels)
 
 
-def _callback(headers: Headers, kind: str, settings: Settings) -> CallbackSpec | None:
+def _callback(
+    headers: Headers, kind: str, settings: Settings, message_retries: int
+) -> CallbackSpec | None:
     """`Upstash-(Failure-)Callback` and the headers that configure the callback message.
 
     The callback is a message of its own, configured by the publish headers with `Upstash-`
@@ -235,13 +282,18 @@ def _callback(headers: Headers, kind: str, settings: Settings) -> CallbackSpec |
     url = headers.get(name)
     if url is None or not url.strip():
         return None
-    retries = headers.get(f"{name}-Retries")
+    given = headers.get(f"{name}-Retries")
+    retries = None if given is None else _retries(given, f"{name}-Retries", settings)
     return CallbackSpec(
         url=validate_url(url.strip(), name, settings.destination_policy),
         method=_method(headers.get(f"{name}-Method"), f"{name}-Method"),
         headers=forwarded_headers(headers.items(), f"{name.lower()}-forward-"),
-        retries=None if retries is None else _retries(retries, f"{name}-Retries", settings),
+        retries=retries,
         timeout_ms=_timeout(headers.get(f"{name}-Timeout"), f"{name}-Timeout", settings),
-        retry_delay=_retry_delay(headers.get(f"{name}-Retry-Delay")),
-        delay_ms=_duration(headers.get(f"{name}-Delay"), f"{name}-Delay"),
+        retry_delay=_retry_delay(
+            headers.get(f"{name}-Retry-Delay"),
+            f"{name}-Retry-Delay",
+            message_retries if retries is None else retries,
+        ),
+        delay_ms=_delay(headers.get(f"{name}-Delay"), f"{name}-Delay", settings),
     )

@@ -52,10 +52,22 @@ class Settings:
     worker_concurrency: int = 64
     default_timeout_ms: int = 30_000
     max_timeout_ms: int = 15 * 60_000
+    max_delay_ms: int = 7 * 86_400_000
     visibility_timeout_ms: int = 30_000
     max_reclaims: int = 3
     shutdown_grace_ms: int = 25_000
     max_body_bytes: int = 1024 * 1024
+    max_publish_bytes: int = 10 * 1024 * 1024
+    max_publish_messages: int = 1000
+    max_batch_items: int = 100
+    max_group_endpoints: int = 100
+    max_labels: int = 10
+    max_parallelism: int = 1000
+    max_rate: int = 10_000
+    max_rate_period_ms: int = 7 * 86_400_000
+    http_idle_timeout_ms: int = 75_000
+    http_body_timeout_ms: int = 60_000
+    http_max_connections: int = 1000
     default_retries: int = 3
     max_retries: int = 20
     retry_time_scale: float = 1.0
@@ -191,10 +203,22 @@ VARIABLES: dict[str, Variable] = {
     "worker_concurrency": ("HOOKSTREAM_WORKER_CONCURRENCY", integer(minimum=1)),
     "default_timeout_ms": ("HOOKSTREAM_DEFAULT_TIMEOUT", duration),
     "max_timeout_ms": ("HOOKSTREAM_MAX_TIMEOUT", duration),
+    "max_delay_ms": ("HOOKSTREAM_MAX_DELAY", duration),
     "visibility_timeout_ms": ("HOOKSTREAM_VISIBILITY_TIMEOUT", duration),
     "max_reclaims": ("HOOKSTREAM_MAX_RECLAIMS", integer()),
     "shutdown_grace_ms": ("HOOKSTREAM_SHUTDOWN_GRACE", duration),
     "max_body_bytes": ("HOOKSTREAM_MAX_BODY_BYTES", integer(minimum=1)),
+    "max_publish_bytes": ("HOOKSTREAM_MAX_PUBLISH_BYTES", integer(minimum=1)),
+    "max_publish_messages": ("HOOKSTREAM_MAX_PUBLISH_MESSAGES", integer(minimum=1)),
+    "max_batch_items": ("HOOKSTREAM_MAX_BATCH_ITEMS", integer(minimum=1)),
+    "max_group_endpoints": ("HOOKSTREAM_MAX_GROUP_ENDPOINTS", integer(minimum=1)),
+    "max_labels": ("HOOKSTREAM_MAX_LABELS", integer()),
+    "max_parallelism": ("HOOKSTREAM_MAX_PARALLELISM", integer(minimum=1)),
+    "max_rate": ("HOOKSTREAM_MAX_RATE", integer(minimum=1)),
+    "max_rate_period_ms": ("HOOKSTREAM_MAX_RATE_PERIOD", duration),
+    "http_idle_timeout_ms": ("HOOKSTREAM_HTTP_IDLE_TIMEOUT", duration),
+    "http_body_timeout_ms": ("HOOKSTREAM_HTTP_BODY_TIMEOUT", duration),
+    "http_max_connections": ("HOOKSTREAM_HTTP_MAX_CONNECTIONS", integer(minimum=1)),
     "default_retries": ("HOOKSTREAM_DEFAULT_RETRIES", integer()),
     "max_retries": ("HOOKSTREAM_MAX_RETRIES", integer()),
     "retry_time_scale": ("HOOKSTREAM_RETRY_TIME_SCALE", number),

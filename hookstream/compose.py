@@ -12,6 +12,7 @@ from aiohttp import web
 from broker.errors import ConfigError
 from broker.health import add_health_routes
 from broker.http.app import build_app
+from broker.http.server import Listener
 from broker.metrics import export_role_metrics
 from broker.queue.connection import Connection
 from broker.queue.signing_keys import ensure_keys
@@ -48,7 +49,7 @@ class Composition:
         self.worker: Worker | None = None
         self.scheduler: Scheduler | None = None
         self._app_hook = app_hook
-        self._runner: web.AppRunner | None = None
+        self._listener: Listener | None = None
         self._tasks: dict[object, asyncio.Task[None]] = {}
 
     async def start(self) -> Composition:
@@ -67,8 +68,8 @@ class Composition:
         """Stop the loops (each drains), stop serving, close the connection."""
         await self.stop_scheduler()
         await self.stop_worker()
-        if self._runner:
-            await self._runner.cleanup()
+        if self._listener:
+            await self._listener.stop()
         await self.conn.close()
 
     def start_worker(self) -> Worker:
@@ -105,22 +106,19 @@ class Composition:
             port = self.settings.metrics_port
         for role in self.roles:  # one /metrics shows every role this process runs
             export_role_metrics(role)
-        self._runner = await _listen(app, self.settings.host, port)
+        self._listener = await _listen(Listener(app, self.settings, self.settings.host, port))
 
     async def _redis_ready(self) -> str | None:
         await self.conn.redis.ping()
         return None
 
 
-async def _listen(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+async def _listen(listener: Listener) -> Listener:
     try:
-        await web.TCPSite(runner, host, port).start()
+        await listener.start()
     except OSError as exc:
-        await runner.cleanup()
         raise ConfigError(
-            f"cannot listen on {host}:{port} ({exc.strerror}); "
+            f"cannot listen on {listener.host}:{listener.port} ({exc.strerror}); "
             "choose another port with HOOKSTREAM_PORT (or HOOKSTREAM_METRICS_PORT)"
         ) from None
-    return runner
+    return listener

@@ -18,7 +18,7 @@ from broker.errors import BadRequest, NotFound
 from broker.metrics import SCHEDULE_FIRE_DELAY, SCHEDULE_FIRES
 from broker.queue.keys import PartitionKeys, tick_message_id
 from broker.queue.producer import Routing
-from broker.queue.publishing import plan, resolve
+from broker.queue.publishing import check_size, plan, resolve
 from broker.queue.schedules import Claim, Schedules, StoredSchedule
 
 log = structlog.get_logger()
@@ -112,12 +112,13 @@ class Ticker:
     async def outcome(self, stored: StoredSchedule, tick_ms: int) -> Claim | str:
         """The claim of this tick (the publish pipeline's plan, with ids derived from the
         schedule and the tick), or the error that stops it: a URL group that does not exist
-        (or is empty) at tick time is recorded on the schedule."""
+        (or is empty, or too large to publish) at tick time is recorded on the schedule."""
         spec, conn = stored.spec, self.schedules.conn
         try:
             targets = await resolve(conn, spec.destination)
-        except (NotFound, BadRequest) as exc:  # no such group, or the policy refuses it now
-            return str(exc)
+            check_size(conn.settings, [(targets, stored.body)])
+        except (NotFound, BadRequest) as exc:  # no such group, the policy refuses it now,
+            return str(exc)  # or the group has grown past what one publish may store
         routing = Routing(caller_ip=spec.caller_ip, queue_name=spec.queue_name, schedule_id=spec.id)
         ids = partial(_tick_id, spec.id, tick_ms)
         planned = plan(conn, spec.destination, targets, spec.options, stored.body, routing, ids)

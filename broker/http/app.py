@@ -7,6 +7,7 @@ from aiohttp import web
 
 from broker.health import add_health_routes, api_readiness
 from broker.http.context import CONNECTION
+from broker.http.limits import body_limits
 from broker.http.middleware import Tokens, auth_middleware, error_middleware, metrics_middleware
 from broker.http.routes import (
     batch,
@@ -36,6 +37,7 @@ def build_app(conn: Connection) -> web.Application:
         client_max_size=settings.max_body_bytes,
         middlewares=[metrics_middleware, error_middleware, auth_middleware(tokens, limiter)],
     )
+    app.middlewares.append(body_limits(settings))  # after auth: no body is read without a token
     app[CONNECTION] = conn
     for routes in (
         publish,

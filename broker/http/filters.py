@@ -12,6 +12,7 @@ action to everything.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,12 +201,16 @@ def _milliseconds(key: str, raw: Any) -> int:
         raise BadRequest(f"{key} must be a unix time in milliseconds") from None
 
 
+_COUNT = re.compile(r"[0-9]{1,9}")
+
+
 def count_parameter(query: MultiMapping[str], default: int, maximum: int) -> int:
-    """`count`, bounded to [1, maximum]."""
+    """`count`: a whole number from 1 to `maximum` (the page size the API documents); a
+    count outside it is a 400 rather than a silently different page."""
     raw = query.get("count")
     if raw is None or raw == "":
         return default
-    try:
-        return max(1, min(maximum, int(raw)))
-    except ValueError:
-        raise BadRequest("count must be an integer") from None
+    if not _COUNT.fullmatch(raw) or not 1 <= int(raw) <= maximum:
+        shown = repr(raw) if len(raw) <= 32 else repr(raw[:32]) + "..."
+        raise BadRequest(f"count must be an integer from 1 to {maximum}, got {shown}")
+    return int(raw)

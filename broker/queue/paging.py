@@ -7,6 +7,7 @@ the partition breaks ties and the cursor `<stream id>/<partition>` is exact (exc
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -45,16 +46,25 @@ class Entry:
     fields: dict[bytes, bytes]
 
 
-def parse_cursor(cursor: str | None) -> Position | None:
-    """A cursor this module issued; BadRequest for anything else."""
+_CURSOR = re.compile(r"([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,5})")
+_STREAM_ID_MAX = 2**64 - 1  # each half of a stream id is an unsigned 64-bit number
+
+
+def parse_cursor(cursor: str | None, partitions: int) -> Position | None:
+    """A cursor this module issued for one of `partitions`; BadRequest for anything else
+    (Redis would refuse an id past 64 bits with an error, not an empty page)."""
     if not cursor:
         return None
-    try:
-        stream_id, partition = cursor.rsplit("/", 1)
-        ms, seq = stream_id.split("-")
-        return Position(int(ms), int(seq), int(partition))
-    except ValueError:
-        raise BadRequest(f"invalid cursor {cursor!r}") from None
+    match = _CURSOR.fullmatch(cursor)
+    position = Position(*map(int, match.groups())) if match else None
+    if (
+        position is None
+        or max(position.ms, position.seq) > _STREAM_ID_MAX
+        or position.partition >= partitions
+    ):
+        shown = repr(cursor) if len(cursor) <= 64 else repr(cursor[:64]) + "..."
+        raise BadRequest(f"invalid cursor {shown}")
+    return position
 
 
 def _position(stream_id: bytes, partition: int) -> Position:
@@ -88,7 +98,7 @@ async def merged(
     redis: Redis, keys: Sequence[str], cursor: str | None, newest_first: bool
 ) -> AsyncGenerator[Entry, None]:
     """All partitions' entries in one order, starting after `cursor`."""
-    start = parse_cursor(cursor)
+    start = parse_cursor(cursor, len(keys))
     walkers = [_walk(redis, key, p, start, newest_first) for p, key in enumerate(keys)]
     heap: list[tuple[tuple[int, int, int], int, Entry]] = []
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,6 +31,7 @@ from broker.queue.names import check_name
 from broker.queue.producer import Draft, Routing, build_draft, publish, publish_once
 from broker.queue.queues import set_queue
 from broker.queue.topics import get_group
+from broker.settings import Settings
 
 _json = msgspec.json.Encoder()
 _answers = msgspec.json.Decoder(list[dict[str, Any]])
@@ -102,6 +103,26 @@ async def resolve(conn: Connection, destination: str) -> Targets:
     for endpoint in group.endpoints:  # added under this policy, or under an older one
         policy.check_url(endpoint.url)
     return Targets([(e.url, e.name) for e in group.endpoints], topic_name=group.name)
+
+
+def check_size(settings: Settings, requests: Iterable[tuple[Targets, bytes]]) -> None:
+    """What one API request may store, before any draft is built: at most
+    HOOKSTREAM_MAX_PUBLISH_MESSAGES messages and HOOKSTREAM_MAX_PUBLISH_BYTES of bodies, each
+    body counted once per message (a URL group's endpoints, a batch's items)."""
+    messages = stored = 0
+    for targets, body in requests:
+        messages += len(targets.endpoints)
+        stored += len(body) * len(targets.endpoints)
+    if messages > settings.max_publish_messages:
+        raise BadRequest(
+            f"the request would create {messages} messages, more than "
+            f"HOOKSTREAM_MAX_PUBLISH_MESSAGES ({settings.max_publish_messages})"
+        )
+    if stored > settings.max_publish_bytes:
+        raise BadRequest(
+            f"the request would store {stored} body bytes (body x messages), more than "
+            f"HOOKSTREAM_MAX_PUBLISH_BYTES ({settings.max_publish_bytes})"
+        )
 
 
 def check_enqueue(options: PublishOptions) -> None:
@@ -195,4 +216,5 @@ async def publish_request(
 ) -> Published:
     """Publish (or, with routing.queue_name, enqueue) one request."""
     targets = await resolve(conn, destination)
+    check_size(conn.settings, [(targets, body)])
     return await commit(conn, plan(conn, destination, targets, options, body, routing))

@@ -20,13 +20,15 @@ from broker.queue.model import State
 from broker.queue.scripts import Arg
 from broker.queue.store import scan_messages
 
-MAX_PARALLELISM = 1000
 _DELETE_BATCH = 100  # waiting messages cancelled per script call
 
 
-def check_parallelism(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PARALLELISM:
-        raise BadRequest(f"parallelism must be an integer from 1 to {MAX_PARALLELISM}")
+def check_parallelism(value: object, most: int) -> int:
+    """A queue's parallelism: an integer from 1 to `most` (HOOKSTREAM_MAX_PARALLELISM)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+        raise BadRequest(
+            f"parallelism must be an integer from 1 to {most} (HOOKSTREAM_MAX_PARALLELISM)"
+        )
     return value
 
 

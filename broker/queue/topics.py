@@ -40,13 +40,17 @@ _decoder = msgspec.json.Decoder(UrlGroup)
 _encoder = msgspec.json.Encoder()
 
 
-def parse_endpoints(items: object, policy: DestinationPolicy | None) -> list[Endpoint]:
+def parse_endpoints(
+    items: object, policy: DestinationPolicy | None, most: int | None = None
+) -> list[Endpoint]:
     """`[{"url": ..., "name": ...}]` from a request body, validated. With a `policy`, the
     endpoints are to be added: each needs a url the policy allows. Without, they name
-    endpoints to remove, by url or name."""
+    endpoints to remove, by url or name. More than `most` is refused before any is read."""
     need_url = policy is not None
     if not isinstance(items, list) or not items:
         raise BadRequest("endpoints must be a non-empty list")
+    if most is not None and len(items) > most:
+        raise BadRequest(_too_many(len(items), most))
     endpoints = []
     for item in items:
         if not isinstance(item, dict):
@@ -77,8 +81,15 @@ async def list_groups(redis: Redis) -> list[UrlGroup]:
     return [_decoder.decode(raw) for raw in raws if raw]
 
 
-async def upsert_endpoints(redis: Redis, name: str, added: list[Endpoint]) -> None:
-    """Create the group if needed; add endpoints, replacing those with the same url."""
+def _too_many(count: int, most: int) -> str:
+    return (
+        f"a URL group holds at most {most} endpoints (HOOKSTREAM_MAX_GROUP_ENDPOINTS), not {count}"
+    )
+
+
+async def upsert_endpoints(redis: Redis, name: str, added: list[Endpoint], most: int) -> None:
+    """Create the group if needed; add endpoints, replacing those with the same url. A group
+    that would end up with more than `most` endpoints is left as it was (BadRequest)."""
 
     async def change(pipe: Pipeline) -> None:
         now = int(time.time() * 1000)
@@ -87,6 +98,8 @@ async def upsert_endpoints(redis: Redis, name: str, added: list[Endpoint]) -> No
         new_urls = {e.url for e in added}
         new_names = {e.name for e in added if e.name}
         kept = [e for e in group.endpoints if e.url not in new_urls and e.name not in new_names]
+        if len(kept) + len(added) > most:
+            raise BadRequest(_too_many(len(kept) + len(added), most))
         updated = UrlGroup(name, group.created_at, now, kept + added)
         pipe.multi()
         pipe.set(topic(name), _encoder.encode(updated))

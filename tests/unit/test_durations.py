@@ -28,16 +28,10 @@ def test_valid_durations(text: str, expected: int) -> None:
     assert parse_duration_ms(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "abc", "10x", "-5s", "1h 30m", "s10"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "10x", "-5s", "1h 30m", "s10", "9" * 400, "9" * 400 + "d"]
+)
 def test_invalid_durations(text: str) -> None:
     """Anything else is refused rather than guessed."""
     with pytest.raises(ValueError, match="duration"):
         parse_duration_ms(text)
-
-
-def test_an_infinite_number_is_a_bad_duration_not_an_overflow() -> None:
-    """A 400-digit number parses to an infinite float: ValueError, as for any bad duration."""
-    with pytest.raises(ValueError, match="out of range"):
-        parse_duration_ms("1" + "0" * 400 + "s")
-    with pytest.raises(ValueError, match="out of range"):
-        parse_duration_ms("1" + "0" * 400)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from broker.errors import BadRequest
-from broker.expressions import evaluate_delay_ms
+from broker.expressions import check_delays, evaluate_delay_ms
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,29 @@ def test_anything_else_is_refused(expression: str) -> None:
     """Names, attributes and calls outside the allow-list never run."""
     with pytest.raises(BadRequest):
         evaluate_delay_ms(expression, 0)
+
+
+@pytest.mark.parametrize(
+    ("expression", "retries", "bad_at"),
+    [
+        ("1000 - 100 * retried", 20, "retried=11"),
+        ("-1", 0, "retried=0"),
+        ("1 / (retried - 2) + 1", 3, "retried=2"),
+        ("pow(10, 400)", 1, "no finite number"),
+        ("exp(1000) - exp(1000)", 1, "no finite number"),
+        ("(-1) ** 0.5", 1, "no finite number"),
+    ],
+)
+def test_publish_check_names_the_first_bad_retry(
+    expression: str, retries: int, bad_at: str
+) -> None:
+    """check_delays evaluates every retry the message can have and names the first whose
+    delay is negative or not finite."""
+    with pytest.raises(BadRequest, match=bad_at):
+        check_delays(expression, retries, "Upstash-Retry-Delay")
+
+
+def test_publish_check_accepts_what_holds_for_the_retries_asked() -> None:
+    """`10000 - 1000 * retried` is fine for 10 retries, even though the 12th would be negative."""
+    check_delays("10000 - 1000 * retried", 10, "Upstash-Retry-Delay")
+    check_delays("pow(2, retried) * 1000", 20, "Upstash-Retry-Delay")

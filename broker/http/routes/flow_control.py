@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from broker.errors import BadRequest, NotFound
@@ -49,23 +51,29 @@ async def resume(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-def _optional_int(request: web.Request, name: str) -> int | None:
+_WHOLE = re.compile(r"[0-9]{1,12}")
+
+
+def _optional_int(request: web.Request, name: str, most: int, setting: str) -> int | None:
+    """A query parameter from 0 to `most` (the setting that bounds it), or None when absent."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer") from None
-    if value < 0:
-        raise BadRequest(f"{name} must not be negative")
-    return value
+    if not _WHOLE.fullmatch(raw) or int(raw) > most:
+        shown = repr(raw) if len(raw) <= 32 else repr(raw[:32]) + "..."
+        raise BadRequest(f"{name} must be an integer from 0 to {most} ({setting}), got {shown}")
+    return int(raw)
 
 
 async def pin(request: web.Request) -> web.Response:
     """`?parallelism=3&rate=20&period=120` (period in seconds), each optional."""
-    names = ("parallelism", "rate", "period")
-    values = {name: _optional_int(request, name) for name in names}
+    settings = connection(request).settings
+    bounds = {
+        "parallelism": (settings.max_parallelism, "HOOKSTREAM_MAX_PARALLELISM"),
+        "rate": (settings.max_rate, "HOOKSTREAM_MAX_RATE"),
+        "period": (settings.max_rate_period_ms // 1000, "HOOKSTREAM_MAX_RATE_PERIOD"),
+    }
+    values = {name: _optional_int(request, name, *bound) for name, bound in bounds.items()}
     if all(v is None for v in values.values()):
         raise BadRequest("give at least one of parallelism, rate, period")
     key = await _existing(request)

@@ -23,7 +23,8 @@ async def upsert(request: web.Request) -> web.Response:
     """`{"queueName", "parallelism", "paused"}`: create or update."""
     body = await json_object(request)
     name = check_name("queue", str(body.get("queueName", "")), "queueName")
-    parallelism = check_parallelism(body.get("parallelism", 1))
+    most = connection(request).settings.max_parallelism
+    parallelism = check_parallelism(body.get("parallelism", 1), most)
     paused = body.get("paused", False)
     if not isinstance(paused, bool):
         raise BadRequest("paused must be true or false")

@@ -23,9 +23,9 @@ async def add_endpoints(request: web.Request) -> web.Response:
     """Create the group if needed and add or update endpoints (by url)."""
     name = check_name("url_group", request.match_info["name"])
     conn = connection(request)
-    policy = conn.settings.destination_policy
-    endpoints = parse_endpoints((await json_object(request)).get("endpoints"), policy)
-    await upsert_endpoints(conn.redis, name, endpoints)
+    policy, most = conn.settings.destination_policy, conn.settings.max_group_endpoints
+    endpoints = parse_endpoints((await json_object(request)).get("endpoints"), policy, most)
+    await upsert_endpoints(conn.redis, name, endpoints, most)
     return web.json_response({})
 
 

@@ -38,23 +38,66 @@ end
 -- once; the rest wait in FIFO order in the wait list. `active` counts the admitted ones
 -- across all workers. With a `rate`, at most `rate` admissions fall in any `period` ms: an
 -- admission that would exceed it is scheduled into the delayed set for the earliest allowed
--- time (`times` keeps the last `rate` admission times), at most one period ahead, so nothing
--- waiting polls Redis; the next settle or admission pumps the rest.
-local function rate_slot(times, rate, period, now)
-  if rate == 0 or #times < rate then return now end
-  return math.max(now, times[rate] + period)
+-- time (`times` keeps the admission times of the last period, newest first, at most `rate`),
+-- at most one period ahead, so nothing waiting polls Redis; the next settle or admission
+-- pumps the rest.
+--
+-- One pump admits at most ADMIT_MAX messages, so no script call holds Redis for a whole wait
+-- list. Nothing is stranded by the cap: a pump that stops at it has just admitted ADMIT_MAX
+-- messages, each of which ends in a settle or cancel that releases its slot and pumps again.
+local ADMIT_MAX = 100
+
+-- A gate's admission times: `old` as stored (newest first, as numbers and as their text) and
+-- `new`, those of this call (oldest first), so no admission shifts the stored list.
+local function history_at(h, i)
+  if i <= #h.new then return h.new[#h.new - i + 1] end
+  return h.old[i - #h.new]
+end
+
+-- The earliest time the next admission may happen under the rate.
+local function rate_slot(h, rate, period, now)
+  if rate == 0 or #h.old + #h.new < rate then return now end
+  return math.max(now, history_at(h, rate) + period)
+end
+
+-- The stored times that can still limit an admission: those after now - period (older ones
+-- would allow `now` anyway), at most `rate`; `dropped` when any stored one was left out.
+local function read_history(raw, rate, period, now)
+  local h = {old = {}, text = {}, new = {}, dropped = raw ~= nil and raw ~= '' and rate == 0}
+  if rate == 0 then return h end
+  for t in string.gmatch(raw or '', '[^,]+') do
+    local at = tonumber(t)
+    if at > now - period then
+      h.old[#h.old + 1], h.text[#h.text + 1] = at, t
+      if #h.old == rate then break end
+    else
+      h.dropped = true
+    end
+  end
+  return h
+end
+
+-- Newest first, at most `rate`: the text to store.
+local function history_text(h, rate)
+  local kept = {}
+  for i = #h.new, math.max(1, #h.new - rate + 1), -1 do
+    kept[#kept + 1] = string.format('%d', h.new[i])
+  end
+  for i = 1, math.min(#h.text, rate - #kept) do kept[#kept + 1] = h.text[i] end
+  return table.concat(kept, ',')
 end
 
 local function pump(gate, wait)
   local g = redis.call('HMGET', gate, 'parallelism', 'paused', 'active', 'rate', 'period', 'times')
   if not g[1] or g[2] == '1' then return end
   local limit, active = tonumber(g[1]), tonumber(g[3] or '0')
+  -- Nothing to admit, or no slot: the rate history need not even be read.
+  if (limit > 0 and active >= limit) or redis.call('LLEN', wait) == 0 then return end
   local rate, period = tonumber(g[4] or '0'), tonumber(g[5] or '1000')
-  local times = {}
-  for t in string.gmatch(g[6] or '', '[^,]+') do times[#times + 1] = tonumber(t) end
   local now = now_ms()
-  while limit == 0 or active < limit do
-    local at = rate_slot(times, rate, period, now)
+  local h = read_history(g[6], rate, period, now)
+  while (limit == 0 or active < limit) and #h.new < ADMIT_MAX do
+    local at = rate_slot(h, rate, period, now)
     if at > now + period then break end
     local id = redis.call('LPOP', wait)
     if not id then break end
@@ -64,11 +107,10 @@ local function pump(gate, wait)
       redis.call('XADD', READY, '*', 'id', id)
     end
     active = active + 1
-    if rate > 0 then table.insert(times, 1, at) end
+    h.new[#h.new + 1] = at
   end
-  local kept = {}
-  for i = 1, math.min(#times, rate) do kept[i] = string.format('%d', times[i]) end
-  redis.call('HSET', gate, 'active', active, 'times', table.concat(kept, ','))
+  if #h.new == 0 and not h.dropped then return end
+  redis.call('HSET', gate, 'active', active, 'times', history_text(h, rate))
 end
 
 -- A queued message reached its end (delivered, dead-lettered, cancelled): free its slot.
