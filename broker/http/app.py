@@ -10,6 +10,7 @@ from broker.http.context import CONNECTION
 from broker.http.middleware import auth_middleware, error_middleware, metrics_middleware
 from broker.http.routes import (
     batch,
+    cron,
     dlq,
     events,
     flow_control,
@@ -18,6 +19,7 @@ from broker.http.routes import (
     publish,
     queues,
     schedules,
+    stats,
     topics,
 )
 from broker.queue.connection import Connection
@@ -43,6 +45,8 @@ def build_app(conn: Connection) -> web.Application:
         queues,
         batch,
         flow_control,
+        stats,
+        cron,
     ):
         routes.add_routes(app)
 
