@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from broker.health import add_health_routes
+from broker.http.console import routes as console
 from broker.http.context import CONNECTION
 from broker.http.middleware import auth_middleware, error_middleware, metrics_middleware
 from broker.http.routes import (
@@ -47,6 +48,7 @@ def build_app(conn: Connection) -> web.Application:
         flow_control,
         stats,
         cron,
+        console,
     ):
         routes.add_routes(app)
 
