@@ -47,7 +47,7 @@ async function open({ url }) {
     if (new URL(request.url()).origin !== origin) seen.foreign.push(request.url());
   });
   const response = await page.goto(url);
-  return response.headers();
+  return response ? response.headers() : {};
 }
 
 async function wait({ loc, text, state = 'visible', timeout }) {
@@ -92,3 +92,4 @@ for await (const line of lines) {
   }
 }
 await context.close();
+process.exit(0); // stdin, still open, would keep Node running
