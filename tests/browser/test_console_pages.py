@@ -100,6 +100,9 @@ async def test_every_page_is_labelled_and_reachable_by_keyboard(
     await browser.press("Enter")
     await browser.wait(role("heading", "Overview"))
     assert (await browser.focused())["text"] == "Overview"  # the page heading has the focus
+    assert TEST_TOKEN not in await browser.evaluate("location.href")
+    stored = "[sessionStorage.getItem('hookstream.token'), localStorage.length, document.cookie]"
+    assert await browser.evaluate(stored) == [TEST_TOKEN, 0, ""]  # this tab only
     await browser.press("Shift+Tab")  # back into the header: Sign out, then the last link
     await browser.press("Shift+Tab")
     assert (await browser.focused())["text"] == "Signing keys"
