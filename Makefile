@@ -6,11 +6,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SDK_MODULES := tests/sdk/node_modules/.package-lock.json
+BROWSER_MODULES := tests/browser/node_modules/.package-lock.json
+NODE_MODULES := $(SDK_MODULES) $(BROWSER_MODULES)
 PYTEST_ARGS ?=
 STRESS_RUNS ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-stress lint fmt typecheck deploy-check clean
+.PHONY: help install run test test-unit test-integration test-browser test-stress lint fmt typecheck deploy-check clean
 .PHONY: bench bench-peers
 
 help:  ## list the targets
@@ -31,10 +33,15 @@ $(SDK_MODULES): tests/sdk/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the TypeScript SDK test will be skipped"; fi
 
+# The console's browser tests drive Chromium with playwright-core (no browser download).
+$(BROWSER_MODULES): tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the console's browser tests will be skipped"; fi
+
 run: install  ## start the all-in-one dev server (ingress + worker + scheduler) on an embedded Redis
 	$(BIN)/hookstream dev
 
-test: install $(SDK_MODULES)  ## run the whole suite against a real Redis-compatible server
+test: install $(NODE_MODULES)  ## run the whole suite against a real Redis-compatible server
 ifeq ($(CI),true)
 	bash deploy/install-tools.sh
 endif
@@ -45,6 +52,9 @@ test-unit: install  ## only the fast unit tests
 
 test-integration: install $(SDK_MODULES)  ## only the tests against a real server
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-browser: install $(BROWSER_MODULES)  ## only the console in headless Chromium (screenshots: tests/browser/artifacts)
+	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
 # Not part of `make test`: the timing-sensitive tiers, run after run, while a busy loop holds
 # every core, so a test whose verdict depends on how loaded the machine is shows up here.
@@ -90,4 +100,5 @@ bench-peers: install $(PEERS_VENV)/.installed  ## the same drain on hookstream, 
 	$(BIN)/python -m bench peers --peers-python $(PEERS_VENV)/bin/python
 
 clean:  ## remove the virtualenv, caches and dev data
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hookstream-data tests/sdk/node_modules
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hookstream-data tests/sdk/node_modules \
+		tests/browser/node_modules tests/browser/artifacts

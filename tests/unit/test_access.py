@@ -10,7 +10,7 @@ from broker.http.middleware import ROUTE_ACCESS, Access, access_of
 from broker.queue.connection import Connection
 from broker.settings import Settings
 
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/console", "/console/", "/console/{path}"}
 """Served to anyone, outside /v2/: the auth middleware never looks at them."""
 
 
