@@ -7,6 +7,7 @@ test_retries.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from qstash import AsyncQStash
 
 from tests.conftest import require_tool
 from tests.integration.test_sdks import _keys, _node
-from tests.support.api import api, eventually, status
+from tests.support.api import api, events_of, eventually, status
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 from tests.support.state import redis_snapshot
@@ -132,3 +133,48 @@ async def test_typescript_sdk_bulk_forms(loaded: Loaded) -> None:
     assert len(ran["second"]["responses"]) == 1  # type: ignore[index]
     assert ran["all"] == {"deleted": 0}
     assert ran["left"] == []
+
+
+async def _delayed_pair(server: Hookstream, url: str, key: str) -> list[str]:
+    """Two messages delayed by an hour sharing one flow-control key, and one of another key."""
+    ids = []
+    for flow_key in (key, key, "other"):
+        headers = {"Upstash-Flow-Control-Key": flow_key, "Upstash-Flow-Control-Value": "rate=1"}
+        ids.append((await server.publish(url, "x", Upstash_Delay="1h", **headers))["messageId"])
+    return ids
+
+
+async def test_typescript_sdk_cancels_every_delayed_message_of_a_flow_key(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """With the worker running: cancel({filter: {flowControlKey}}) cancels both delayed
+    messages of the key, none is delivered before its delay, the other key's one waits on."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    first, second, other = await _delayed_pair(hookstream, sink.url(), "shared")
+    await asyncio.sleep(0.5)  # time for a worker to (wrongly) take a delayed message
+    request_ = json.dumps({"filter": {"flowControlKey": "shared"}})
+    keys = await _keys(hookstream)
+    ran = await asyncio.to_thread(
+        _node, ["cancel", request_], hookstream, keys, script="bulk_actions.mjs"
+    )
+    assert ran == {"cancelled": 2}
+    assert [(await events_of(hookstream, i))[-1] for i in (first, second)] == ["CANCELED"] * 2
+    assert (await api(hookstream, "GET", f"/v2/messages/{other}"))[0] == 200
+    assert sink.received == []
+
+
+async def test_python_sdk_cancel_all_takes_delayed_flow_controlled_messages(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """message.publish(delay, flow_control) twice with one key, then cancel_all() == 2, and
+    nothing reaches the destination."""
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    flow: Any = {"key": "py-delayed", "parallelism": 1}
+    try:
+        for body in ("1", "2"):
+            await client.message.publish(url=sink.url(), body=body, delay="1h", flow_control=flow)
+        await asyncio.sleep(0.5)  # time for a worker to (wrongly) take a delayed message
+        assert await client.message.cancel_all() == 2
+    finally:
+        await client.http._client.aclose()
+    assert sink.received == []
