@@ -27,7 +27,7 @@ from broker.metrics import (
 )
 from broker.queue.backlog import trim_retention
 from broker.queue.connection import Connection
-from broker.queue.consumer import Attempt, CancelledInGate, Consumer, Entry
+from broker.queue.consumer import Attempt, CancelledInGate, Consumer, DueForGate, Entry
 from broker.queue.housekeeping import expire_idle_flow_keys, remove_dead_consumers
 from broker.queue.keys import PartitionKeys
 from broker.queue.model import Response
@@ -183,6 +183,8 @@ class Worker:
                 continue
             if isinstance(started, CancelledInGate):
                 await self.consumer.settle_cancelled(started)
+            elif isinstance(started, DueForGate):
+                await self.consumer.enter_gate(started)
             capacity.give_back()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -5,9 +5,9 @@ comma-separated values (`label=a,b`), or JSON body keys (older SDKs). Semantics:
 key, AND across keys. Filters apply to the rendered API object, so a filter key is the JSON
 key the user sees.
 
-Lists read filters leniently (unknown keys such as paging ones are ignored). Bulk actions
-read them strictly (`bulk_selection`): a mistyped or empty field there must not widen the
-action to everything.
+Lists (`list_filter`) and bulk actions (`bulk_selection`) refuse a key they do not know with a
+400 naming it, by one check (`_known`): a mistyped field that was dropped would list, or act
+on, everything. Bulk actions also refuse empty values, which would widen them the same way.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def _destination_parts(url: str, key: str) -> set[str]:
 
 
 def filter_from_pairs(pairs: Iterable[tuple[str, Any]]) -> Filter:
-    """Build a filter from (key, value) pairs; unknown keys are ignored (paging keys etc.)."""
+    """Build a filter from (key, value) pairs already checked; other keys (paging) are left
+    out."""
     values: dict[str, set[str]] = {}
     from_ms = to_ms = None
     for key, raw in pairs:
@@ -110,9 +111,34 @@ class Selection:
     wanted: Filter = field(default_factory=Filter)
 
 
-# Query keys a bulk call may carry besides its selection (qstash_token: auth, middleware.py).
+# Query keys a bulk call or a list may carry besides its selection: paging, a list's order
+# and trimBody (QStash's list parameters; the body is always whole here), and qstash_token
+# (auth, middleware.py).
 _BULK_PAGING = frozenset({"count", "cursor", "qstash_token"})
+_LIST_PAGING = _BULK_PAGING | {"order", "trimBody"}
 _DATES = ("fromDate", "toDate")
+
+
+def _known(key: str, ids_key: str, kind: str, paging: frozenset[str]) -> None:
+    """BadRequest naming `key` unless it is `ids_key`, a filter field or a paging key.
+
+    DLQ ids select nothing among messages and events: asking those for them is a mistake.
+    """
+    fields = ({*_FIELDS, *_DATES} - {"dlqIds"}) | {ids_key}
+    if key not in fields and key not in paging:
+        known = ", ".join(sorted(fields - {ids_key}))
+        also = ", ".join(sorted(paging - {"qstash_token"}))
+        tail = f", or {also}" if also else ""
+        raise BadRequest(
+            f"unknown {kind} {key!r}: expected {ids_key} or a filter field ({known}){tail}"
+        )
+
+
+def list_filter(query: MultiMapping[str], ids_key: str) -> Filter:
+    """The filter of a list (events: `messageIds`, the DLQ: `dlqIds`), each key checked."""
+    for key in query:
+        _known(key, ids_key, "parameter", _LIST_PAGING)
+    return filter_from_pairs(query.items())
 
 
 def bulk_selection(
@@ -160,11 +186,7 @@ def _body_pairs(body: Mapping[str, Any], ids_key: str) -> list[tuple[str, list[s
 
 def _checked(key: str, raw: Any, ids_key: str, kind: str) -> tuple[str, list[str]]:
     """One selecting key with its values, or BadRequest naming it."""
-    # DLQ ids select nothing among messages: a bulk cancel naming them is a mistake.
-    fields = {*_FIELDS, *_DATES} - {ids_key, "dlqIds"}
-    if key != ids_key and key not in fields:
-        known = ", ".join(sorted(fields))
-        raise BadRequest(f"unknown {kind} {key!r}: expected {ids_key} or a filter field ({known})")
+    _known(key, ids_key, kind, frozenset())
     items = raw if isinstance(raw, list) else [raw]
     if not all(isinstance(item, str | int) and not isinstance(item, bool) for item in items):
         raise BadRequest(f"{key} must be a string, a number or a list of them")
@@ -172,10 +194,6 @@ def _checked(key: str, raw: Any, ids_key: str, kind: str) -> tuple[str, list[str
     if not values:
         raise BadRequest(f"{key} is empty: give at least one value")
     return key, values
-
-
-def filter_from_query(query: MultiMapping[str]) -> Filter:
-    return filter_from_pairs(query.items())
 
 
 def _split(raw: Any) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any, cast
 from broker.queue import scripts
 from broker.queue.connection import Connection, StreamEntries
 from broker.queue.events import event_extra
+from broker.queue.flow_control import apply_message_settings
 from broker.queue.keys import GROUP, PartitionKeys, dlq_id
 from broker.queue.model import Envelope, Response, decode_envelope, encode
 from broker.queue.producer import Draft, messages_tail
@@ -39,15 +40,25 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
-class CancelledInGate:
-    """A gated message found cancelled when read: settle_cancelled frees its gate slot."""
+class GateEntry:
+    """A gated message read from a ready stream that is no delivery attempt."""
 
     partition: PartitionKeys
     entry_id: str
     envelope: Envelope
 
 
-Started = Attempt | CancelledInGate
+@dataclass(frozen=True, slots=True)
+class CancelledInGate(GateEntry):
+    """Found cancelled when read: settle_cancelled frees its gate slot."""
+
+
+@dataclass(frozen=True, slots=True)
+class DueForGate(GateEntry):
+    """A delayed message of a gate that just came due: enter_gate queues it in its gate."""
+
+
+Started = Attempt | CancelledInGate | DueForGate
 
 
 class SettleResult(StrEnum):
@@ -180,10 +191,22 @@ class Consumer:
     async def settle_cancelled(self, cancelled: CancelledInGate) -> None:
         """Ack a gated message found cancelled on read, and free its gate slot."""
         env = cancelled.envelope
-        keys = cancelled.partition.gate(env.queue_name, env.flow_control_key)
-        keys["message"] = cancelled.partition.message(env.id)
+        keys = _message_keys(cancelled.partition, env)
         args = {"consumer": self.name, "entry_id": cancelled.entry_id, "message_id": env.id}
         await self.conn.scripts.call(scripts.SETTLE_CANCELLED, cancelled.partition, keys, args)
+
+    async def enter_gate(self, due: DueForGate) -> None:
+        """Ack a delayed gated message that came due and put it into its gate's wait list.
+
+        Its flow-control key may have been deleted as idle during a long delay
+        (housekeeping): it is created again from the message's settings, as a publish does,
+        but never changed when it exists (a newer publish's settings stay).
+        """
+        env = due.envelope
+        await apply_message_settings(self.conn, env, create_only=True)
+        args = {"entry_id": due.entry_id, "message_id": env.id}
+        keys = _message_keys(due.partition, env)
+        await self.conn.scripts.call(scripts.GATE_ENTER, due.partition, keys, args)
 
     async def _settle(
         self,
@@ -193,8 +216,7 @@ class Consumer:
         callbacks: Sequence[Draft],
     ) -> Settled:
         env = attempt.envelope
-        keys = attempt.partition.gate(env.queue_name, env.flow_control_key)
-        keys["message"] = attempt.partition.message(env.id)
+        keys = _message_keys(attempt.partition, env)
         args: dict[str, scripts.Arg] = {
             "consumer": self.name,
             "entry_id": attempt.entry_id,
@@ -210,14 +232,23 @@ class Consumer:
         return _settled(reply.decode() if isinstance(reply, bytes) else str(reply))
 
 
+def _message_keys(partition: PartitionKeys, envelope: Envelope) -> dict[str, str]:
+    """The keys a script of one gated message takes: its gate, wait list and hash."""
+    keys = partition.gate(envelope.queue_name, envelope.flow_control_key)
+    keys["message"] = partition.message(envelope.id)
+    return keys
+
+
 def _started(partition: PartitionKeys, entry_id: str, record: Any) -> Started | None:
-    """One item of start.lua's reply: false, {envelope}, or {envelope, body, attempts,
-    reclaims}."""
+    """One item of start.lua's reply: false, {envelope}, {envelope, 'gate'}, or {envelope,
+    body, attempts, reclaims}."""
     if not record:
         return None
     envelope = decode_envelope(record[0])
     if len(record) == 1:
         return CancelledInGate(partition, entry_id, envelope)
+    if len(record) == 2:
+        return DueForGate(partition, entry_id, envelope)
     _, body, attempts, reclaims = record
     return Attempt(partition, entry_id, envelope, body or b"", int(attempts), int(reclaims))
 

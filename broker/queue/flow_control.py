@@ -30,8 +30,11 @@ async def _set(conn: Connection, key: str, settings: GateSettings) -> None:
     await set_gate(conn, partition, keys, settings)
 
 
-async def apply_message_settings(conn: Connection, envelope: Envelope) -> None:
-    """Create the key on first use and take the settings the message carries.
+async def apply_message_settings(
+    conn: Connection, envelope: Envelope, create_only: bool = False
+) -> None:
+    """Create the key on first use and take the settings the message carries (with
+    `create_only`, only create a missing key: a delayed message entering its gate).
 
     The gate first, then its index entry: housekeeping.expire_idle_flow_keys deletes an idle
     gate, then its entry, then looks again, so whichever way the two interleave, a gate that
@@ -43,6 +46,7 @@ async def apply_message_settings(conn: Connection, envelope: Envelope) -> None:
         parallelism=str(envelope.parallelism or 0),
         rate=str(envelope.rate or 0),
         period_ms=str((envelope.period or 1) * 1000),
+        create_only=create_only,
         from_message=True,
     )
     await _set(conn, envelope.flow_control_key, settings)

@@ -106,6 +106,7 @@ SETTLE_FAILED = Script(
     "consumer entry_id message_id last_response extra retention_ms dlq_suffix messages...",
 )
 SETTLE_CANCELLED = Script("settle_cancelled", "gate wait message", "consumer entry_id message_id")
+GATE_ENTER = Script("gate_enter", "gate wait message", "entry_id message_id")
 CANCEL = Script("cancel", "gate wait message", "message_id")
 DLQ_RETRY = Script("dlq_retry", "gate wait old_message messages...", "stream_id messages...")
 GATE_SET = Script(
@@ -130,7 +131,7 @@ SIGNING_ROTATE = Script("signing_rotate", "signing_keys", "fresh", partition=Fal
 
 ALL = (
     PUBLISH, PUBLISH_ONCE, PROMOTE, START, EXTEND, SETTLE_DELIVERED, SETTLE_RETRY,
-    SETTLE_FAILED, SETTLE_CANCELLED, CANCEL, DLQ_RETRY, GATE_SET, GATE_DELETE,
+    SETTLE_FAILED, SETTLE_CANCELLED, GATE_ENTER, CANCEL, DLQ_RETRY, GATE_SET, GATE_DELETE,
     FLOW_CONTROL_EXPIRE, CONSUMERS_PRUNE, SCHEDULE_SAVE, SCHEDULE_CLAIM, SCHEDULE_DELETE,
     SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE,
 )  # fmt: skip

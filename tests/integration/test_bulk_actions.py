@@ -7,6 +7,7 @@ test_retries.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from qstash import AsyncQStash
 
 from tests.conftest import require_tool
 from tests.integration.test_sdks import _keys, _node
-from tests.support.api import api, eventually, status
+from tests.support.api import api, events_of, eventually, status
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
 from tests.support.state import redis_snapshot
@@ -132,3 +133,101 @@ async def test_typescript_sdk_bulk_forms(loaded: Loaded) -> None:
     assert len(ran["second"]["responses"]) == 1  # type: ignore[index]
     assert ran["all"] == {"deleted": 0}
     assert ran["left"] == []
+
+
+# Delayed by an hour, so only a cancel moves them: name → (URL, flow-control key or None).
+TARGETS = {
+    "a": ("http://127.0.0.1:9/a/x", "k1"),
+    "b": ("http://127.0.0.1:9/b", "k2"),
+    "c": ("https://Example.COM/a/x", "k1"),
+    "d": ("https://other.example:8443", None),
+}
+# messages.cancel(request) → the targets it cancels. Values of one field OR, fields AND;
+# `count` is deprecated in the SDK and ignored by QStash: a bulk cancel takes every match.
+CANCEL_FILTERS: list[tuple[dict[str, Any], str]] = [
+    ({"filter": {"host": "127.0.0.1"}}, "ab"),
+    ({"filter": {"host": ["example.com", "other.example:8443"]}}, "cd"),
+    ({"filter": {"path": "/a/x"}}, "ac"),
+    ({"filter": {"path": ["/b", "/"]}}, "bd"),
+    ({"filter": {"host": "127.0.0.1:9", "path": "/a/x"}}, "a"),
+    ({"filter": {"flowControlKey": "k1"}}, "ac"),
+    ({"filter": {"flowControlKey": ["k1", "k2"]}}, "abc"),
+    ({"filter": {"flowControlKey": ["k1", "k2"], "host": "127.0.0.1"}}, "ab"),
+    ({"filter": {"flowControlKey": "k1"}, "count": 1}, "ac"),
+    ({"all": True, "count": 1}, "abcd"),
+]
+
+
+async def _publish_targets(server: Hookstream) -> dict[str, str]:
+    ids = {}
+    for name, (url, key) in TARGETS.items():
+        flow = {"Upstash-Flow-Control-Key": key, "Upstash-Flow-Control-Value": "parallelism=1"}
+        headers = {"Upstash-Delay": "1h", **(flow if key else {})}
+        ids[name] = (await server.publish(url, name, **headers))["messageId"]
+    return ids
+
+
+@pytest.mark.parametrize(("request_", "names"), CANCEL_FILTERS, ids=lambda v: json.dumps(v))
+async def test_typescript_sdk_cancel_filters_and_count(
+    hookstream: Hookstream, request_: dict[str, Any], names: str
+) -> None:
+    """messages.cancel with host, path and flowControlKey filters, one value or several, and
+    with `count`: it answers {cancelled: n}, the matches are gone at once (CANCELED: they were
+    waiting), the others still wait."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    await hookstream.stop_worker()
+    ids = await _publish_targets(hookstream)
+    keys = await _keys(hookstream)
+    ran = await asyncio.to_thread(
+        _node, ["cancel", json.dumps(request_)], hookstream, keys, script="bulk_actions.mjs"
+    )
+    assert ran == {"cancelled": len(names)}
+    codes = {n: (await api(hookstream, "GET", f"/v2/messages/{i}"))[0] for n, i in ids.items()}
+    assert codes == {n: 404 if n in names else 200 for n in TARGETS}
+    for name in names:
+        assert (await events_of(hookstream, ids[name]))[-1] == "CANCELED"
+
+
+async def _delayed_pair(server: Hookstream, url: str, key: str) -> list[str]:
+    """Two messages delayed by an hour sharing one flow-control key, and one of another key."""
+    ids = []
+    for flow_key in (key, key, "other"):
+        headers = {"Upstash-Flow-Control-Key": flow_key, "Upstash-Flow-Control-Value": "rate=1"}
+        ids.append((await server.publish(url, "x", Upstash_Delay="1h", **headers))["messageId"])
+    return ids
+
+
+async def test_typescript_sdk_cancels_every_delayed_message_of_a_flow_key(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """With the worker running: cancel({filter: {flowControlKey}}) cancels both delayed
+    messages of the key, none is delivered before its delay, the other key's one waits on."""
+    require_tool("node", "the TypeScript SDK test runs on Node.js")
+    first, second, other = await _delayed_pair(hookstream, sink.url(), "shared")
+    await asyncio.sleep(0.5)  # time for a worker to (wrongly) take a delayed message
+    request_ = json.dumps({"filter": {"flowControlKey": "shared"}})
+    keys = await _keys(hookstream)
+    ran = await asyncio.to_thread(
+        _node, ["cancel", request_], hookstream, keys, script="bulk_actions.mjs"
+    )
+    assert ran == {"cancelled": 2}
+    assert [(await events_of(hookstream, i))[-1] for i in (first, second)] == ["CANCELED"] * 2
+    assert (await api(hookstream, "GET", f"/v2/messages/{other}"))[0] == 200
+    assert sink.received == []
+
+
+async def test_python_sdk_cancel_all_takes_delayed_flow_controlled_messages(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """message.publish(delay, flow_control) twice with one key, then cancel_all() == 2, and
+    nothing reaches the destination."""
+    client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
+    flow: Any = {"key": "py-delayed", "parallelism": 1}
+    try:
+        for body in ("1", "2"):
+            await client.message.publish(url=sink.url(), body=body, delay="1h", flow_control=flow)
+        await asyncio.sleep(0.5)  # time for a worker to (wrongly) take a delayed message
+        assert await client.message.cancel_all() == 2
+    finally:
+        await client.http._client.aclose()
+    assert sink.received == []

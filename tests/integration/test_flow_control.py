@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 from qstash import AsyncQStash
 
+from broker.queue.housekeeping import expire_idle_flow_keys
 from broker.queue.keys import queue_partition
 from tests.support.api import PeakConcurrency, api, eventually
 from tests.support.barriers import events
@@ -17,8 +18,12 @@ from tests.support.sink import Sink
 pytestmark = pytest.mark.integration
 
 
-async def _publish(hookstream: Hookstream, url: str, body: str, value: str, key: str = "k") -> None:
+async def _publish(
+    hookstream: Hookstream, url: str, body: str, value: str, key: str = "k", delay: str = ""
+) -> None:
     headers = {"Upstash-Flow-Control-Key": key, "Upstash-Flow-Control-Value": value}
+    if delay:
+        headers["Upstash-Delay"] = delay
     code, answer = await api(hookstream, "POST", f"/v2/publish/{url}", data=body, headers=headers)
     assert code == 201, answer
 
@@ -136,3 +141,42 @@ async def test_pause_pin_and_info_with_the_python_sdk(hookstream: Hookstream, si
     await eventually(settled)
     _, listed = await api(hookstream, "GET", "/v2/flowControl", params={"search": "sd"})
     assert [item["flowControlKey"] for item in listed] == ["sdk"]
+
+
+async def test_a_delayed_message_holds_no_slot_then_passes_its_gate(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """Upstash-Delay with a key (parallelism=1): the delayed messages are not delivered before
+    their delay and hold no slot meanwhile (an undelayed one published after them goes
+    first); once due they pass the gate one at a time."""
+    responder = PeakConcurrency(hold=0.1)
+    sink.respond = responder
+    value = "parallelism=1"
+    for body in ("late-1", "late-2"):
+        await _publish(hookstream, sink.url(), body, value, delay="1s")
+    await _publish(hookstream, sink.url(), "now", value)
+    (first,) = await sink.wait_for(1)
+    assert first.body == b"now"
+    await sink.wait_for(3)
+    assert responder.peak == 1
+    logged = await events(hookstream, flowControlKey="k")
+    created = {e["messageId"]: e["time"] for e in logged if e["state"] == "CREATED"}
+    active = {e["messageId"]: e["time"] for e in logged if e["state"] == "ACTIVE"}
+    delayed = [e for e in logged if e["state"] == "CREATED" and "nextDeliveryTime" in e]
+    assert len(delayed) == 2
+    assert all(active[e["messageId"]] >= created[e["messageId"]] + 1000 for e in delayed)
+
+
+async def test_a_key_expired_during_a_delay_is_created_again(redis_url: str, sink: Sink) -> None:
+    """A key deleted as idle while its only message is delayed (it holds nothing then) comes
+    back, with the message's settings, when that message comes due."""
+    server = await Hookstream(redis_url, flow_control_idle_ms=0).start()
+    try:
+        await _publish(server, sink.url(), "x", "parallelism=3", key="napping", delay="1s")
+        assert await expire_idle_flow_keys(server.conn) == ["napping"]
+        assert (await api(server, "GET", "/v2/flowControl/napping"))[0] == 404
+        await sink.wait_for(1)
+        code, info = await api(server, "GET", "/v2/flowControl/napping")
+        assert (code, info["parallelismMax"]) == (200, 3)
+    finally:
+        await server.stop()

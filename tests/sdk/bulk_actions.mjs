@@ -1,6 +1,7 @@
 // The TypeScript SDK's bulk actions in their filter and "all" forms; every command prints JSON.
 //   node bulk_actions.mjs messages   → cancel([]), cancel({filter: {label: "a"}}), cancel({all: true})
 //   node bulk_actions.mjs dlq        → delete({filter}), retry({all, count: 1}) twice, delete({all})
+//   node bulk_actions.mjs cancel REQ → messages.cancel(REQ), REQ being JSON ({filter: …}, {all: …})
 // Kept apart from publish_and_verify.mjs, which other work extends at the same time.
 // QSTASH_URL / QSTASH_TOKEN come from the environment (set by the test).
 import { Client } from "@upstash/qstash";
@@ -23,7 +24,11 @@ async function dlq() {
   process.stdout.write(JSON.stringify({ byFilter, first, second, all, left: left.messages }));
 }
 
-const commands = { messages, dlq };
-const [command] = process.argv.slice(2);
+async function cancel(request) {
+  process.stdout.write(JSON.stringify(await qstash.messages.cancel(JSON.parse(request))));
+}
+
+const commands = { messages, dlq, cancel };
+const [command, ...args] = process.argv.slice(2);
 if (!commands[command]) throw new Error(`unknown command ${command}`);
-await commands[command]();
+await commands[command](...args);

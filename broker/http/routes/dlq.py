@@ -17,7 +17,7 @@ from broker.api import DlqMessage
 from broker.errors import NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
-from broker.http.filters import Filter, bulk_selection, count_parameter, filter_from_query
+from broker.http.filters import Filter, bulk_selection, count_parameter, list_filter
 from broker.http.views import as_json, dlq_view, respond
 from broker.metrics import PUBLISHED
 from broker.options import parse_publish_headers
@@ -62,7 +62,7 @@ async def list_dlq(request: web.Request) -> web.Response:
     query = request.query
     found, cursor = await _listing(
         connection(request),
-        filter_from_query(query),
+        list_filter(query, "dlqIds"),
         count_parameter(query, default=MAX_COUNT, maximum=MAX_COUNT),
         query.get("cursor"),
         newest_first=query.get("order") == "latestFirst",

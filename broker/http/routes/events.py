@@ -8,7 +8,7 @@ from aiohttp import web
 
 from broker.api import Event
 from broker.http.context import connection
-from broker.http.filters import count_parameter, filter_from_query
+from broker.http.filters import count_parameter, list_filter
 from broker.http.views import as_json, event_view, respond
 from broker.queue.events import read_event
 from broker.queue.paging import Entry, merged, page
@@ -20,7 +20,7 @@ async def list_events(request: web.Request) -> web.Response:
     """Newest first by default (`order=earliestFirst` reverses), filtered, paged by cursor."""
     conn = connection(request)
     query = request.query
-    wanted = filter_from_query(query)
+    wanted = list_filter(query, "messageIds")
     count = count_parameter(query, default=100, maximum=MAX_COUNT)
     newest_first = query.get("order", "latestFirst") != "earliestFirst"
 

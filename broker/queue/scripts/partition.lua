@@ -124,9 +124,11 @@ local function release(message_key, queue, wait)
 end
 
 -- Store a new message and make it due: to the ready stream now, or to the delayed set, or,
--- for an ordered queue (`wait` given), to the back of its wait list.
+-- for a gate (`wait` given), to the back of its wait list.
 -- The due time is `not_before` (absolute ms) when given, else Redis TIME + `delay` ms, so
--- the ingress host's clock never decides when a message runs.
+-- the ingress host's clock never decides when a message runs. A gated message due later
+-- waits in the delayed set first, holding no slot, marked `gate_due`: once due, start.lua
+-- hands it back and gate_enter.lua puts it into its wait list.
 local function create_message(message_key, id, envelope, body, not_before, delay, evh, wait)
   redis.call('HSET', message_key, 'm', envelope, 'b', body, 'state', 'CREATED',
     'attempts', 0, 'evh', evh)
@@ -134,12 +136,13 @@ local function create_message(message_key, id, envelope, body, not_before, delay
   local due = now + delay
   if not_before > 0 then due = not_before end
   local extra = '{}'
-  if wait then
-    redis.call('HSET', message_key, 'queued', 1)
-    redis.call('RPUSH', wait, id)
-  elseif due > now then
+  if due > now then
+    if wait then redis.call('HSET', message_key, 'gate_due', 1) end
     redis.call('ZADD', DELAYED, due, id)
     extra = string.format('{"nextDeliveryTime":%d}', due)
+  elseif wait then
+    redis.call('HSET', message_key, 'queued', 1)
+    redis.call('RPUSH', wait, id)
   else
     redis.call('XADD', READY, '*', 'id', id)
   end

@@ -8,8 +8,10 @@
 -- Entries whose message is gone, final (FAILED, or DELIVERED and kept for reading: say a
 -- duplicate entry after a reclaim) or cancelled are acked and skipped, except cancelled
 -- messages of a gate: those come back as {envelope} alone so that settle_cancelled, given
--- their gate's keys, frees their slot.
--- Returns one item per pair: false, {envelope}, or {envelope, body, attempts, reclaims}.
+-- their gate's keys, frees their slot. A delayed message of a gate that just came due
+-- (`gate_due`) is no attempt yet: it comes back as {envelope, 'gate'}, for gate_enter.
+-- Returns one item per pair: false, {envelope}, {envelope, 'gate'} or
+-- {envelope, body, attempts, reclaims}.
 local result = {}
 local reclaimed = ARG.reclaimed == '1'
 local i = 0
@@ -26,6 +28,8 @@ while ARGV[ARG_TAIL + 2 * i] do
     ack(entry_id)
     finish_cancelled(key, message_id)
     result[i + 1] = false
+  elseif redis.call('HGET', key, 'gate_due') == '1' then
+    result[i + 1] = {redis.call('HGET', key, 'm'), 'gate'}
   else
     local attempts = redis.call('HINCRBY', key, 'attempts', 1)
     local reclaims = 0
