@@ -11,6 +11,8 @@ land in tests/browser/artifacts/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,6 +36,23 @@ def rows(table_name: str) -> dict[str, Any]:
 
 async def dead_letters(hookstream: Hookstream) -> list[dict[str, Any]]:
     return (await api(hookstream, "GET", "/v2/dlq"))[1]["messages"]  # type: ignore[no-any-return]
+
+
+async def texts_once(
+    browser: Browser, loc: Any, settled: Callable[[list[str]], bool], timeout: float = 10.0
+) -> list[str]:
+    """The texts of `loc` once `settled` holds for them (a re-render done), or the last ones
+    seen when it never does, for the caller's assertion to report."""
+    texts: list[str] = []
+
+    async def done() -> bool:
+        nonlocal texts
+        texts = await browser.texts(loc)
+        return settled(texts)
+
+    with contextlib.suppress(AssertionError):
+        await eventually(done, timeout=timeout)
+    return texts
 
 
 async def wait_dead(hookstream: Hookstream, count: int) -> list[dict[str, Any]]:
@@ -115,12 +134,12 @@ async def test_events_filters_and_cursor_paging(
     assert len(first_page) == 50
     await browser.click(role("link", "Next page"))
     await browser.wait(role("link", "Previous page"))
-    second_page = await browser.texts(rows("Events"))
-    assert second_page
+    # The links change before the rows do: wait for the rows themselves.
+    second_page = await texts_once(browser, rows("Events"), lambda t: bool(t) and t != first_page)
     assert not set(second_page) & set(first_page)
     await browser.click(role("link", "Previous page"))
     await browser.wait_gone(role("link", "Previous page"))
-    assert await browser.texts(rows("Events")) == first_page
+    assert await texts_once(browser, rows("Events"), lambda t: t == first_page) == first_page
     await browser.screenshot(artifact("events.png"))
     await assert_well_behaved(browser)
 
