@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 
 from broker.egress import DestinationPolicy
+from tests.support.dns import FakeResolver
 from workers.egress import make_connector, refusal_reason
 
 pytestmark = pytest.mark.integration
@@ -60,33 +61,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     server.close()
     await http.shutdown(1)
     await server.wait_closed()
-
-
-class FakeResolver(AbstractResolver):
-    """A DNS server the attacker controls: innocent names answer with loopback."""
-
-    def __init__(self, table: dict[str, list[str]]) -> None:
-        self.table = table
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        if host not in self.table:
-            raise OSError(f"{host} is not in the fake DNS")
-        return [
-            ResolveResult(
-                hostname=host,
-                host=ip,
-                port=port,
-                family=socket.AF_INET6 if ":" in ip else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for ip in self.table[host]
-        ]
-
-    async def close(self) -> None:
-        pass
 
 
 async def _get(

@@ -14,7 +14,6 @@ from ipaddress import IPv4Address, ip_address
 
 import aiohttp
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from broker.egress import (
     SETTING,
@@ -26,6 +25,7 @@ from broker.egress import (
     spelling_reason,
 )
 from broker.errors import BadRequest
+from tests.support.dns import FakeResolver
 from workers.egress import (
     DestinationRefused,
     PolicyResolver,
@@ -453,33 +453,6 @@ def test_policy_is_frozen() -> None:
 
 
 # Worker side, without sockets: the resolver's filtering and the refusal plumbing.
-
-
-class FakeResolver(AbstractResolver):
-    """Answers from a table, like a DNS server we control (or an attacker does)."""
-
-    def __init__(self, table: dict[str, list[str]]) -> None:
-        self.table = table
-        self.asked: list[str] = []
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        self.asked.append(host)
-        return [
-            ResolveResult(
-                hostname=host,
-                host=ip,
-                port=port,
-                family=socket.AF_INET6 if ":" in ip else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for ip in self.table[host]
-        ]
-
-    async def close(self) -> None:
-        pass
 
 
 async def test_resolver_drops_denied_addresses() -> None:
