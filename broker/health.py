@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
@@ -12,9 +13,18 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from broker.metrics import export_role_metrics
 
-ReadinessCheck = Callable[[], Awaitable[str | None]]
-"""Returns None when ready, else the reason it is not: a fixed phrase, since /readyz shows it
-to anyone who asks."""
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """A readiness check's verdict: `problem` is None when ready, else the reason it is not (a
+    fixed phrase, since /readyz shows it to anyone who asks); `persistence` is the Redis
+    server's persistence mode (broker/queue/durability.py), shown either way."""
+
+    problem: str | None = None
+    persistence: str | None = None
+
+
+ReadinessCheck = Callable[[], Awaitable[Readiness]]
 
 UNREACHABLE = "Redis is unreachable"
 CHECK_FAILED = "readiness check failed"
@@ -45,18 +55,20 @@ async def _readyz(request: web.Request) -> web.Response:
     """Anyone may ask, so the answer names the problem only in general terms (no address, no
     exception text); the log line has the details."""
     try:
-        problem = await request.app[_READINESS]()
+        verdict = await request.app[_READINESS]()
     except Exception as exc:
         log.warning("readiness.failed", reason=f"{type(exc).__name__}: {exc}")
         return _unready(UNREACHABLE if isinstance(exc, REDIS_DOWN) else CHECK_FAILED)
-    if problem:
-        log.warning("readiness.failed", reason=problem)
-        return _unready(problem)
-    return web.json_response({"status": "ready"})
+    extra = {"persistence": verdict.persistence} if verdict.persistence else {}
+    if verdict.problem:
+        log.warning("readiness.failed", reason=verdict.problem)
+        return _unready(verdict.problem, extra)
+    return web.json_response({"status": "ready", **extra})
 
 
-def _unready(reason: str) -> web.Response:
-    return web.json_response({"status": "unready", "reason": reason}, status=503)
+def _unready(reason: str, extra: dict[str, str] | None = None) -> web.Response:
+    body = {"status": "unready", "reason": reason, **(extra or {})}
+    return web.json_response(body, status=503)
 
 
 async def _metrics(_: web.Request) -> web.Response:

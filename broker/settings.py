@@ -83,6 +83,9 @@ class Settings:
     log_level: str = "info"
     data_dir: str = ".hookstream-data"
     allowed_destinations: str = ""
+    # The operator accepts a Redis that evicts keys (and may drop acknowledged messages):
+    # /readyz stops refusing an evicting maxmemory-policy (docs/operations.md).
+    allow_eviction: bool = False
     # `hookstream dev` (and the in-process tests): loopback and private destinations allowed.
     # Set by the command, not by a variable.
     dev: bool = False
@@ -166,6 +169,17 @@ def choice(*allowed: str) -> Parse:
     return parse
 
 
+def flag(name: str, raw: str) -> bool:
+    """`true`/`false` (also `1`/`0`, `yes`/`no`), in any case."""
+    value = raw.strip().lower()
+    if value not in _FLAGS:
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return _FLAGS[value]
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _allow_list(name: str, raw: str) -> str:
     try:
         AllowList.parse(raw)
@@ -235,6 +249,7 @@ VARIABLES: dict[str, Variable] = {
     "log_level": ("HOOKSTREAM_LOG_LEVEL", choice("debug", "info", "warning", "error")),
     "data_dir": ("HOOKSTREAM_DATA_DIR", text),
     "allowed_destinations": ("HOOKSTREAM_ALLOWED_DESTINATIONS", _allow_list),
+    "allow_eviction": ("HOOKSTREAM_ALLOW_EVICTION", flag),
 }
 COMMAND_FIELDS = frozenset({"dev"})
 """Fields the command sets rather than a variable."""

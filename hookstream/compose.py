@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 
+import structlog
 from aiohttp import web
 
 from broker.errors import ConfigError
-from broker.health import add_health_routes
+from broker.health import Readiness, add_health_routes
 from broker.http.app import build_app
 from broker.http.server import Listener
 from broker.metrics import export_role_metrics
 from broker.queue.connection import Connection
+from broker.queue.durability import read_durability, server_readiness
 from broker.queue.signing_keys import ensure_keys
 from broker.settings import Settings
 from scheduler.loop import Scheduler
@@ -23,6 +25,7 @@ from workers.worker import Worker
 
 ROLES = ("ingress", "worker", "scheduler")
 AppHook = Callable[[web.Application], None]
+log = structlog.get_logger()
 
 
 class Composition:
@@ -55,6 +58,7 @@ class Composition:
     async def start(self) -> Composition:
         """Connect, prepare Redis, serve, and start the loops of the roles asked for."""
         await self.conn.redis.ping()
+        await self._log_durability()
         await self.conn.ensure_groups()
         await ensure_keys(self.conn)
         await self._serve()
@@ -108,9 +112,23 @@ class Composition:
             export_role_metrics(role)
         self._listener = await _listen(Listener(app, self.settings, self.settings.host, port))
 
-    async def _redis_ready(self) -> str | None:
-        await self.conn.redis.ping()
-        return None
+    async def _redis_ready(self) -> Readiness:
+        return await server_readiness(self.conn.redis, self.settings.allow_eviction)
+
+    async def _log_durability(self) -> None:
+        """One line saying how Redis persists and what a crash of it may lose, so the risk
+        is on record where each role starts (docs/operations.md)."""
+        durability = await read_durability(self.conn.redis)
+        fields = {
+            "persistence": durability.mode,
+            "may_lose": durability.may_lose,
+            "maxmemory_policy": durability.eviction_policy or "unknown",
+        }
+        if durability.evicts:
+            accepted = self.settings.allow_eviction
+            log.warning("redis.evicts", accepted=accepted, **fields)
+        else:
+            log.info("redis.persistence", **fields)
 
 
 async def _listen(listener: Listener) -> Listener:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from broker.health import add_health_routes, api_readiness
+from broker.health import Readiness, add_health_routes, api_readiness
 from broker.http.console import routes as console
 from broker.http.context import CONNECTION
 from broker.http.limits import body_limits
@@ -25,6 +25,7 @@ from broker.http.routes import (
     topics,
 )
 from broker.queue.connection import Connection
+from broker.queue.durability import server_readiness
 from broker.queue.rate_limits import Limiter
 from broker.queue.signing_keys import keys_initialised
 
@@ -59,11 +60,11 @@ def build_app(conn: Connection) -> web.Application:
     ):
         routes.add_routes(app)
 
-    async def readiness() -> str | None:
-        await conn.redis.ping()
-        if not await keys_initialised(conn):
-            return "signing keys are not initialised"
-        return None
+    async def readiness() -> Readiness:
+        verdict = await server_readiness(conn.redis, settings.allow_eviction)
+        if not verdict.problem and not await keys_initialised(conn):
+            return Readiness("signing keys are not initialised", verdict.persistence)
+        return verdict
 
     add_health_routes(app, "ingress", readiness)
     app.router.add_get("/v2/readiness", api_readiness)
