@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from broker.health import Readiness, add_health_routes, api_readiness
+from broker.http import openapi
 from broker.http.console import routes as console
 from broker.http.context import CONNECTION
 from broker.http.limits import body_limits
@@ -56,6 +57,7 @@ def build_app(conn: Connection) -> web.Application:
         flow_control,
         stats,
         cron,
+        openapi,
         console,
     ):
         routes.add_routes(app)

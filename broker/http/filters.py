@@ -42,6 +42,8 @@ _FIELDS = {
     "host": "host",
     "path": "path",
 }
+FILTER_KEYS = tuple(key for key in _FIELDS if key not in ("messageIds", "dlqIds"))
+"""The filter fields every list and bulk action takes (the id lists are each one's own)."""
 # The filter-only state IN_PROGRESS means any of these.
 _IN_PROGRESS = (State.ACTIVE, State.RETRY, State.ERROR)
 

@@ -89,6 +89,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/v2/keys"): _F,
     ("POST", "/v2/keys/rotate"): _F,
     ("GET", "/v2/readiness"): _R,
+    ("GET", "/v2/openapi.json"): _R,
     ("GET", "/v2/stats"): _R,
     ("GET", "/v2/cronPreview"): _R,
     ("GET", "/v2/events"): _R,
