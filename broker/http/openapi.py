@@ -151,6 +151,8 @@ PUBLISH_HEADERS = {
     "Upstash-Queue-Name": "schedules only: the queue its messages join",
 }
 _PATH_PARAMETER = re.compile(r"\{([^}:]+)\}")
+# Path parameters whose route pattern allows only these values (routes/schedules.py).
+PATH_VALUES = {"action": ["pause", "resume"]}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -191,6 +193,9 @@ def _typed(t: Any) -> bool:
 
 def _operation(template: str, op: Op, answer: Any, body: Any) -> dict[str, Any]:
     parameters = [_parameter(name, "path", required=True) for name in _path_names(template)]
+    for parameter in parameters:
+        if parameter["name"] in PATH_VALUES:
+            parameter["schema"] = {"type": "string", "enum": PATH_VALUES[parameter["name"]]}
     parameters += [_parameter(name, "query") for name in op.query]
     if op.publish_headers:
         parameters += [_parameter(n, "header", d) for n, d in PUBLISH_HEADERS.items()]
