@@ -1,4 +1,5 @@
-"""Storing new messages: drafts, and the two scripts that write them (publish, publish_once).
+"""Storing new messages: drafts, and the scripts that write them (publish, publish_once, and
+publish_batch for the requests of one batch in one partition).
 
 The one write path for the ingress, schedules, callbacks and DLQ retries; broker/queue/
 publishing.py decides what to write, this module how."""
@@ -152,3 +153,35 @@ async def publish_once(
         scripts.PUBLISH_ONCE, partition, gate | {"dedup": dedup_key}, args, *messages_tail(drafts)
     )
     return existing
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request's drafts for `publish_requests`; with `dedup_key`, stored at most once
+    while that key lives (`window_ms`), a duplicate getting the earlier answer."""
+
+    drafts: Sequence[Draft]
+    dedup_key: str | None = None
+    answer: bytes = b""
+    window_ms: int = 0
+
+
+async def publish_requests(
+    runner: Scripts, partition: PartitionKeys, requests: Sequence[Request]
+) -> list[bytes | None]:
+    """Store the requests of one partition in one script call: all of them, or none when
+    Redis refuses the call. Returns per request the earlier answer of a duplicate, or None."""
+    keys: list[str] = []
+    args: list[bytes | str | int] = []
+    for request in requests:
+        assert all(d.partition == partition and not d.body_suffix for d in request.drafts)
+        gate, gated = _gate(partition, request.drafts[0].envelope)
+        dedup = request.dedup_key or partition.dedup("-")  # never set: the window is 0
+        message_keys, values = messages_tail(request.drafts)
+        keys += [gate["gate"], gate["wait"], dedup, *message_keys]
+        window = request.window_ms if request.dedup_key else 0
+        args += [gated, window, request.answer, len(request.drafts), *values]
+    replies: list[bytes | None] = await runner.call(
+        scripts.PUBLISH_BATCH, partition, {}, {}, keys, args
+    )
+    return replies

@@ -12,9 +12,11 @@ The one pipeline behind publish, enqueue, batch items and schedule ticks:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,13 +30,21 @@ from broker.queue.flow_control import apply_message_settings
 from broker.queue.keys import PartitionKeys, new_message_id, queue_partition
 from broker.queue.model import PublishOptions
 from broker.queue.names import check_name
-from broker.queue.producer import Draft, Routing, build_draft, publish, publish_once
+from broker.queue.producer import (
+    Draft,
+    Request,
+    Routing,
+    build_draft,
+    publish,
+    publish_once,
+    publish_requests,
+)
 from broker.queue.queues import set_queue
 from broker.queue.topics import get_group
 from broker.settings import Settings
 
 _json = msgspec.json.Encoder()
-_answers = msgspec.json.Decoder(list[dict[str, Any]])
+_answers_decoder = msgspec.json.Decoder(list[dict[str, Any]])
 
 IdMaker = Callable[[PartitionKeys, int], str]
 """The id of the `index`-th message of a request in its partition."""
@@ -145,11 +155,15 @@ def _dedup_digest(destination: str, options: PublishOptions, body: bytes) -> str
 
 
 def _partition(
-    partitions: int, options: PublishOptions, routing: Routing, digest: str | None
+    partitions: int,
+    options: PublishOptions,
+    routing: Routing,
+    digest: str | None,
+    anywhere: PartitionKeys | None,
 ) -> PartitionKeys:
     """Where a request's messages live: with their gate (queue or flow-control key), with
     their dedup key, with their schedule (so a tick's ids are the same on every replica), or
-    anywhere."""
+    anywhere (`anywhere` when given, so a batch's free items share one partition)."""
     gate = routing.queue_name or (options.flow_control.key if options.flow_control else None)
     if gate:
         return queue_partition(gate, partitions)
@@ -157,7 +171,12 @@ def _partition(
         return PartitionKeys(int(digest[:8], 16) % partitions)
     if routing.schedule_id:
         return queue_partition(routing.schedule_id, partitions)
-    return PartitionKeys(random.randrange(partitions))
+    return anywhere if anywhere is not None else PartitionKeys(random.randrange(partitions))
+
+
+def any_partition(settings: Settings) -> PartitionKeys:
+    """A partition at random: where messages bound to none (no gate, no dedup) may go."""
+    return PartitionKeys(random.randrange(settings.partitions))
 
 
 def plan(
@@ -168,13 +187,15 @@ def plan(
     body: bytes,
     routing: Routing,
     ids: IdMaker = random_ids,
+    anywhere: PartitionKeys | None = None,
 ) -> Plan:
-    """Every message of one request (one partition); nothing is written yet."""
+    """Every message of one request (one partition); nothing is written yet. Messages bound
+    to no partition go to `anywhere`, else to a random one."""
     if routing.queue_name and not routing.schedule_id:
         # The schedules API accepts a delay with a queue (the queue's order wins over it).
         check_enqueue(options)
     digest = _dedup_digest(destination, options, body)
-    partition = _partition(conn.settings.partitions, options, routing, digest)
+    partition = _partition(conn.settings.partitions, options, routing, digest, anywhere)
     routing = replace(routing, topic_name=targets.topic_name)
     drafts = tuple(
         build_draft(url, options, body, ids(partition, index), replace(routing, endpoint_name=name))
@@ -187,28 +208,82 @@ def plan(
 async def commit(conn: Connection, planned: Plan, source: str = "api") -> Published:
     """Write a plan: its queue or flow-control key first (created on first use), then the
     messages, once per dedup window. `source` labels the published-messages metric."""
+    await _open_gate(conn, planned)
+    published = await _store(conn, planned)
+    _count(planned, published, source)
+    return published
+
+
+async def commit_batch(conn: Connection, plans: Sequence[Plan]) -> list[Published | Exception]:
+    """Write the plans of one batch: every gate first, then each partition's messages in one
+    script call, so that a partition's items are stored all together or not at all. Returns
+    per plan its answer, or the error that kept its partition from being stored."""
+    for planned in plans:
+        await _open_gate(conn, planned)
+    by_partition: dict[PartitionKeys, list[int]] = defaultdict(list)
+    for index, planned in enumerate(plans):
+        by_partition[planned.drafts[0].partition].append(index)
+    calls = [
+        _store_partition(conn, partition, [plans[i] for i in indexes])
+        for partition, indexes in by_partition.items()
+    ]  # gathered: one pipeline, each partition's script still atomic on its own
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    outcomes: dict[int, Published | Exception] = {}
+    for indexes, result in zip(by_partition.values(), results, strict=True):
+        if not isinstance(result, list | Exception):
+            raise result  # cancelled
+        for position, index in enumerate(indexes):
+            outcomes[index] = result[position] if isinstance(result, list) else result
+    return [outcomes[index] for index in range(len(plans))]
+
+
+async def _open_gate(conn: Connection, planned: Plan) -> None:
     envelope = planned.drafts[0].envelope
     if envelope.queue_name:
         await set_queue(conn, envelope.queue_name, create_only=True)
     await apply_message_settings(conn, envelope)
-    published = await _store(conn, planned)
+
+
+def _count(planned: Plan, published: Published, source: str) -> None:
     if not published.deduplicated:
         PUBLISHED.labels(source).inc(len(planned.drafts))
-    return published
+
+
+def _answers(planned: Plan) -> list[dict[str, Any]]:
+    return [{"messageId": d.envelope.id, "url": d.envelope.url} for d in planned.drafts]
+
+
+def _published(planned: Plan, earlier: bytes | None) -> Published:
+    """The answer to a stored plan, or to a duplicate (the `earlier` answer)."""
+    if earlier is None:
+        return Published(_answers(planned), planned.fan_out, deduplicated=False)
+    return Published(_answers_decoder.decode(earlier), planned.fan_out, deduplicated=True)
 
 
 async def _store(conn: Connection, planned: Plan) -> Published:
-    answers = [{"messageId": d.envelope.id, "url": d.envelope.url} for d in planned.drafts]
     if planned.dedup is None:
         await publish(conn.scripts, planned.drafts)
-        return Published(answers, planned.fan_out, deduplicated=False)
+        return _published(planned, None)
     dedup = planned.dedup
-    earlier = await publish_once(
-        conn.scripts, planned.drafts, dedup.key, _json.encode(answers), dedup.window_ms
-    )
-    if earlier is None:
-        return Published(answers, planned.fan_out, deduplicated=False)
-    return Published(_answers.decode(earlier), planned.fan_out, deduplicated=True)
+    answer = _json.encode(_answers(planned))
+    earlier = await publish_once(conn.scripts, planned.drafts, dedup.key, answer, dedup.window_ms)
+    return _published(planned, earlier)
+
+
+async def _store_partition(
+    conn: Connection, partition: PartitionKeys, plans: list[Plan]
+) -> list[Published]:
+    requests = [
+        Request(p.drafts, p.dedup.key, _json.encode(_answers(p)), p.dedup.window_ms)
+        if p.dedup
+        else Request(p.drafts)
+        for p in plans
+    ]
+    earlier = await publish_requests(conn.scripts, partition, requests)
+    published = [_published(p, e) for p, e in zip(plans, earlier, strict=True)]
+    for planned, answer in zip(plans, published, strict=True):
+        _count(planned, answer, "api")
+    return published
 
 
 async def publish_request(

@@ -88,6 +88,7 @@ PUBLISH = Script("publish", "gate wait messages...", "gated messages...")
 PUBLISH_ONCE = Script(
     "publish_once", "gate wait dedup messages...", "gated window_ms answer messages..."
 )
+PUBLISH_BATCH = Script("publish_batch", "requests...", "requests...")
 PROMOTE = Script("promote", "", "limit")
 START = Script("start", "messages...", "reclaimed entries...")
 EXTEND = Script("extend", "", "consumer entries...")
@@ -130,8 +131,9 @@ SCHEDULE_LEASE = Script("schedule_lease", "lease", "token ttl_ms", partition=Fal
 SIGNING_ROTATE = Script("signing_rotate", "signing_keys", "fresh", partition=False)
 
 ALL = (
-    PUBLISH, PUBLISH_ONCE, PROMOTE, START, EXTEND, SETTLE_DELIVERED, SETTLE_RETRY,
-    SETTLE_FAILED, SETTLE_CANCELLED, GATE_ENTER, CANCEL, DLQ_RETRY, GATE_SET, GATE_DELETE,
+    PUBLISH, PUBLISH_ONCE, PUBLISH_BATCH, PROMOTE, START, EXTEND, SETTLE_DELIVERED,
+    SETTLE_RETRY, SETTLE_FAILED, SETTLE_CANCELLED, GATE_ENTER, CANCEL, DLQ_RETRY, GATE_SET,
+    GATE_DELETE,
     FLOW_CONTROL_EXPIRE, CONSUMERS_PRUNE, SCHEDULE_SAVE, SCHEDULE_CLAIM, SCHEDULE_DELETE,
     SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE,
 )  # fmt: skip

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 from qstash import AsyncQStash
+from redis.asyncio import Redis
 
+from broker.queue.keys import partition_of
+from broker.redis_server import EmbeddedServer
 from tests.support.api import api
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
@@ -70,3 +77,87 @@ async def test_batch_must_be_an_array(hookstream: Hookstream) -> None:
     code, body = await api(hookstream, "POST", "/v2/batch", json={"destination": "http://h.io"})
     assert code == 400
     assert "array" in body["error"] or "invalid batch" in body["error"]
+
+
+@pytest.fixture(name="half_writable")
+async def _half_writable(tmp_path: Path) -> AsyncIterator[tuple[Hookstream, Redis]]:
+    """An ingress whose Redis user may write partition 0 only (partition 1 answers NOPERM,
+    a real Redis error), and an admin client that sees everything."""
+    server = EmbeddedServer(tmp_path / "redis", appendonly=False).start()
+    hookstream = await Hookstream(server.url, with_worker=False).start()
+    admin = Redis(port=server.port, username="admin", password="admin")
+    try:
+        await hookstream.conn.redis.acl_setuser(
+            "admin", enabled=True, passwords=["+admin"], keys=["~*"], channels=["*"],
+            commands=["+@all"],
+        )  # fmt: skip
+        await admin.acl_setuser(
+            "default", enabled=True, nopass=True, reset_keys=True,
+            keys=["~{hs:0}*", "%R~*"], commands=["+@all"],
+        )  # fmt: skip
+        yield hookstream, admin
+    finally:
+        await admin.aclose()
+        await hookstream.stop()
+        server.stop()
+
+
+async def stored_messages(admin: Redis) -> set[str]:
+    """The ids of every message hash in Redis."""
+    keys = [key.decode() async for key in admin.scan_iter(match="{hs:*}:msg:*")]
+    return {key.rsplit(":", 1)[1] for key in keys}
+
+
+def answered_ids(items: list[Any]) -> set[str]:
+    return {item["messageId"] for item in items if item is not None}
+
+
+async def test_a_failing_partition_is_answered_per_item(
+    half_writable: tuple[Hookstream, Redis],
+) -> None:
+    """Items in two partitions, partition 1 refused: 500 with `items` naming per item what was
+    stored (partition 0's items) and null for the rest; Redis holds exactly the former."""
+    hookstream, admin = half_writable
+    items = [{"destination": "https://example.com/x", "body": str(n),
+              "headers": {"Upstash-Deduplication-Id": f"d{n}"}} for n in range(8)]  # fmt: skip
+    status, body = await api(hookstream, "POST", "/v2/batch", json=items)
+    assert status == 500
+    answers = body["items"]
+    assert len(answers) == len(items)
+    stored = answered_ids(answers)
+    assert stored, "no item landed in partition 0: choose other dedup ids"
+    assert None in answers, "no item landed in partition 1: choose other dedup ids"
+    assert {partition_of(message_id) for message_id in stored} == {0}
+    assert await stored_messages(admin) == stored
+    assert "send only those again" in body["error"]
+
+
+async def test_free_items_are_stored_whole_or_not_at_all(
+    half_writable: tuple[Hookstream, Redis],
+) -> None:
+    """Items bound to no partition share one, so each batch is stored whole (201, all its
+    ids) or not at all (500, nothing), never in part; over several batches, both happen."""
+    hookstream, admin = half_writable
+    items = [{"destination": "https://example.com/x", "body": str(n)} for n in range(6)]
+    outcomes = set()
+    for _ in range(12):
+        before = await stored_messages(admin)
+        status, body = await api(hookstream, "POST", "/v2/batch", json=items)
+        added = await stored_messages(admin) - before
+        if status == 201:
+            assert added == answered_ids(body)
+            assert len(added) == len(items)
+        else:
+            assert (status, added) == (500, set()), body
+        outcomes.add(status)
+    assert outcomes == {201, 500}, "12 batches all went to one partition (p = 2 * 2^-12)"
+
+
+async def test_duplicates_within_a_batch_are_stored_once(hookstream: Hookstream) -> None:
+    """Two items with one dedup id in one batch: the second is answered as a duplicate of
+    the first, in the same script call."""
+    item = {"destination": "https://example.com/x", "headers": {"Upstash-Deduplication-Id": "same"}}
+    status, answers = await api(hookstream, "POST", "/v2/batch", json=[item, item])
+    assert status == 201
+    assert answers[1] == answers[0] | {"deduplicated": True}
+    assert await stored_messages(hookstream.conn.redis) == {answers[0]["messageId"]}

@@ -4,6 +4,12 @@ Every item is validated (headers, destination, queue name, URL group existence) 
 request's size checked (items, messages, body bytes) before any draft is built or anything
 written, so an invalid item rejects the whole batch with a 400 naming it. Item headers are JSON
 strings, so unlike header lines they can hold CR, LF or NUL: refused here.
+
+Storing is all or nothing per partition (publishing.commit_batch): items bound to no partition
+(no queue, flow-control key or dedup id) share one, so such a batch is stored whole or not at
+all. Items of other partitions are stored by other script calls; if some of those fail and
+others succeed, the answer is the failure's status (503, or 500) with `items`: per item its
+answer when it was stored, null when not, so a client knows exactly what to send again.
 """
 
 from __future__ import annotations
@@ -13,18 +19,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import msgspec
+import structlog
 from aiohttp import web
 from multidict import CIMultiDict
 
 from broker.errors import BadRequest, QueueError
 from broker.header_policy import check_line_safe
 from broker.http.context import connection
+from broker.http.middleware import RETRY_AFTER_S, redis_unavailable
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
+from broker.queue.keys import PartitionKeys
 from broker.queue.model import PublishOptions
 from broker.queue.names import check_name
 from broker.queue.producer import Routing
-from broker.queue.publishing import Plan, Targets, check_size, commit, plan, resolve
+from broker.queue.publishing import (
+    Plan,
+    Published,
+    Targets,
+    any_partition,
+    check_size,
+    commit_batch,
+    plan,
+    resolve,
+)
 
 
 class Item(msgspec.Struct, frozen=True):
@@ -48,6 +66,7 @@ class Resolved:
 
 
 _items = msgspec.json.Decoder(list[Item])
+log = structlog.get_logger()
 
 
 async def publish_batch(request: web.Request) -> web.Response:
@@ -56,9 +75,31 @@ async def publish_batch(request: web.Request) -> web.Response:
     caller = request.remote or ""
     resolved = [await _resolve(conn, index, item, caller) for index, item in enumerate(items)]
     check_size(conn.settings, [(r.targets, r.body) for r in resolved])
-    plans = [_plan(conn, index, r) for index, r in enumerate(resolved)]
-    answers = [(await commit(conn, planned)).body() for planned in plans]
-    return web.json_response(answers, status=201)
+    anywhere = any_partition(conn.settings)
+    plans = [_plan(conn, index, r, anywhere) for index, r in enumerate(resolved)]
+    outcomes = await commit_batch(conn, plans)
+    failures = [o for o in outcomes if isinstance(o, Exception)]
+    if not failures:
+        answers = [o.body() for o in outcomes if isinstance(o, Published)]
+        return web.json_response(answers, status=201)
+    if len(failures) == len(outcomes):
+        raise failures[0]  # nothing stored: answered like any failed publish
+    return _partly_stored(outcomes, failures[0])
+
+
+def _partly_stored(outcomes: list[Published | Exception], error: Exception) -> web.Response:
+    """Some partitions stored, others not: the failure's status, and what was stored."""
+    items = [None if isinstance(o, Exception) else o.body() for o in outcomes]
+    stored = [str(i) for i, item in enumerate(items) if item is not None]
+    unavailable = redis_unavailable(error)
+    log.error("batch.partly_stored", stored=len(stored), items=len(items), error=str(error),
+              exc_info=not unavailable)  # fmt: skip
+    message = (
+        f"the batch was stored in part: items {', '.join(stored)} were stored, the others "
+        "were not (null in items); send only those again"
+    )
+    status, headers = (503, {"Retry-After": str(RETRY_AFTER_S)}) if unavailable else (500, None)
+    return web.json_response({"error": message, "items": items}, status=status, headers=headers)
 
 
 def _decode(raw: bytes, most: int) -> list[Item]:
@@ -95,7 +136,7 @@ async def _resolve(conn: Connection, index: int, item: Item, caller: str) -> Res
         return Resolved(item, options, routing, body, await resolve(conn, item.destination))
 
 
-def _plan(conn: Connection, index: int, resolved: Resolved) -> Plan:
+def _plan(conn: Connection, index: int, resolved: Resolved, anywhere: PartitionKeys) -> Plan:
     with _naming(index):
         item = resolved.item
         return plan(
@@ -105,6 +146,7 @@ def _plan(conn: Connection, index: int, resolved: Resolved) -> Plan:
             resolved.options,
             resolved.body,
             resolved.routing,
+            anywhere=anywhere,
         )
 
 
