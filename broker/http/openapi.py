@@ -151,8 +151,14 @@ PUBLISH_HEADERS = {
     "Upstash-Queue-Name": "schedules only: the queue its messages join",
 }
 _PATH_PARAMETER = re.compile(r"\{([^}:]+)\}")
-# Path parameters whose route pattern allows only these values (routes/schedules.py).
-PATH_VALUES = {"action": ["pause", "resume"]}
+# Path parameters whose route pattern allows only these values (routes/schedules.py), and the
+# shapes of the ids the server issues (broker/queue/keys.py), so that generated requests reach
+# the lookups instead of failing the first check.
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "action": {"type": "string", "enum": ["pause", "resume"]},
+    "dlq_id": {"type": "string", "pattern": "^[0-9]+-[0-9]+-[0-9]+$"},
+    "message_id": {"type": "string", "pattern": "^msg_[0-9]+_[0-9A-Z]{26}$"},
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -194,8 +200,7 @@ def _typed(t: Any) -> bool:
 def _operation(template: str, op: Op, answer: Any, body: Any) -> dict[str, Any]:
     parameters = [_parameter(name, "path", required=True) for name in _path_names(template)]
     for parameter in parameters:
-        if parameter["name"] in PATH_VALUES:
-            parameter["schema"] = {"type": "string", "enum": PATH_VALUES[parameter["name"]]}
+        parameter["schema"] = PATH_SCHEMAS.get(parameter["name"], parameter["schema"])
     parameters += [_parameter(name, "query") for name in op.query]
     if op.publish_headers:
         parameters += [_parameter(n, "header", d) for n, d in PUBLISH_HEADERS.items()]

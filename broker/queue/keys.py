@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import time
 import zlib
 from dataclasses import dataclass
@@ -199,9 +200,16 @@ def dlq_id(stream_id: str, partition: int) -> str:
     return f"{stream_id}-{partition}"
 
 
+STREAM_ID_MAX = 2**64 - 1
+"""Each half of a stream id is an unsigned 64-bit number: Redis answers an error, not an
+empty range, for one past it."""
+_DLQ_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})-([0-9]{1,5})")
+
+
 def parse_dlq_id(public_id: str) -> tuple[int, str]:
-    """(partition, stream id) of a dlqId; ValueError for ids we never issued."""
-    ms, seq, partition = [*public_id.split("-"), "", "", ""][:3]
-    if not (ms.isdigit() and seq.isdigit() and partition.isdigit()) or public_id.count("-") != 2:
+    """(partition, stream id) of a dlqId; ValueError for ids we never issued (ASCII digits
+    only, each half of the stream id within 64 bits)."""
+    match = _DLQ_ID.fullmatch(public_id)
+    if match is None or max(int(match[1]), int(match[2])) > STREAM_ID_MAX:
         raise ValueError(f"not a dlq id: {public_id!r}")
-    return int(partition), f"{ms}-{seq}"
+    return int(match[3]), f"{match[1]}-{match[2]}"

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from broker.errors import BadRequest
 from broker.queue.connection import stream_entries
+from broker.queue.keys import STREAM_ID_MAX
 
 T = TypeVar("T")
 _BATCH = 200
@@ -47,7 +48,6 @@ class Entry:
 
 
 _CURSOR = re.compile(r"([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,5})")
-_STREAM_ID_MAX = 2**64 - 1  # each half of a stream id is an unsigned 64-bit number
 
 
 def parse_cursor(cursor: str | None, partitions: int) -> Position | None:
@@ -59,7 +59,7 @@ def parse_cursor(cursor: str | None, partitions: int) -> Position | None:
     position = Position(*map(int, match.groups())) if match else None
     if (
         position is None
-        or max(position.ms, position.seq) > _STREAM_ID_MAX
+        or max(position.ms, position.seq) > STREAM_ID_MAX
         or position.partition >= partitions
     ):
         shown = repr(cursor) if len(cursor) <= 64 else repr(cursor[:64]) + "..."
