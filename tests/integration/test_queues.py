@@ -165,3 +165,14 @@ async def _ended(hookstream: Hookstream, message_id: str) -> str | None:
     """DELIVERED or CANCELED once the message reached its end, else None."""
     states = set(await events_of(hookstream, message_id))
     return next((s for s in ("DELIVERED", "CANCELED") if s in states), None)
+
+
+@pytest.mark.parametrize("name", [None, 5, ["q"], True])
+async def test_a_queue_name_that_is_no_string_is_refused(
+    hookstream: Hookstream, name: object
+) -> None:
+    """Found by probing: `{"queueName": null}` created a queue named "None" (and 5 one named
+    "5"); anything but a string is a 400 and creates nothing."""
+    status, body = await api(hookstream, "POST", "/v2/queues", json={"queueName": name})
+    assert (status, body) == (400, {"error": "queueName must be a string"})
+    assert await api(hookstream, "GET", "/v2/queues") == (200, [])

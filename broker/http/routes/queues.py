@@ -22,7 +22,10 @@ from broker.queue.queues import (
 async def upsert(request: web.Request) -> web.Response:
     """`{"queueName", "parallelism", "paused"}`: create or update."""
     body = await json_object(request)
-    name = check_name("queue", str(body.get("queueName", "")), "queueName")
+    name = body.get("queueName", "")
+    if not isinstance(name, str):  # str() would turn null into a queue named "None"
+        raise BadRequest("queueName must be a string")
+    name = check_name("queue", name, "queueName")
     most = connection(request).settings.max_parallelism
     parallelism = check_parallelism(body.get("parallelism", 1), most)
     paused = body.get("paused", False)
