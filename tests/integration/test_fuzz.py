@@ -30,14 +30,15 @@ from tests.support.procs import RoleProcess, role_env
 
 pytestmark = pytest.mark.integration
 
-MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
-"""Per operation and mode: ~90 runs x 25 examples, about 35 s alone on 2 cores. A longer hunt:
-`FUZZ_EXAMPLES=500 make test-integration PYTEST_ARGS=-ktest_fuzz`."""
+MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+"""Per test run: ~115 of them (operations x kinds) x 20 examples, about 45 s alone on 2 cores.
+A longer hunt: `FUZZ_EXAMPLES=500 make test-integration PYTEST_ARGS=-ktest_fuzz`."""
 REQUEST_TIMEOUT_S = 10
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 SCHEMA = schemathesis.openapi.from_dict(openapi_document())
 LOOPBACK_SINK = "http://127.0.0.1:9/fuzz"  # the discard port: never delivered (no worker)
-GROUP = "fuzz"  # a URL group of LOOPBACK_SINK: a destination the path can carry unencoded
+GROUP = "fuzz"  # a URL group of LOOPBACK_SINK (a destination the path carries unencoded), and
+# the name of the queue, flow-control key and schedule the fuzzer finds existing
 Snapshot = dict[bytes, tuple[bytes, int]]
 
 
@@ -50,15 +51,35 @@ def _ingress(redis_server: EmbeddedServer) -> Iterator[str]:
     port = str(free_port())
     env = role_env(redis_server.url, HOOKSTREAM_PORT=port, HOOKSTREAM_METRICS_PORT=port)
     process = RoleProcess("broker", env).wait_ready()
-    base_url = f"http://127.0.0.1:{port}"
-    endpoints = {"endpoints": [{"url": LOOPBACK_SINK}]}
     try:
-        created = requests.post(f"{base_url}/v2/topics/{GROUP}/endpoints", json=endpoints,
-                                headers=AUTH, timeout=REQUEST_TIMEOUT_S)  # fmt: skip
-        assert created.status_code == 200, created.text
-        yield base_url
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.stop()
+
+
+def _call(base_url: str, method: str, path: str, **kwargs: Any) -> Any:
+    answer = requests.request(
+        method, base_url + path, headers=AUTH | kwargs.pop("headers", {}),
+        timeout=REQUEST_TIMEOUT_S, **kwargs,
+    )  # fmt: skip
+    assert answer.status_code in (200, 201), f"{method} {path}: {answer.text}"
+    return answer.json()
+
+
+@pytest.fixture(scope="module", name="existing")
+def _existing(ingress: str) -> dict[str, str]:
+    """One of each resource, named GROUP (ids as issued): the path parameters that make
+    generated requests act on something that exists. Everything targets the loopback group."""
+    endpoints = {"endpoints": [{"url": LOOPBACK_SINK}]}
+    _call(ingress, "POST", f"/v2/topics/{GROUP}/endpoints", json=endpoints)
+    _call(ingress, "POST", "/v2/queues", json={"queueName": GROUP, "parallelism": 1})
+    flow = {"Upstash-Flow-Control-Key": GROUP, "Upstash-Flow-Control-Value": "parallelism=1"}
+    _call(ingress, "POST", f"/v2/publish/{GROUP}", headers=flow)
+    schedule = {"Upstash-Cron": "0 0 1 1 *", "Upstash-Schedule-Id": GROUP}
+    _call(ingress, "POST", f"/v2/schedules/{GROUP}", headers=schedule)
+    [message] = _call(ingress, "POST", f"/v2/publish/{GROUP}", headers={"Upstash-Delay": "1h"})
+    return {"name": GROUP, "queue": GROUP, "destination": GROUP, "key": GROUP,
+            "schedule_id": GROUP, "message_id": message["messageId"]}  # fmt: skip
 
 
 @pytest.fixture(scope="module", name="keyspace")
@@ -143,18 +164,18 @@ def test_fuzzed_requests(
     _fuzz(method, path, ingress, keyspace, mode)
 
 
-DESTINATIONS = [(m, p) for m, p in OPERATIONS if "{destination}" in p]
+FIXED = ("name", "queue", "destination", "key", "schedule_id", "message_id")
+ON_EXISTING = [(m, p) for m, p in OPERATIONS if any("{" + name + "}" in p for name in FIXED)]
 
 
-@pytest.mark.parametrize(
-    ("method", "path"), DESTINATIONS, ids=[f"{m} {p}" for m, p in DESTINATIONS]
-)
-def test_fuzzed_publishes_to_loopback(
-    ingress: str, keyspace: redis.Redis, method: str, path: str
+@pytest.mark.parametrize(("method", "path"), ON_EXISTING, ids=[f"{m} {p}" for m, p in ON_EXISTING])
+def test_fuzzed_requests_on_existing_resources(
+    ingress: str, keyspace: redis.Redis, existing: dict[str, str], method: str, path: str
 ) -> None:
-    """The same with a valid destination (the loopback group) and queue name, so the
-    headers and bodies get past them."""
-    fixed = {"destination": GROUP} | ({"queue": GROUP} if "{queue}" in path else {})
+    """The same with path parameters naming what exists (the loopback group as destination,
+    its queue, flow-control key, schedule, a delayed message), so that headers, queries and
+    bodies get past the lookups, and rejections of changes to existing things are checked."""
+    fixed = {name: value for name, value in existing.items() if "{" + name + "}" in path}
     _fuzz(method, path, ingress, keyspace, path_parameters=fixed)
 
 
