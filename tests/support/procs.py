@@ -38,6 +38,7 @@ class RoleProcess:
 
     def __init__(self, module: str, env: dict[str, str], log_path: Path | None = None) -> None:
         self.env = env
+        self.module = module
         command = [sys.executable, "-m", module]
         if log_path is None:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env)
@@ -45,8 +46,13 @@ class RoleProcess:
         with log_path.open("ab") as log_file:  # the child keeps its own descriptor
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file)
 
+    @property
+    def health_port(self) -> str:
+        """The ingress serves /readyz on its API port; the other roles on the metrics port."""
+        return self.env["HOOKSTREAM_PORT" if self.module == "broker" else "HOOKSTREAM_METRICS_PORT"]
+
     def wait_ready(self, timeout: float = 15.0) -> RoleProcess:
-        url = f"http://127.0.0.1:{self.env['HOOKSTREAM_METRICS_PORT']}/readyz"
+        url = f"http://127.0.0.1:{self.health_port}/readyz"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -62,7 +68,40 @@ class RoleProcess:
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
 
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """The exit code, once the process has ended (fails after `timeout`)."""
+        return self.process.wait(timeout=timeout)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
+
+
+class Roles:
+    """The role processes one test started, with their logs in `log_dir`; `stop_all` kills
+    whatever is still running (each by its own pid)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.started: list[RoleProcess] = []
+
+    def start(self, module: str, redis_url: str, **env: str) -> RoleProcess:
+        """`python -m <module>` (broker = ingress, workers, scheduler), ready."""
+        log_path = self.log_dir / f"{module}-{len(self.started)}.log"
+        role = RoleProcess(module, role_env(redis_url, **env), log_path=log_path)
+        self.started.append(role)
+        return role.wait_ready()
+
+    def ingress(self, redis_url: str, port: int | None = None, **env: str) -> RoleProcess:
+        return self.start("broker", redis_url, HOOKSTREAM_PORT=str(port or free_port()), **env)
+
+    def worker(self, redis_url: str, **env: str) -> RoleProcess:
+        return self.start("workers", redis_url, **env)
+
+    def scheduler(self, redis_url: str, **env: str) -> RoleProcess:
+        return self.start("scheduler", redis_url, **env)
+
+    def stop_all(self) -> None:
+        for role in self.started:
+            role.stop()
