@@ -133,6 +133,28 @@ class Ledger:
 
         await asyncio.gather(*(client() for _ in range(concurrency)))
 
+    async def publish_until(
+        self,
+        http: aiohttp.ClientSession,
+        path: str,
+        stop: asyncio.Event,
+        concurrency: int = 4,
+        limit: int = 2000,
+        pause: float = 0.01,
+    ) -> None:
+        """Steady load: keys `c-0`, `c-1`, ... until `stop` is set (at most `limit`), through
+        whatever fault the test injects meanwhile."""
+        counter = iter(range(limit))
+
+        async def client() -> None:
+            for n in counter:
+                if stop.is_set():
+                    return
+                await self.publish(http, path, f"c-{n}")
+                await asyncio.sleep(pause)
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+
     def acknowledge(self, key: str, message_id: str) -> None:
         self.acknowledged[message_id] = key
         self.unknown.discard(key)
