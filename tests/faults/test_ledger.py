@@ -27,7 +27,7 @@ async def test_a_message_deleted_behind_the_systems_back_is_lost(
         if fields[b"id"] == victim.encode():
             await ledger.redis.xdel(partition.ready, entry_id)
     await ledger.redis.delete(partition.message(victim))
-    roles.worker(valkey.url)
+    await roles.worker(valkey.url)
 
     verdict = await ledger.verdict(sink, ingress.http, "message deleted behind its back")
     assert verdict.lost == [victim]

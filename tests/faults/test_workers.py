@@ -31,8 +31,8 @@ async def test_worker_sigkill_under_load(
     killed with SIGKILL once 60 arrived: the other reclaims its entries after the visibility
     timeout, every acknowledged message arrives, duplicates ≤ entries pending at the kill."""
     sink.respond = slow(0.1)
-    victim = roles.worker(valkey.url, HOOKSTREAM_WORKER_CONCURRENCY="20")
-    roles.worker(valkey.url, HOOKSTREAM_WORKER_CONCURRENCY="20")
+    victim = await roles.worker(valkey.url, HOOKSTREAM_WORKER_CONCURRENCY="20")
+    await roles.worker(valkey.url, HOOKSTREAM_WORKER_CONCURRENCY="20")
     publishing = await _publish_in_background(ingress, ledger, sink)
     await sink.wait_for(60, timeout=30)
     in_flight = await ledger.mark_fault()
@@ -51,8 +51,8 @@ async def test_worker_sigterm_under_load(
     faster than the grace period, nothing is delivered twice."""
     sink.respond = slow(0.1)
     env = {"HOOKSTREAM_WORKER_CONCURRENCY": "20", "HOOKSTREAM_SHUTDOWN_GRACE": "10s"}
-    victim = roles.worker(valkey.url, **env)
-    roles.worker(valkey.url, **env)
+    victim = await roles.worker(valkey.url, **env)
+    await roles.worker(valkey.url, **env)
     publishing = await _publish_in_background(ingress, ledger, sink)
     await sink.wait_for(60, timeout=30)
     victim.signal(signal.SIGTERM)
@@ -69,8 +69,8 @@ async def test_frozen_worker(
     thawed (SIGCONT): the other reclaims its entries, the late settles change nothing, no
     message is dead-lettered, duplicates ≤ what was pending at the freeze."""
     sink.respond = slow(0.1)
-    victim = roles.worker(valkey.url, HOOKSTREAM_WORKER_CONCURRENCY="20")
-    roles.worker(valkey.url, HOOKSTREAM_WORKER_CONCURRENCY="20")
+    victim = await roles.worker(valkey.url, HOOKSTREAM_WORKER_CONCURRENCY="20")
+    await roles.worker(valkey.url, HOOKSTREAM_WORKER_CONCURRENCY="20")
     publishing = await _publish_in_background(ingress, ledger, sink)
     await sink.wait_for(60, timeout=30)
     in_flight = await ledger.mark_fault()

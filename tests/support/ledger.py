@@ -1,7 +1,8 @@
 """The fault tier's checker, after Jepsen's total-queue: what the ingress acknowledged must
 come out.
 
-A = ids the ingress answered 2xx, D = ids the sink answered 2xx, L = ids in the DLQ (read
+A = ids the ingress answered 2xx, D = ids the sink answered 2xx (each request's body is the
+client's key, so deliveries map back to what a client asked for), L = ids in the DLQ (read
 through the API), C = ids cancelled. Valid only after a drain: nothing left in a ready stream,
 a pending entries list, a delayed set, a gate's wait list or a gate's admitted count. Then
 lost = A - (D | L | C) must be empty and every delivery must be of a message some client
@@ -40,6 +41,8 @@ class Verdict:
     cancelled: int
     unknown: int
     recovered: int
+    refused_but_stored: int
+    copies: int
     lost: list[str]
     unexpected: list[str]
     duplicates: int
@@ -79,6 +82,7 @@ class Ledger:
         self.attempted: set[str] = set()  # client keys (each message's body)
         self.acknowledged: dict[str, str] = {}  # message id -> client key
         self.unknown: set[str] = set()  # keys whose publish got no answer
+        self.unanswered = 0  # publishes that got no answer, retried ones included
         self.refused: Counter[int] = Counter()  # status -> count of non-2xx answers
         self.refused_without_retry_after = 0
         self.cancelled: set[str] = set()
@@ -107,6 +111,7 @@ class Ledger:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError):
             self.unknown.add(key)
+            self.unanswered += 1
             return None
         if status < 300:
             for answer in body if isinstance(body, list) else [body]:
@@ -254,12 +259,22 @@ class Ledger:
         dead = await self.dead_lettered(api)
         cancelled = self.cancelled | await self.cancelled_events(api)
         out = set(accepted) | dead | cancelled
-        recovered = {mid for mid in accepted if bodies.get(mid, b"").decode() in self.unknown}
         unexpected = sorted(
             mid
             for mid in accepted
             if mid not in self.acknowledged and bodies.get(mid, b"").decode() not in self.attempted
         )
+        recovered = {mid for mid in accepted if bodies.get(mid, b"").decode() in self.unknown}
+        # Answered non-2xx, yet stored: the command ran but its reply was lost (a timeout, a
+        # reset). Not owed to the client; a retry with a deduplication id makes it one message.
+        acknowledged_keys = set(self.acknowledged.values())
+        refused_but_stored = {
+            mid
+            for mid in accepted
+            if mid not in self.acknowledged
+            and bodies.get(mid, b"").decode() not in acknowledged_keys | self.unknown
+        } - set(unexpected)
+        ids_per_key: Counter[bytes] = Counter(bodies[mid] for mid in accepted if mid in bodies)
         return Verdict(
             case=self.case,
             fault=fault,
@@ -270,6 +285,8 @@ class Ledger:
             cancelled=len(cancelled & set(self.acknowledged)),
             unknown=len(self.unknown),
             recovered=len(recovered),
+            refused_but_stored=len(refused_but_stored),
+            copies=sum(n - 1 for n in ids_per_key.values()),
             lost=sorted(set(self.acknowledged) - out),
             unexpected=unexpected,
             duplicates=sum(n - 1 for n in accepted.values()),

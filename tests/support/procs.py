@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -65,6 +66,20 @@ class RoleProcess:
                 time.sleep(0.05)
         raise AssertionError("process did not become ready")
 
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples on this process's /metrics (0 when absent)."""
+        url = f"http://127.0.0.1:{self.health_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            lines = answer.read().decode().splitlines()
+        samples = [line for line in lines if line.startswith((name + "{", name + " "))]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in samples)
+
+    def rss_bytes(self) -> int:
+        """Resident memory now (Linux /proc)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(line.split()[1]) * 1024
+
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
 
@@ -86,21 +101,24 @@ class Roles:
         self.log_dir = log_dir
         self.started: list[RoleProcess] = []
 
-    def start(self, module: str, redis_url: str, **env: str) -> RoleProcess:
-        """`python -m <module>` (broker = ingress, workers, scheduler), ready."""
+    async def start(self, module: str, redis_url: str, **env: str) -> RoleProcess:
+        """`python -m <module>` (broker = ingress, workers, scheduler), once ready. Waited
+        for in a thread: the fault proxy and the sink run on the caller's event loop."""
         log_path = self.log_dir / f"{module}-{len(self.started)}.log"
         role = RoleProcess(module, role_env(redis_url, **env), log_path=log_path)
         self.started.append(role)
-        return role.wait_ready()
+        return await asyncio.to_thread(role.wait_ready)
 
-    def ingress(self, redis_url: str, port: int | None = None, **env: str) -> RoleProcess:
-        return self.start("broker", redis_url, HOOKSTREAM_PORT=str(port or free_port()), **env)
+    async def ingress(self, redis_url: str, port: int | None = None, **env: str) -> RoleProcess:
+        return await self.start(
+            "broker", redis_url, HOOKSTREAM_PORT=str(port or free_port()), **env
+        )
 
-    def worker(self, redis_url: str, **env: str) -> RoleProcess:
-        return self.start("workers", redis_url, **env)
+    async def worker(self, redis_url: str, **env: str) -> RoleProcess:
+        return await self.start("workers", redis_url, **env)
 
-    def scheduler(self, redis_url: str, **env: str) -> RoleProcess:
-        return self.start("scheduler", redis_url, **env)
+    async def scheduler(self, redis_url: str, **env: str) -> RoleProcess:
+        return await self.start("scheduler", redis_url, **env)
 
     def stop_all(self) -> None:
         for role in self.started:

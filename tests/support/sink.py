@@ -66,7 +66,11 @@ class Sink:
             )
             self._arrived.notify_all()
         response = await self.respond(request, body)
-        self.answered.append((request.headers.get("Upstash-Message-Id", ""), response.status))
+        # A streamed answer has sent its status line already; any other answer counts only
+        # if someone still waits for it (a worker that timed out has closed the connection).
+        transport = request.transport
+        if response.prepared or (transport is not None and not transport.is_closing()):
+            self.answered.append((request.headers.get("Upstash-Message-Id", ""), response.status))
         return response
 
     async def wait_for(
