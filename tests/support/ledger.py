@@ -227,13 +227,23 @@ class Ledger:
     async def _pages(api: aiohttp.ClientSession, path: str, params: dict[str, str]) -> list[Any]:
         items: list[Any] = []
         while True:
-            async with api.get(path, params=params) as resp:
-                assert resp.status == 200, await resp.text()
-                body = await resp.json()
+            body = await Ledger._read(api, path, params)
             items += body.get("messages", body.get("events", []))
             if "cursor" not in body:
                 return items
             params = {**params, "cursor": body["cursor"]}
+
+    @staticmethod
+    async def _read(api: aiohttp.ClientSession, path: str, params: dict[str, str]) -> Any:
+        """One API read, retried on 503 as a careful client does: right after Redis restarts,
+        each pooled connection that died with it fails one command."""
+        for _ in range(50):
+            async with api.get(path, params=params) as resp:
+                if resp.status != 503:
+                    assert resp.status == 200, await resp.text()
+                    return await resp.json()
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{path} kept answering 503")
 
     async def dead_lettered(self, api: aiohttp.ClientSession) -> set[str]:
         return {m["messageId"] for m in await self._pages(api, "/v2/dlq", {"count": "100"})}
