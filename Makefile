@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 STRESS_RUNS ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-browser test-stress lint fmt typecheck deploy-check clean
+.PHONY: help install run test test-unit test-integration test-browser test-faults test-stress lint fmt typecheck deploy-check clean
 .PHONY: bench bench-peers
 
 help:  ## list the targets
@@ -55,6 +55,9 @@ test-integration: install $(SDK_MODULES)  ## only the tests against a real serve
 
 test-browser: install $(BROWSER_MODULES)  ## only the console in headless Chromium (screenshots: tests/browser/artifacts)
 	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
+
+test-faults: install  ## only the fault-injection tier and its ledger (docs/reliability.md; table: tests/faults/artifacts)
+	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 # Not part of `make test`: the timing-sensitive tiers, run after run, while a busy loop holds
 # every core, so a test whose verdict depends on how loaded the machine is shows up here.

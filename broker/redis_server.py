@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -55,10 +56,19 @@ def free_port() -> int:
 class EmbeddedServer:
     """A child redis/valkey server on 127.0.0.1."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        appendonly: bool = True,
+        config: Mapping[str, str] | None = None,
+    ) -> None:
+        """`config` adds or overrides server directives (`{"appendfsync": "always"}`); the
+        fault tests run servers with other persistence and memory settings."""
         self.data_dir = data_dir
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.config = dict(config or {})
         self.process: subprocess.Popen[bytes] | None = None
         self._lock: IO[bytes] | None = None
 
@@ -80,6 +90,8 @@ class EmbeddedServer:
             "--save", "",
             "--maxmemory-policy", "noeviction",
         ]  # fmt: skip
+        for name, value in self.config.items():  # a later directive wins over the default
+            args += [f"--{name}", value]
         with (self.data_dir / "server.log").open("ab") as log_file:
             # The child keeps its own copy of the descriptor; ours can close at once. Its own
             # session keeps a terminal's Ctrl-C from stopping it before we have drained.

@@ -240,7 +240,7 @@ class Worker:
         response = await self._send(attempt)
         DELIVERY_DURATION.observe(time.time() - started)
         DELIVERIES.labels(_outcome_label(response), status_class(response.status)).inc()
-        return self._decide(attempt, response)
+        return await self._decide(attempt, response)
 
     async def _send(self, attempt: Attempt) -> Response:
         """send() answers with a Response for whatever the destination does; anything it
@@ -255,8 +255,12 @@ class Worker:
             log.exception("delivery.send_failed", message_id=attempt.envelope.id)
             return Response(error=f"internal error: {exc!r}"[:500])
 
-    def _decide(self, attempt: Attempt, response: Response) -> Outcome:
-        now_ms, scale = int(time.time() * 1000), self.settings.retry_time_scale
+    async def _decide(self, attempt: Attempt, response: Response) -> Outcome:
+        """A retry's due time counts from Redis TIME, like every due time: a step of this
+        host's clock must not make it early or strand it late (tests/faults/test_clock.py).
+        A success needs no clock, so it costs no round trip."""
+        scale = self.settings.retry_time_scale
+        now_ms = 0 if failure_of(response) is None else await self.conn.now_ms()
         try:
             return decide(attempt.envelope, attempt.attempts, response, now_ms, scale)
         except Exception:  # e.g. a stored retry-delay expression that no longer evaluates

@@ -80,13 +80,27 @@ class Connection:
         return int(seconds) * 1000 + int(micros) // 1000
 
     async def ensure_groups(self) -> None:
-        """Create each ready stream's consumer group; an existing group is fine."""
+        """Create each ready stream's consumer group; an existing group is fine.
+
+        Looked up first: Redis refuses XGROUP CREATE while it is out of memory, even for a
+        group that exists, and a role must start then (the ingress to answer 503, a worker
+        to drain once memory frees) instead of exiting.
+        """
         for partition in self.partitions:
+            if await self._has_group(partition.ready):
+                continue
             try:
                 await self.redis.xgroup_create(partition.ready, GROUP, id="0", mkstream=True)
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+
+    async def _has_group(self, stream: str) -> bool:
+        try:
+            groups = await self.redis.xinfo_groups(stream)
+        except ResponseError:  # no such stream yet
+            return False
+        return any(group["name"] == GROUP.encode() for group in groups)
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -28,8 +28,15 @@ async def ensure_keys(conn: Connection) -> tuple[str, str]:
     Redis is the source of truth once seeded, so a rotation survives restarts.
     """
     settings = conn.settings
-    await conn.redis.hsetnx(SIGNING_KEYS, "current", settings.current_signing_key or generate_key())
-    await conn.redis.hsetnx(SIGNING_KEYS, "next", settings.next_signing_key or generate_key())
+    current, upcoming = await conn.redis.hmget(SIGNING_KEYS, "current", "next")
+    # Written only when missing: Redis refuses HSETNX while out of memory even when the field
+    # exists, and a role must start then rather than exit.
+    if current is None:
+        await conn.redis.hsetnx(
+            SIGNING_KEYS, "current", settings.current_signing_key or generate_key()
+        )
+    if upcoming is None:
+        await conn.redis.hsetnx(SIGNING_KEYS, "next", settings.next_signing_key or generate_key())
     return await current_keys(conn)
 
 

@@ -40,6 +40,16 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+async def until(check: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    """Wait for a synchronous condition (keep it quick: it blocks the loop while it runs),
+    letting the event loop run between checks; fail with `what` when it never holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what or check}")
+        await asyncio.sleep(0.02)
+
+
 def status(code: int, text: str = "", headers: dict[str, str] | None = None) -> Callable[..., Any]:
     """A sink responder that always answers `code`."""
 

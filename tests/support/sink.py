@@ -31,10 +31,13 @@ async def _ok(_: web.Request, __: bytes) -> web.StreamResponse:
 
 
 class Sink:
-    """Records requests; `respond` decides the answer (200 "ok" unless replaced)."""
+    """Records requests; `respond` decides the answer (200 "ok" unless replaced). `answered`
+    holds (message id, status) of every answer given, so a checker can tell a delivery the
+    destination accepted from one it refused or never finished."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
+        self.answered: list[tuple[str, int]] = []
         self.respond: Responder = _ok
         self.port = free_port()
         self._arrived = asyncio.Condition()
@@ -62,7 +65,13 @@ class Sink:
                 Received(request.method, request.path_qs, dict(request.headers), body)
             )
             self._arrived.notify_all()
-        return await self.respond(request, body)
+        response = await self.respond(request, body)
+        # A streamed answer has sent its status line already; any other answer counts only
+        # if someone still waits for it (a worker that timed out has closed the connection).
+        transport = request.transport
+        if response.prepared or (transport is not None and not transport.is_closing()):
+            self.answered.append((request.headers.get("Upstash-Message-Id", ""), response.status))
+        return response
 
     async def wait_for(
         self,
