@@ -5,7 +5,7 @@ The build is the one `make image` runs: buildah with chroot isolation (no contai
 no registry) on a Debian bookworm base made with debootstrap, from wheels the base's own pip
 downloaded, offline inside the build. The base is cached (CACHE_DIR, default
 ~/.cache/hookstream-image, and buildah's storage), so only the first run on a machine pays for
-debootstrap; docs/operations.md "The image" has the figures.
+debootstrap; deploy/README.md "Build the image" has the figures.
 
 Then each role runs as a container would run it: `buildah run --isolation chroot` in its own
 working container of the image, which applies the image's user, environment and working
