@@ -15,7 +15,8 @@
 #    own pip (so markers, Python ABI and glibc are the image's), in a chroot on the host's
 #    network with the host's CA bundle; skipped while the base and pyproject.toml are unchanged.
 # 3. `buildah bud --isolation chroot --layers` of deploy/Dockerfile, PIP_NO_INDEX=1: the build
-#    installs from the wheels only and never reaches the network.
+#    installs from the wheels only and never reaches the network. --force-rm: a failed step
+#    leaves no working container behind.
 #
 # Needs buildah, plus debootstrap and root for the Debian base; deploy/install-tools.sh installs
 # both under CI. buildah's RUN sets resource limits, which a sandbox without CAP_SYS_RESOURCE
@@ -151,7 +152,7 @@ elif ! buildah inspect --type image "$BASE" >/dev/null 2>&1; then
 fi
 fetch_wheels "$BASE"
 say "building $IMAGE on $BASE"
-buildah bud --isolation chroot --layers --pull=false \
+buildah bud --isolation chroot --layers --force-rm --pull=false \
     --file "$REPO/deploy/Dockerfile" --ignorefile "$REPO/deploy/Dockerfile.dockerignore" \
     --build-arg BASE_IMAGE="$BASE" --build-arg PIP_NO_INDEX=1 --build-arg VERSION="$VERSION" \
     --tag "$IMAGE" "$REPO" >&2

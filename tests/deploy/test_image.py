@@ -40,6 +40,7 @@ from tests.support.sink import Sink
 BUILD_TIMEOUT = 900.0  # a cold build (debootstrap) on a loaded 2-core machine; warm takes seconds
 STARTUP_TIMEOUT = 60.0  # every role ready, from the first start
 DELIVERY_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0  # role_env's shutdown grace is the default 25 s; an idle role stops at once
 IMAGE = "localhost/hookstream:test"
 ROLES = ("ingress", "worker", "scheduler")
 USER = "10001:10001"
@@ -69,11 +70,20 @@ class Buildah:
         self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
 
     def __call__(self, *args: str) -> str:
-        result = subprocess.run(
-            [self.binary, *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
+        result = self.run(*args)
         assert result.returncode == 0, f"buildah {' '.join(args)}: {result.stderr}"
         return result.stdout.strip()
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.binary, *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+
+    def working_container(self, image: str, name: str) -> str:
+        """A fresh working container of the image under a fixed name, replacing one that an
+        interrupted run left behind (so they never pile up)."""
+        self.run("rm", name)
+        return self("from", "--pull=false", "--quiet", "--name", name, image)
 
     def popen(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
@@ -118,7 +128,7 @@ def config(tools: Buildah, image: str) -> Json:
 @pytest.fixture(scope="module")
 def rootfs(tools: Buildah, image: str) -> Iterator[Path]:
     """The image's filesystem, mounted through a working container."""
-    container = tools("from", "--pull=false", "--quiet", image)
+    container = tools.working_container(image, "hookstream-test-files")
     try:
         yield Path(tools("mount", container))
     finally:
@@ -223,7 +233,7 @@ class ImageRole:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, redis_url: str) -> ImageRole:
-        self.container = self.tools("from", "--pull=false", "--quiet", self.image)
+        self.container = self.tools.working_container(self.image, f"hookstream-test-{self.role}")
         env = [
             f"--env={key}={value}"
             for key, value in {**self.settings, "REDIS_URL": redis_url}.items()
@@ -233,12 +243,15 @@ class ImageRole:
         return self
 
     def hookstream_pid(self) -> int:
-        """The role's own process, under buildah's."""
+        """The role's own process, under buildah's (buildah-chroot-runtime, then
+        buildah-chroot-exec, whose command line ends with the role's)."""
         assert self.process is not None
         for pid in _children(self.process.pid):
             try:
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
+                continue
+            if command[0].startswith(b"buildah"):
                 continue
             if command[-2:] == [self.role.encode(), b""] and b"hookstream" in command[-3]:
                 return pid
@@ -259,9 +272,19 @@ class ImageRole:
             await asyncio.sleep(0.2)
         pytest.fail(f"{self.role} not ready within {STARTUP_TIMEOUT:.0f} s\n{_tail(self.log)}")
 
+    def terminate(self) -> int:
+        """SIGTERM to the role's own process, as a container runtime sends it to the
+        entrypoint; buildah run's exit status is then the role's."""
+        assert self.process is not None
+        os.kill(self.hookstream_pid(), signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{self.role} still running {STOP_TIMEOUT:.0f} s after SIGTERM")
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)  # buildah run then kills the role
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -287,7 +310,8 @@ async def test_roles_from_the_image_deliver_a_signed_message(
     roles: dict[str, ImageRole], redis_url: str, sink: Sink
 ) -> None:
     """ingress, worker and scheduler, each from the image as uid 10001, take one publish and
-    deliver it to the sink with a signature the official Receiver accepts."""
+    deliver it to the sink with a signature the official Receiver accepts; each then stops
+    cleanly on SIGTERM."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         for role in roles.values():
@@ -316,3 +340,5 @@ async def test_roles_from_the_image_deliver_a_signed_message(
     assert received.body == body
     assert received.headers["Upstash-Message-Id"] == message_id
     check_signature(keys, received, destination)
+    for role in roles.values():
+        assert role.terminate() == 0, f"{role.role} exit status\n{_tail(role.log)}"
