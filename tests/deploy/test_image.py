@@ -199,6 +199,26 @@ def test_image_files_are_root_owned_with_no_dev_tools(rootfs: Path) -> None:
     assert (rootfs / "etc/ssl/certs/ca-certificates.crt").is_file()  # https destinations
 
 
+def written_outside_tmp(upper: Path) -> list[str]:
+    """What a container wrote (or deleted: overlay whiteouts) outside /tmp, from the upper
+    directory of its overlay mount; directories alone are not counted (buildah makes the
+    mount points of its own /run)."""
+    return sorted(
+        str(path.relative_to(upper))
+        for path in upper.rglob("*")
+        if not path.is_dir() and path.relative_to(upper).parts[0] != "tmp"
+    )
+
+
+def test_written_outside_tmp_reports_files_beyond_tmp(tmp_path: Path) -> None:
+    """Negative control: a file in /etc counts, one in /tmp and an empty /run do not."""
+    for name in ("etc/changed", "tmp/scratch/file"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / "run").mkdir()
+    assert written_outside_tmp(tmp_path) == ["etc/changed"]
+
+
 def _children(pid: int) -> list[int]:
     """Every descendant of a process, from the parent ids in /proc/*/stat."""
     parents: dict[int, list[int]] = {}
@@ -292,6 +312,12 @@ class ImageRole:
         except subprocess.TimeoutExpired:
             pytest.fail(f"{self.role} still running {STOP_TIMEOUT:.0f} s after SIGTERM")
 
+    def upper(self) -> Path:
+        """The upper directory of the working container's overlay: what the role changed."""
+        merged = Path(self.tools("mount", self.container))
+        assert merged.name == "merged", f"{merged}: not an overlay mount (storage driver?)"
+        return merged.parent / "diff"
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)  # buildah run then kills the role
@@ -321,7 +347,7 @@ async def test_roles_from_the_image_deliver_a_signed_message(
 ) -> None:
     """ingress, worker and scheduler, each from the image as uid 10001, take one publish and
     deliver it to the sink with a signature the official Receiver accepts; each then stops
-    cleanly on SIGTERM."""
+    cleanly on SIGTERM, having written nothing outside /tmp."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         for role in roles.values():
@@ -352,3 +378,5 @@ async def test_roles_from_the_image_deliver_a_signed_message(
     check_signature(keys, received, destination)
     for role in roles.values():
         assert role.terminate() == 0, f"{role.role} exit status\n{_tail(role.log)}"
+        # The chart mounts the root read-only, with an emptyDir at /tmp.
+        assert written_outside_tmp(role.upper()) == [], role.role
