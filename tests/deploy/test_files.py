@@ -1,9 +1,10 @@
-"""The smaller deploy/ files: config.example.env, redis.conf, the Dockerfile, install-tools.sh."""
+"""The smaller deploy/ files: config.example.env, redis.conf, the Dockerfile, the shell scripts."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 
 import pytest
 import yaml
@@ -72,6 +73,29 @@ def test_dockerfile_runs_hookstream_as_uid_10001(repo):
     assert 'ENTRYPOINT ["hookstream"]' in text
 
 
+def test_dockerfile_copies_every_package(repo):
+    """Each package pyproject.toml installs is copied into the build stage and let through by
+    the build context's ignore file (the `hookstream` package once was not)."""
+    pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
+    packages = [
+        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
+    dockerfile = (repo / "deploy/Dockerfile").read_text()
+    ignore = (repo / "deploy/Dockerfile.dockerignore").read_text().splitlines()
+    for package in packages:
+        assert f"COPY {package} ./{package}" in dockerfile, package
+        assert f"!{package}/" in ignore, package
+
+
+def test_image_version_is_the_project_and_chart_version(repo):
+    """The image's version label defaults to the project's version, which the chart's
+    appVersion (its default image tag) names too."""
+    version = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((repo / "deploy/helm/hookstream/Chart.yaml").read_text())
+    assert f"ARG VERSION={version}" in (repo / "deploy/Dockerfile").read_text()
+    assert chart["appVersion"] == version
+
+
 def test_dockerfile_passes_hadolint(hadolint, repo):
     """hadolint finds no problem in the Dockerfile."""
     result = subprocess.run(
@@ -80,12 +104,11 @@ def test_dockerfile_passes_hadolint(hadolint, repo):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_install_tools_script_is_valid_bash(repo):
-    """deploy/install-tools.sh parses (bash -n); CI runs it before these tests."""
+@pytest.mark.parametrize("script", ["deploy/install-tools.sh", "deploy/image/build.sh"])
+def test_shell_scripts_are_valid_bash(repo, script):
+    """The deploy scripts parse (bash -n): install-tools.sh, which CI runs before these
+    tests, and image/build.sh, which only the image test (root, buildah) runs."""
     result = subprocess.run(
-        ["bash", "-n", str(repo / "deploy/install-tools.sh")],
-        capture_output=True,
-        text=True,
-        check=False,
+        ["bash", "-n", str(repo / script)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr

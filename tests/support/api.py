@@ -76,6 +76,12 @@ def json_body(raw: bytes) -> dict[str, Any]:
 async def verify_signature(hookstream: Hookstream, received: Received, url: str) -> None:
     """Check a delivery's signature with the official Python Receiver and the server's keys."""
     _, keys = await api(hookstream, "GET", "/v2/keys")
+    check_signature(keys, received, url)
+
+
+def check_signature(keys: dict[str, str], received: Received, url: str) -> None:
+    """Check a delivery's signature with the official Python Receiver and the keys that
+    `GET /v2/keys` answered; raises on a bad one."""
     receiver = Receiver(current_signing_key=keys["current"], next_signing_key=keys["next"])
     receiver.verify(
         signature=received.headers["Upstash-Signature"], body=received.body.decode(), url=url
