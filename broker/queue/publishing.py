@@ -7,7 +7,8 @@ The one pipeline behind publish, enqueue, batch items and schedule ticks:
   queued or flow-controlled, its dedup digest's when deduplicated, its schedule's for a tick),
   so that one script stores them; nothing is written yet;
 - `commit` creates the gate on first use, applies the flow-control settings the messages
-  carry, and stores the messages once per dedup window.
+  carry, and stores the messages once per dedup window; `commit_batch` does the same for a
+  batch's plans with one script call per partition (routes/batch.py says what it answers).
 """
 
 from __future__ import annotations

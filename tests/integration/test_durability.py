@@ -136,3 +136,22 @@ def test_unknown_settings_are_reported_unknown() -> None:
     durability = Durability(None, None, None, None)
     assert (durability.mode, durability.evicts) == ("unknown", None)
     assert durability.may_lose.startswith("unknown")
+
+
+@pytest.mark.parametrize(
+    ("durability", "mode", "loss"),
+    [
+        (Durability("noeviction", True, "always", False), "aof-always", "nothing acknowledged"),
+        (Durability("noeviction", True, "everysec", True), "aof-everysec+rdb", "about the last"),
+        (Durability("noeviction", True, "no", False), "aof-no", "the writes the OS"),
+        (Durability("noeviction", False, None, True), "rdb", "every write since"),
+        (Durability("noeviction", False, None, False), "none", "everything"),
+    ],
+)
+def test_each_persistence_mode_says_what_it_may_lose(
+    durability: Durability, mode: str, loss: str
+) -> None:
+    """The mode names AOF fsync (and RDB beside it), RDB only or nothing; the loss matches."""
+    assert durability.mode == mode
+    assert durability.may_lose.startswith(loss)
+    assert durability.evicts is False
