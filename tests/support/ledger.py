@@ -284,7 +284,12 @@ class Ledger:
             if mid not in self.acknowledged
             and bodies.get(mid, b"").decode() not in acknowledged_keys | self.unknown
         } - set(unexpected)
-        ids_per_key: Counter[bytes] = Counter(bodies[mid] for mid in accepted if mid in bodies)
+        # Copies: ids delivered for a key beyond the ids its client was given (a refused but
+        # stored publish that was retried without a deduplication id).
+        ids_per_key: Counter[str] = Counter(
+            bodies[mid].decode() for mid in accepted if mid in bodies
+        )
+        given = Counter(self.acknowledged.values())
         return Verdict(
             case=self.case,
             fault=fault,
@@ -296,7 +301,7 @@ class Ledger:
             unknown=len(self.unknown),
             recovered=len(recovered),
             refused_but_stored=len(refused_but_stored),
-            copies=sum(n - 1 for n in ids_per_key.values()),
+            copies=sum(max(0, n - max(1, given[key])) for key, n in ids_per_key.items()),
             lost=sorted(set(self.acknowledged) - out),
             unexpected=unexpected,
             duplicates=sum(n - 1 for n in accepted.values()),
