@@ -15,11 +15,10 @@ import pytest
 from tests.support.faultproxy import FaultProxy
 from tests.support.hookstream import Hookstream
 from tests.support.ledger import Ledger, Verdict
-from tests.support.procs import Roles
+from tests.support.procs import PARTITIONS, Roles
 from tests.support.redis_process import RedisProcess
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-PARTITIONS = 2  # as tests/support/procs.py's role_env and Hookstream
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,7 +47,7 @@ def write_results(verdicts: list[Verdict]) -> None:
 def results_table(stamp: str, rows: list[dict[str, Any]]) -> str:
     """The markdown table docs/reliability.md shows (refresh it by pasting results.md)."""
     lines = [
-        f"Run of {stamp}, `make test-faults`.",
+        f"Run of {stamp} (tests/faults).",
         "",
         "| case | fault | acknowledged | delivered / DLQ / cancelled | 503 (stored anyway) | lost "
         "| duplicates (bound) | time |",

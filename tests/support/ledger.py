@@ -7,8 +7,12 @@ through the API), C = ids cancelled. Valid only after a drain: nothing left in a
 a pending entries list, a delayed set, a gate's wait list or a gate's admitted count. Then
 lost = A - (D | L | C) must be empty and every delivery must be of a message some client
 asked for; duplicates (2xx deliveries past the first of each id) are counted and held to a
-bound the test gives: what was in flight at its faults. Publishes whose answer never arrived
-(a reset, a timeout) are "unknown": they may be delivered ("recovered") but are not owed.
+bound the test gives: what was in flight at its faults.
+
+Publishes whose answer never arrived (a reset, a timeout) are "unknown": they may be delivered
+("recovered") but are not owed. Refused publishes that were stored all the same (the command
+ran, its reply was lost) are counted, and so are "copies": ids delivered for one key beyond
+those its client was given, which a retry with a deduplication id must keep at zero.
 """
 
 from __future__ import annotations
