@@ -312,7 +312,7 @@ class Ledger:
             max_duplicates=self.in_flight_at_faults if max_duplicates is None else max_duplicates,
             stranded=stranded,
             seconds=round(time.monotonic() - self.started, 1),
-            notes={"refused": dict(self.refused)} if self.refused else {},
+            notes={"refused": {str(k): n for k, n in self.refused.items()}} if self.refused else {},
         )
 
     async def verify(
