@@ -53,10 +53,11 @@ async def test_worker_clock_step_moves_no_retry(
     await ledger.verify(sink, ingress.http, f"worker clock step {step_s:+.0f} s", max_duplicates=0)
     retries = await events(ingress, state="RETRY")
     assert len(retries) == 5
-    # Both times are Redis's: the event's own time, and the due time the settle stored.
-    assert {e["nextDeliveryTime"] - e["time"] for e in retries} <= set(
-        range(RETRY_DELAY_MS - 50, RETRY_DELAY_MS + 50)
-    ), retries
+    # Both times are Redis's: the due time the worker counted from TIME, and the RETRY
+    # event's own time, a little later (the settle that stored it). The step would show as
+    # an hour either way; up to a second of settle lag is allowed for a loaded machine.
+    gaps = [e["nextDeliveryTime"] - e["time"] for e in retries]
+    assert all(RETRY_DELAY_MS - 1000 <= gap <= RETRY_DELAY_MS for gap in gaps), gaps
 
 
 async def test_scheduler_clock_step_moves_no_tick(

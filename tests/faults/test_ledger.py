@@ -33,4 +33,4 @@ async def test_a_message_deleted_behind_the_systems_back_is_lost(
     assert verdict.lost == [victim]
     assert verdict.delivered == 29
     with pytest.raises(AssertionError, match="lost 1"):
-        await ledger.verify(sink, ingress.http, "negative control: must fail")
+        await ledger.verify(sink, ingress.http, "negative control: 1 deleted, must be lost")

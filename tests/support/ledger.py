@@ -7,8 +7,12 @@ through the API), C = ids cancelled. Valid only after a drain: nothing left in a
 a pending entries list, a delayed set, a gate's wait list or a gate's admitted count. Then
 lost = A - (D | L | C) must be empty and every delivery must be of a message some client
 asked for; duplicates (2xx deliveries past the first of each id) are counted and held to a
-bound the test gives: what was in flight at its faults. Publishes whose answer never arrived
-(a reset, a timeout) are "unknown": they may be delivered ("recovered") but are not owed.
+bound the test gives: what was in flight at its faults.
+
+Publishes whose answer never arrived (a reset, a timeout) are "unknown": they may be delivered
+("recovered") but are not owed. Refused publishes that were stored all the same (the command
+ran, its reply was lost) are counted, and so are "copies": ids delivered for one key beyond
+those its client was given, which a retry with a deduplication id must keep at zero.
 """
 
 from __future__ import annotations
@@ -284,7 +288,12 @@ class Ledger:
             if mid not in self.acknowledged
             and bodies.get(mid, b"").decode() not in acknowledged_keys | self.unknown
         } - set(unexpected)
-        ids_per_key: Counter[bytes] = Counter(bodies[mid] for mid in accepted if mid in bodies)
+        # Copies: ids delivered for a key beyond the ids its client was given (a refused but
+        # stored publish that was retried without a deduplication id).
+        ids_per_key: Counter[str] = Counter(
+            bodies[mid].decode() for mid in accepted if mid in bodies
+        )
+        given = Counter(self.acknowledged.values())
         return Verdict(
             case=self.case,
             fault=fault,
@@ -296,14 +305,14 @@ class Ledger:
             unknown=len(self.unknown),
             recovered=len(recovered),
             refused_but_stored=len(refused_but_stored),
-            copies=sum(n - 1 for n in ids_per_key.values()),
+            copies=sum(max(0, n - max(1, given[key])) for key, n in ids_per_key.items()),
             lost=sorted(set(self.acknowledged) - out),
             unexpected=unexpected,
             duplicates=sum(n - 1 for n in accepted.values()),
             max_duplicates=self.in_flight_at_faults if max_duplicates is None else max_duplicates,
             stranded=stranded,
             seconds=round(time.monotonic() - self.started, 1),
-            notes={"refused": dict(self.refused)} if self.refused else {},
+            notes={"refused": {str(k): n for k, n in self.refused.items()}} if self.refused else {},
         )
 
     async def verify(

@@ -14,6 +14,7 @@ from broker.redis_server import free_port
 from tests.support.hookstream import TEST_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
+PARTITIONS = 2  # as tests/support/hookstream.py's in-process settings
 
 
 def role_env(redis_url: str, **overrides: str) -> dict[str, str]:
@@ -25,7 +26,7 @@ def role_env(redis_url: str, **overrides: str) -> dict[str, str]:
         # The test sinks run on loopback, which the destination policy denies by default.
         "HOOKSTREAM_ALLOWED_DESTINATIONS": "127.0.0.1/32,::1/128",
         "HOOKSTREAM_METRICS_PORT": str(free_port()),
-        "HOOKSTREAM_PARTITIONS": "2",
+        "HOOKSTREAM_PARTITIONS": str(PARTITIONS),
         "HOOKSTREAM_VISIBILITY_TIMEOUT": "2s",
         "HOOKSTREAM_RETRY_TIME_SCALE": "0.001",
         "HOOKSTREAM_LOG_LEVEL": "warning",
