@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SDK_MODULES := tests/sdk/node_modules/.package-lock.json
 BROWSER_MODULES := tests/browser/node_modules/.package-lock.json
-NODE_MODULES := $(SDK_MODULES) $(BROWSER_MODULES)
+WORKFLOW_MODULES := tests/workflow/node_modules/.package-lock.json
+NODE_MODULES := $(SDK_MODULES) $(BROWSER_MODULES) $(WORKFLOW_MODULES)
 PYTEST_ARGS ?=
 STRESS_RUNS ?= 5
 
@@ -32,6 +33,11 @@ install: $(INSTALLED)  ## create .venv and install hookstream with its dev tools
 $(SDK_MODULES): tests/sdk/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the TypeScript SDK test will be skipped"; fi
+
+# The Workflow tests run an app on @upstash/workflow (pinned with @upstash/qstash and zod).
+$(WORKFLOW_MODULES): tests/workflow/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/workflow --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Workflow tests will be skipped"; fi
 
 # The console's browser tests drive Chromium with playwright-core (no browser download).
 $(BROWSER_MODULES): tests/browser/package-lock.json
@@ -101,4 +107,4 @@ bench-peers: install $(PEERS_VENV)/.installed  ## the same drain on hookstream, 
 
 clean:  ## remove the virtualenv, caches and dev data
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hookstream-data tests/sdk/node_modules \
-		tests/browser/node_modules tests/browser/artifacts
+		tests/workflow/node_modules tests/browser/node_modules tests/browser/artifacts

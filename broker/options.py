@@ -20,7 +20,7 @@ from broker.errors import BadRequest
 from broker.expressions import check_delays
 from broker.header_policy import check_forwarded
 from broker.queue.destinations import validate_url
-from broker.queue.model import CallbackSpec, FlowControl, PublishOptions
+from broker.queue.model import CallbackSpec, FlowControl, PublishOptions, WorkflowHeaders
 from broker.queue.names import check_name
 from broker.settings import Settings
 
@@ -57,6 +57,7 @@ def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOption
             settings,
         ),
         **_redact(headers.get("Upstash-Redact-Fields", "")),
+        workflow=_workflow(headers, "Upstash-Workflow-", settings),
     )
 
 
@@ -272,9 +273,10 @@ def _callback(
 
     The callback is a message of its own, configured by the publish headers with `Upstash-`
     replaced by `Upstash-Callback-` (or `Upstash-Failure-Callback-`), as QStash documents:
-    `-Method`, `-Retries`, `-Retry-Delay`, `-Timeout`, `-Delay`, and `-Forward-<Name>`, sent to
-    the callback URL as `<Name>`. Other names are ignored, like unknown `Upstash-*` headers of a
-    message: the workflow SDK's `Upstash-Callback-Workflow-*`, and Python's
+    `-Method`, `-Retries`, `-Retry-Delay`, `-Timeout`, `-Delay`, `-Workflow-RunId` and
+    `-Workflow-CallType` (the callback is then a delivery of that workflow run), and
+    `-Forward-<Name>`, sent to the callback URL as `<Name>`. Other names are ignored, like
+    unknown `Upstash-*` headers of a message: the workflow SDK's `-Feature-Set`, and Python's
     `callback_headers={"X": ...}`, which it sends as `Upstash-Callback-X` (`{"Forward-X": ...}`
     forwards X).
     """
@@ -296,4 +298,33 @@ def _callback(
             message_retries if retries is None else retries,
         ),
         delay_ms=_delay(headers.get(f"{name}-Delay"), f"{name}-Delay", settings),
+        **_callback_workflow(_workflow(headers, f"{name}-Workflow-", settings)),
     )
+
+
+CALL_TYPES = frozenset({"step", "toCallback", "fromCallback", "failureCall"})
+
+
+def _workflow(headers: Headers, prefix: str, settings: Settings) -> WorkflowHeaders | None:
+    """`<prefix>RunId` (any case: the SDK also spells it `Runid`), `-Init`, `-Url`,
+    `-CallType` (docs/workflow.md); None without a run id."""
+    run_id = headers.get(f"{prefix}RunId")
+    if run_id is None or not run_id.strip():
+        return None
+    call_type = headers.get(f"{prefix}CallType", "step").strip()
+    if call_type not in CALL_TYPES:
+        raise BadRequest(f"{prefix}CallType must be one of {', '.join(sorted(CALL_TYPES))}")
+    url = headers.get(f"{prefix}Url")
+    return WorkflowHeaders(
+        run_id=check_name("workflow_run_id", run_id.strip(), f"{prefix}RunId"),
+        init=_boolean(headers.get(f"{prefix}Init"), f"{prefix}Init"),
+        url=validate_url(url.strip(), f"{prefix}Url", settings.destination_policy) if url else None,
+        call_type=call_type,
+    )
+
+
+def _callback_workflow(workflow: WorkflowHeaders | None) -> dict[str, Any]:
+    """A callback that reports to a workflow run is delivered as one of its messages."""
+    if workflow is None:
+        return {}
+    return {"workflow_run_id": workflow.run_id, "workflow_call_type": workflow.call_type}

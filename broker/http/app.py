@@ -23,6 +23,7 @@ from broker.http.routes import (
     schedules,
     stats,
     topics,
+    workflows,
 )
 from broker.queue.connection import Connection
 from broker.queue.rate_limits import Limiter
@@ -55,6 +56,7 @@ def build_app(conn: Connection) -> web.Application:
         flow_control,
         stats,
         cron,
+        workflows,
         console,
     ):
         routes.add_routes(app)

@@ -25,12 +25,13 @@ from broker.metrics import PUBLISHED
 from broker.queue.connection import Connection
 from broker.queue.destinations import is_url, url_destination
 from broker.queue.flow_control import apply_message_settings
-from broker.queue.keys import PartitionKeys, new_message_id, queue_partition
-from broker.queue.model import PublishOptions
+from broker.queue.keys import PartitionKeys, new_message_id, queue_partition, run_partition
+from broker.queue.model import PublishOptions, WorkflowHeaders
 from broker.queue.names import check_name
 from broker.queue.producer import Draft, Routing, build_draft, publish, publish_once
 from broker.queue.queues import set_queue
 from broker.queue.topics import get_group
+from broker.queue.workflow_runs import append, check_message, trigger
 from broker.settings import Settings
 
 _json = msgspec.json.Encoder()
@@ -67,6 +68,7 @@ class Plan:
     drafts: tuple[Draft, ...]
     dedup: Dedup | None
     fan_out: bool
+    workflow: WorkflowHeaders | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +149,11 @@ def _dedup_digest(destination: str, options: PublishOptions, body: bytes) -> str
 def _partition(
     partitions: int, options: PublishOptions, routing: Routing, digest: str | None
 ) -> PartitionKeys:
-    """Where a request's messages live: with their gate (queue or flow-control key), with
-    their dedup key, with their schedule (so a tick's ids are the same on every replica), or
-    anywhere."""
+    """Where a request's messages live: with their workflow run, with their gate (queue or
+    flow-control key), with their dedup key, with their schedule (so a tick's ids are the
+    same on every replica), or anywhere."""
+    if options.workflow is not None:
+        return run_partition(options.workflow.run_id, partitions)
     gate = routing.queue_name or (options.flow_control.key if options.flow_control else None)
     if gate:
         return queue_partition(gate, partitions)
@@ -173,6 +177,8 @@ def plan(
     if routing.queue_name and not routing.schedule_id:
         # The schedules API accepts a delay with a queue (the queue's order wins over it).
         check_enqueue(options)
+    if options.workflow is not None:
+        check_message(targets.topic_name is not None, options, routing)
     digest = _dedup_digest(destination, options, body)
     partition = _partition(conn.settings.partitions, options, routing, digest)
     routing = replace(routing, topic_name=targets.topic_name)
@@ -181,7 +187,7 @@ def plan(
         for index, (url, name) in enumerate(targets.endpoints)
     )
     dedup = Dedup(partition.dedup(digest), conn.settings.dedup_window_ms) if digest else None
-    return Plan(drafts, dedup, fan_out=targets.topic_name is not None)
+    return Plan(drafts, dedup, fan_out=targets.topic_name is not None, workflow=options.workflow)
 
 
 async def commit(conn: Connection, planned: Plan, source: str = "api") -> Published:
@@ -199,6 +205,8 @@ async def commit(conn: Connection, planned: Plan, source: str = "api") -> Publis
 
 async def _store(conn: Connection, planned: Plan) -> Published:
     answers = [{"messageId": d.envelope.id, "url": d.envelope.url} for d in planned.drafts]
+    if planned.workflow is not None:
+        return await _store_workflow(conn, planned.drafts[0], planned.workflow, answers)
     if planned.dedup is None:
         await publish(conn.scripts, planned.drafts)
         return Published(answers, planned.fan_out, deduplicated=False)
@@ -209,6 +217,20 @@ async def _store(conn: Connection, planned: Plan) -> Published:
     if earlier is None:
         return Published(answers, planned.fan_out, deduplicated=False)
     return Published(_answers.decode(earlier), planned.fan_out, deduplicated=True)
+
+
+async def _store_workflow(
+    conn: Connection, draft: Draft, workflow: WorkflowHeaders, answers: list[dict[str, Any]]
+) -> Published:
+    """A trigger starts its run once (a repeat answers the first message, deduplicated); a
+    later message joins its run (broker/queue/workflow_runs.py)."""
+    if not workflow.init:
+        await append(conn, draft, workflow)
+        return Published(answers, fan_out=False, deduplicated=False)
+    earlier = await trigger(conn, draft, workflow)
+    if earlier is None:
+        return Published(answers, fan_out=False, deduplicated=False)
+    return Published([answers[0] | {"messageId": earlier}], fan_out=False, deduplicated=True)
 
 
 async def publish_request(

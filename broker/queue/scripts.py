@@ -128,12 +128,25 @@ SCHEDULE_DELETE = Script("schedule_delete", "due index schedule", "id", partitio
 SCHEDULE_PAUSE = Script("schedule_pause", "due schedule", "id action next_ms", partition=False)
 SCHEDULE_LEASE = Script("schedule_lease", "lease", "token ttl_ms", partition=False)
 SIGNING_ROTATE = Script("signing_rotate", "signing_keys", "fresh", partition=False)
+WORKFLOW_TRIGGER = Script(
+    "workflow_trigger",
+    "run steps members runs messages...",
+    "run_id config created_ms step retention_ms messages...",
+)
+WORKFLOW_APPEND = Script(
+    "workflow_append", "run steps members messages...", "step max_steps max_bytes messages..."
+)
+WORKFLOW_RENDER = Script("workflow_render", "run steps message", "max_bytes")
+WORKFLOW_END = Script(
+    "workflow_end", "run steps members messages...", "state result retention_ms messages..."
+)
 
 ALL = (
     PUBLISH, PUBLISH_ONCE, PROMOTE, START, EXTEND, SETTLE_DELIVERED, SETTLE_RETRY,
     SETTLE_FAILED, SETTLE_CANCELLED, GATE_ENTER, CANCEL, DLQ_RETRY, GATE_SET, GATE_DELETE,
     FLOW_CONTROL_EXPIRE, CONSUMERS_PRUNE, SCHEDULE_SAVE, SCHEDULE_CLAIM, SCHEDULE_DELETE,
-    SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE,
+    SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE, WORKFLOW_TRIGGER, WORKFLOW_APPEND,
+    WORKFLOW_RENDER, WORKFLOW_END,
 )  # fmt: skip
 
 

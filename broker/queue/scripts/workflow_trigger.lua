@@ -1,0 +1,20 @@
+-- Start a workflow run with its first message, once per run id.
+-- KEYS: run steps members runs messages...
+-- ARGV: run_id config created_ms step retention_ms messages...
+-- ARG.step is the raw step of the first message (JSON); ARG.config the run's settings
+-- (msgpack, workflow_runs.RunConfig). The tail is one message (see create_messages).
+-- A run id seen before answers {0, its first message id} and writes nothing.
+if redis.call('EXISTS', KEY.run) == 1 then
+  return {0, redis.call('HGET', KEY.run, 'first')}
+end
+local message_id = ARGV[ARG_TAIL]
+create_messages(nil, nil)
+redis.call('HSET', KEY.run, 'state', 'RUN_STARTED', 'c', ARG.config, 'created', ARG.created_ms,
+  'first', message_id, 'bytes', #ARG.step)
+redis.call('RPUSH', KEY.steps, ARG.step)
+redis.call('SADD', KEY.members, message_id)
+redis.call('HSET', KEYS[KEY_TAIL], 'wfi', 0)
+redis.call('ZADD', KEY.runs, tonumber(ARG.created_ms), ARG.run_id)
+-- The index outlives no run by more than the retention: older members are pruned here.
+redis.call('ZREMRANGEBYSCORE', KEY.runs, '-inf', now_ms() - tonumber(ARG.retention_ms) * 2)
+return {1, message_id}

@@ -1,0 +1,291 @@
+"""Upstash Workflow runs: the run record, its ordered raw steps, and its end (docs/workflow.md).
+
+A run and all of its messages live in one partition (`run_partition` of its id), so storing
+a step message and appending it to the run's raw-step list is one script call, and so is
+reading the list back when a step is delivered. The trigger (`Upstash-Workflow-Init: true`)
+creates the run with its config (retries, retry delay, failure callback, forwarded headers,
+labels), which every later step of the run inherits (the SDK's `WF_TriggerOnConfig`).
+
+Keys (broker/queue/keys.py `workflow_run`): `run` hash (`state`, `c` = msgpack RunConfig,
+`created`, `first`, `bytes`, `ended`, `result`), `steps` list (JSON `{messageId, body:
+base64, callType}` each, in publish order), `members` set (the run's message ids), and the
+partition's `wf:runs` index (run ids by creation time) for the logs API.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import msgspec
+
+from broker.errors import BadRequest
+from broker.queue import scripts
+from broker.queue.cancel import cancel_message
+from broker.queue.connection import Connection
+from broker.queue.keys import PartitionKeys, run_partition
+from broker.queue.model import CallbackSpec, Envelope, PublishOptions, WorkflowHeaders
+from broker.queue.producer import Draft, Routing, messages_tail
+
+RUNNING = "RUN_STARTED"
+SUCCESS = "RUN_SUCCESS"
+FAILED = "RUN_FAILED"
+CANCELED = "RUN_CANCELED"
+ENDED_ERROR = "can not append to a cancelled workflow"
+
+
+class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """What the trigger set for the whole run; later steps inherit it."""
+
+    url: str
+    retries: int
+    retry_delay: str | None = None
+    timeout_ms: int
+    failure_callback: CallbackSpec | None = None
+    headers: dict[str, list[str]] = {}
+    labels: tuple[str, ...] = ()
+
+
+class RawStep(msgspec.Struct, frozen=True, rename="camel"):
+    """One item of a run's step list, as the SDK reads it (`getSteps`, `processRawSteps`)."""
+
+    message_id: str
+    body: str  # base64
+    call_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run as stored: its state, config, creation and end times, result, raw steps."""
+
+    run_id: str
+    state: str
+    config: RunConfig
+    created_at: int
+    ended_at: int | None
+    result: bytes | None
+    steps: list[RawStep]
+
+
+_config_encoder = msgspec.msgpack.Encoder()
+_config_decoder = msgspec.msgpack.Decoder(RunConfig)
+_json = msgspec.json.Encoder()
+_steps = msgspec.json.Decoder(RawStep)
+
+
+def partition_of_run(conn: Connection, run_id: str) -> PartitionKeys:
+    return run_partition(run_id, conn.settings.partitions)
+
+
+def check_message(fan_out: bool, options: PublishOptions, routing: Routing) -> None:
+    """What a workflow message may not combine with (yet): a URL group, a queue, flow control
+    (its gate may live in another partition than the run) and deduplication."""
+    if fan_out:
+        raise BadRequest("a workflow message goes to one URL, not a URL group")
+    if routing.queue_name or routing.schedule_id:
+        raise BadRequest("workflow messages cannot be enqueued or scheduled")
+    if options.flow_control is not None:
+        raise BadRequest("flow control on workflow runs is not supported by hookstream yet")
+    if options.deduplication_id or options.content_based_deduplication:
+        raise BadRequest("deduplication is not supported on workflow messages")
+
+
+def _raw_step(draft: Draft, call_type: str) -> bytes:
+    body = base64.b64encode(draft.body).decode()
+    return _json.encode(RawStep(draft.envelope.id, body, call_type))
+
+
+async def trigger(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> str | None:
+    """Start run `headers.run_id` with `draft` as its first step; the id of the first message
+    of an earlier run with that id instead (nothing is written then)."""
+    env = draft.envelope
+    created = env.created_at
+    config = RunConfig(
+        url=env.url,
+        retries=env.retries,
+        retry_delay=env.retry_delay,
+        timeout_ms=env.timeout_ms,
+        failure_callback=env.failure_callback,
+        headers=env.headers,
+        labels=env.labels,
+    )
+    first = _as_step(draft, headers.run_id, "step", created)
+    keys = _run_keys(conn, headers.run_id)
+    args: dict[str, scripts.Arg] = {
+        "run_id": headers.run_id,
+        "config": _config_encoder.encode(config),
+        "created_ms": created,
+        "step": _raw_step(first, "step"),
+        "retention_ms": conn.settings.workflow_retention_ms,
+    }
+    partition = partition_of_run(conn, headers.run_id)
+    keys["runs"] = partition.workflow_runs
+    created_new, message_id = await conn.scripts.call(
+        scripts.WORKFLOW_TRIGGER, partition, keys, args, *messages_tail([first])
+    )
+    return None if created_new else message_id.decode()
+
+
+def _run_keys(conn: Connection, run_id: str) -> dict[str, str]:
+    return partition_of_run(conn, run_id).workflow_run(run_id)
+
+
+def _as_step(draft: Draft, run_id: str, call_type: str, created: int) -> Draft:
+    """The draft as a message of the run: its failure callback is the run's to send."""
+    envelope = msgspec.structs.replace(
+        draft.envelope,
+        failure_callback=None,
+        workflow_run_id=run_id,
+        workflow_call_type=call_type,
+        workflow_created_at=created,
+    )
+    return replace(draft, envelope=envelope)
+
+
+_APPEND_ERRORS = {
+    "ended": ENDED_ERROR,
+    "steps": "the workflow run has HOOKSTREAM_MAX_WORKFLOW_STEPS ({steps}) steps already",
+    "bytes": "the workflow run's steps would pass HOOKSTREAM_MAX_WORKFLOW_BYTES ({bytes})",
+}
+
+
+async def append(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> None:
+    """Store a later message of a running run and append it to the run's steps, atomically.
+    A step to the workflow itself inherits the run's config; a context.call to a third party
+    (`toCallback`) keeps its own."""
+    keys = _run_keys(conn, headers.run_id)
+    stored: list[Any] = await conn.redis.hmget(keys["run"], "c", "created")
+    if stored[0] is None:
+        raise BadRequest(f"workflow run {headers.run_id} does not exist")
+    config = _config_decoder.decode(stored[0])
+    if headers.call_type == "step":
+        draft = replace(draft, envelope=_inherit(draft.envelope, config))
+    draft = _as_step(draft, headers.run_id, headers.call_type, int(stored[1]))
+    settings = conn.settings
+    args: dict[str, scripts.Arg] = {
+        "step": _raw_step(draft, headers.call_type),
+        "max_steps": settings.max_workflow_steps,
+        "max_bytes": settings.max_workflow_bytes,
+    }
+    partition = partition_of_run(conn, headers.run_id)
+    reply = await conn.scripts.call(
+        scripts.WORKFLOW_APPEND, partition, keys, args, *messages_tail([draft])
+    )
+    reason = reply.decode()
+    if reason == "missing":
+        raise BadRequest(f"workflow run {headers.run_id} does not exist")
+    if reason != "ok":
+        limits = {"steps": settings.max_workflow_steps, "bytes": settings.max_workflow_bytes}
+        raise BadRequest(_APPEND_ERRORS[reason].format(**limits))
+
+
+def _inherit(envelope: Envelope, config: RunConfig) -> Envelope:
+    """WF_TriggerOnConfig: the trigger's retries, retry delay, labels and forwarded headers
+    (the step's own headers win, the SDK version among them)."""
+    return msgspec.structs.replace(
+        envelope,
+        retries=config.retries,
+        retry_delay=config.retry_delay,
+        headers=config.headers | envelope.headers,
+        labels=config.labels,
+    )
+
+
+async def render(conn: Connection, envelope: Envelope) -> bytes:
+    """A step delivery's body: the run's raw steps up to and including this message, or
+    empty (the SDK then fetches them) when the run has ended or the list is too large."""
+    assert envelope.workflow_run_id is not None
+    partition = partition_of_run(conn, envelope.workflow_run_id)
+    keys = partition.workflow_run(envelope.workflow_run_id)
+    own = {"run": keys["run"], "steps": keys["steps"], "message": partition.message(envelope.id)}
+    args: dict[str, scripts.Arg] = {"max_bytes": conn.settings.max_body_bytes}
+    _, body = await conn.scripts.call(scripts.WORKFLOW_RENDER, partition, own, args)
+    return bytes(body)
+
+
+async def load(conn: Connection, run_id: str) -> Run | None:
+    """The run with this id, or None when unknown or past its retention."""
+    keys = _run_keys(conn, run_id)
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys["run"], "state", "c", "created", "ended", "result")
+        pipe.lrange(keys["steps"], 0, -1)
+        replies: list[Any] = await pipe.execute()
+    fields, items = replies
+    state, config, created, ended, result = fields
+    if state is None or config is None:
+        return None
+    return Run(
+        run_id=run_id,
+        state=state.decode(),
+        config=_config_decoder.decode(config),
+        created_at=int(created),
+        ended_at=int(ended) if ended else None,
+        result=result,
+        steps=[_steps.decode(item) for item in items],
+    )
+
+
+async def running_steps(conn: Connection, run_id: str) -> bytes | None:
+    """`GET /v2/workflows/runs/{id}`: the JSON list of a running run's raw steps, else None."""
+    keys = _run_keys(conn, run_id)
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.hget(keys["run"], "state")
+        pipe.lrange(keys["steps"], 0, -1)
+        replies: list[Any] = await pipe.execute()
+    state, items = replies
+    if state != RUNNING.encode():
+        return None
+    return b"[" + b",".join(items) + b"]"
+
+
+async def end(
+    conn: Connection, run_id: str, state: str, result: bytes = b"", drafts: tuple[Draft, ...] = ()
+) -> list[str] | None:
+    """End a running run in `state`, storing `drafts` (its failure callback) with it; the ids
+    of the run's messages, or None when it was unknown or had ended already."""
+    keys = _run_keys(conn, run_id)
+    args: dict[str, scripts.Arg] = {
+        "state": state,
+        "result": result,
+        "retention_ms": conn.settings.workflow_retention_ms,
+    }
+    partition = partition_of_run(conn, run_id)
+    members = await conn.scripts.call(
+        scripts.WORKFLOW_END, partition, keys, args, *messages_tail(drafts)
+    )
+    if members is None:
+        return None
+    return [member.decode() for member in members]
+
+
+async def cancel(conn: Connection, run_id: str) -> bool:
+    """RUN_CANCELED, and none of its waiting or delayed messages is delivered (in-flight ones
+    end cancelled at settle, through the message cancel every bulk action uses)."""
+    members = await end(conn, run_id, CANCELED)
+    if members is None:
+        return False
+    for message_id in members:
+        await cancel_message(conn, message_id)
+    return True
+
+
+async def finish(conn: Connection, run_id: str, result: bytes) -> bool:
+    """RUN_SUCCESS with the workflow's result (the SDK's `DELETE ...?cancel=false`)."""
+    return await end(conn, run_id, SUCCESS, result[: conn.settings.max_body_bytes]) is not None
+
+
+async def run_ids(
+    conn: Connection, partition: PartitionKeys, before: float, count: int
+) -> list[tuple[str, float]]:
+    """Up to `count` (run id, creation ms) of one partition created at or before `before`,
+    newest first."""
+    found: list[Any] = await conn.redis.zrevrangebyscore(
+        partition.workflow_runs, before, "-inf", start=0, num=count, withscores=True
+    )
+    return [(member.decode(), score) for member, score in found]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,219 @@
+"""Workflow runs at the HTTP level: a sink plays the workflow endpoint and the test publishes
+what the SDK would (the SDK itself runs in tests/workflow/)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from tests.support.api import (
+    api,
+    by_path,
+    events_of,
+    eventually,
+    json_body,
+    status,
+    verify_signature,
+)
+from tests.support.hookstream import Hookstream
+from tests.support.sink import Received, Sink
+
+pytestmark = pytest.mark.integration
+
+RUN = "wfr_test-run-1"
+
+
+def _workflow(init: bool, run_id: str = RUN, **extra: str) -> dict[str, str]:
+    return {
+        "Upstash-Workflow-RunId": run_id,
+        "Upstash-Workflow-Init": "true" if init else "false",
+        "Upstash-Feature-Set": "LazyFetch,InitialBody,WF_DetectTrigger,WF_TriggerOnConfig",
+        "Upstash-Forward-Upstash-Workflow-Sdk-Version": "1",
+        **extra,
+    }
+
+
+async def _publish(hs: Hookstream, url: str, body: str, headers: dict[str, str]) -> Any:
+    return await api(hs, "POST", f"/v2/publish/{url}", data=body.encode(), headers=headers)
+
+
+def _steps(received: Received) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = json.loads(received.body)
+    return steps
+
+
+def _decoded(steps: list[dict[str, Any]]) -> list[str]:
+    return [base64.b64decode(s["body"]).decode() for s in steps]
+
+
+async def test_each_step_delivery_carries_the_steps_up_to_itself(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """The trigger is delivered as `[initial]`; each later step as the list up to and
+    including itself, with the run id, creation time, the trigger's forwarded header and
+    labels, signed over the body actually sent; a repeated trigger is deduplicated."""
+    url = sink.url("/wf")
+    trigger = _workflow(True, **{"Upstash-Forward-X-User": "u1", "Upstash-Label": "lab"})
+    code, first = await _publish(hookstream, url, "héllo", trigger)
+    assert code == 201
+    code, again = await _publish(hookstream, url, "other", trigger)
+    assert again == {"messageId": first["messageId"], "url": url, "deduplicated": True}
+    [delivery] = await sink.wait_for(1, path="/wf")
+    assert _decoded(_steps(delivery)) == ["héllo"]
+    assert delivery.headers["Upstash-Workflow-RunId"] == RUN
+    assert delivery.headers["Upstash-Workflow-Sdk-Version"] == "1"
+    assert int(delivery.headers["Upstash-Workflow-CreatedAt"]) > 0
+    await verify_signature(hookstream, delivery, url)
+
+    for step in ("s1", "s2"):
+        code, _ = await _publish(hookstream, url, step, _workflow(False))
+        assert code == 201
+    deliveries = await sink.wait_for(3, path="/wf")
+    bodies = sorted((_decoded(_steps(d)) for d in deliveries), key=len)
+    assert bodies == [["héllo"], ["héllo", "s1"], ["héllo", "s1", "s2"]]
+    for delivery in deliveries[1:]:
+        assert delivery.headers["X-User"] == "u1"  # the trigger's, inherited
+        assert delivery.headers["Upstash-Label"] == "lab"
+        assert delivery.headers["Upstash-Workflow-RunId"] == RUN
+        await verify_signature(hookstream, delivery, url)
+    code, steps = await api(hookstream, "GET", f"/v2/workflows/runs/{RUN}")
+    assert code == 200
+    assert [s["callType"] for s in steps] == ["step"] * 3
+    assert steps[0]["messageId"] == first["messageId"]
+
+
+async def test_a_finished_run_takes_no_steps_and_shows_its_result(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """DELETE ?cancel=false ends the run RUN_SUCCESS with its result; then its steps are
+    gone (404), a new step is a 400 the SDK reads as finished, and the logs show it."""
+    url = sink.url("/wf")
+    await _publish(hookstream, url, "{}", _workflow(True))
+    await sink.wait_for(1, path="/wf")
+    code, _ = await api(
+        hookstream, "DELETE", f"/v2/workflows/runs/{RUN}?cancel=false", data=b'"done"'
+    )
+    assert code == 200
+    code, _ = await api(hookstream, "GET", f"/v2/workflows/runs/{RUN}")
+    assert code == 404
+    code, answer = await _publish(hookstream, url, "late", _workflow(False))
+    assert (code, answer["error"]) == (400, "can not append to a cancelled workflow")
+    code, logs = await api(hookstream, "GET", "/v2/workflows/events", params={"workflowRunId": RUN})
+    assert code == 200
+    [run] = logs["runs"]
+    assert run["workflowState"] == "RUN_SUCCESS"
+    assert run["workflowRunResponse"] == '"done"'
+    assert run["workflowUrl"] == url
+    assert run["workflowRunCompletedAt"] >= run["workflowRunCreatedAt"]
+
+
+async def test_cancel_drops_the_runs_delayed_steps(hookstream: Hookstream, sink: Sink) -> None:
+    """A bulk cancel answers {"cancelled": n} and the run's delayed step is never delivered;
+    a second cancel counts nothing."""
+    url = sink.url("/wf")
+    await _publish(hookstream, url, "{}", _workflow(True))
+    await sink.wait_for(1, path="/wf")
+    code, answer = await _publish(
+        hookstream, url, "sleep", _workflow(False, **{"Upstash-Delay": "2s"})
+    )
+    assert code == 201
+    for expected in (1, 0):
+        code, body = await api(
+            hookstream, "DELETE", "/v2/workflows/runs", params={"workflowRunIds": RUN}
+        )
+        assert (code, body) == (200, {"cancelled": expected})
+    assert "CANCELED" in await events_of(hookstream, answer["messageId"])
+    code, logs = await api(
+        hookstream, "GET", "/v2/workflows/logs", params={"state": "RUN_CANCELED"}
+    )
+    assert [r["workflowRunId"] for r in logs["runs"]] == [RUN]
+    code, logs = await api(hookstream, "GET", "/v2/workflows/logs", params={"state": "RUN_SUCCESS"})
+    assert logs["runs"] == []
+
+
+async def test_a_step_out_of_retries_fails_the_run_with_its_failure_callback(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """A step that exhausts the trigger's retries (0) is dead-lettered with the run's fields,
+    the run is RUN_FAILED, and the failure callback reaches the failure URL once with the run
+    id header and a body carrying the run id and the initial payload."""
+    sink.respond = by_path({"/wf": status(500, '{"message":"boom"}')})
+    url = sink.url("/wf")
+    trigger = _workflow(
+        True,
+        **{
+            "Upstash-Retries": "0",
+            "Upstash-Failure-Callback": sink.url("/failure"),
+            "Upstash-Failure-Callback-Workflow-Runid": RUN,
+            "Upstash-Failure-Callback-Workflow-Calltype": "failureCall",
+            "Upstash-Failure-Callback-Forward-Upstash-Workflow-Is-Failure": "true",
+        },
+    )
+    await _publish(hookstream, url, "initial", trigger)
+    [failure] = await sink.wait_for(1, path="/failure")
+    assert failure.headers["Upstash-Workflow-RunId"] == RUN
+    assert failure.headers["Upstash-Workflow-Is-Failure"] == "true"
+    body = json_body(failure.body)
+    assert body["workflowRunId"] == RUN
+    assert base64.b64decode(body["sourceBody"]) == b"initial"
+    assert base64.b64decode(body["body"]) == b'{"message":"boom"}'
+    assert body["status"] == 500
+    assert len([r for r in sink.received if r.path == "/wf"]) == 1
+
+    _, dlq = await api(hookstream, "GET", "/v2/dlq")
+    [entry] = dlq["messages"]
+    assert entry["workflowRunId"] == RUN
+    assert entry["workflowUrl"] == url
+
+    async def failed() -> bool:
+        _, logs = await api(
+            hookstream, "GET", "/v2/workflows/events", params={"workflowRunId": RUN}
+        )
+        return bool(logs["runs"]) and logs["runs"][0]["workflowState"] == "RUN_FAILED"
+
+    await eventually(failed)
+
+
+async def test_workflow_bounds_are_clear_400s(redis_url: str, sink: Sink) -> None:
+    """Past HOOKSTREAM_MAX_WORKFLOW_STEPS a step is a 400 naming it; a step of an unknown run,
+    flow control on a run and a malformed run id are 400s too."""
+    hs = await Hookstream(redis_url, max_workflow_steps=2).start()
+    try:
+        url = sink.url("/wf")
+        await _publish(hs, url, "{}", _workflow(True))
+        code, _ = await _publish(hs, url, "s1", _workflow(False))
+        assert code == 201
+        code, answer = await _publish(hs, url, "s2", _workflow(False))
+        assert code == 400
+        assert "HOOKSTREAM_MAX_WORKFLOW_STEPS (2)" in answer["error"]
+        code, answer = await _publish(hs, url, "x", _workflow(False, run_id="wfr_none"))
+        assert (code, answer["error"]) == (400, "workflow run wfr_none does not exist")
+        flow = _workflow(True, run_id="wfr_fc", **{"Upstash-Flow-Control-Key": "k"})
+        code, answer = await _publish(hs, url, "x", flow)
+        assert code == 400
+        assert "flow control" in answer["error"]
+        code, answer = await _publish(hs, url, "x", _workflow(True, run_id="wfr_{bad}"))
+        assert code == 400
+        assert "Upstash-Workflow-RunId" in answer["error"]
+    finally:
+        await hs.stop()
+
+
+async def test_large_step_lists_are_fetched_by_the_sdk(redis_url: str, sink: Sink) -> None:
+    """A step list over HOOKSTREAM_MAX_BODY_BYTES is delivered empty (LazyFetch) and still
+    signed; GET /v2/workflows/runs/{id} serves it."""
+    hs = await Hookstream(redis_url, max_body_bytes=4096).start()
+    try:
+        url = sink.url("/wf")
+        await _publish(hs, url, "x" * 3500, _workflow(True))
+        [delivery] = await sink.wait_for(1, path="/wf")
+        assert delivery.body == b""
+        await verify_signature(hs, delivery, url)
+        code, steps = await api(hs, "GET", f"/v2/workflows/runs/{RUN}")
+        assert code == 200
+        assert _decoded(steps) == ["x" * 3500]
+    finally:
+        await hs.stop()
