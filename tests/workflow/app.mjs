@@ -1,0 +1,162 @@
+// Workflow endpoints on @upstash/workflow's `serve`, behind node:http, pointed at hookstream.
+// Environment: PORT, QSTASH_URL, QSTASH_TOKEN, QSTASH_CURRENT_SIGNING_KEY,
+// QSTASH_NEXT_SIGNING_KEY, MOCK_URL (the test's third-party API). It prints "ready" once
+// listening. GET /stats?runId=<id> answers what ran for a run: {calls, bodies, failures, times}.
+import http from "node:http";
+import { Client, Receiver } from "@upstash/qstash";
+import { serve, WorkflowNonRetryableError } from "@upstash/workflow";
+
+const port = Number(process.env.PORT);
+const base = `http://127.0.0.1:${port}`;
+const mock = process.env.MOCK_URL;
+const stats = new Map();
+
+function of(runId) {
+  if (!stats.has(runId)) stats.set(runId, { calls: 0, bodies: {}, failures: [], times: [] });
+  return stats.get(runId);
+}
+
+// Counts how often a step's body really ran (a replayed step does not run its body).
+function once(context, name) {
+  const entry = of(context.workflowRunId);
+  entry.bodies[name] = (entry.bodies[name] ?? 0) + 1;
+}
+
+async function failureFunction({ context, failStatus, failResponse }) {
+  of(context.workflowRunId).failures.push({ failStatus, failResponse, payload: context.requestPayload });
+}
+
+const routes = {
+  "/path": async (context) => {
+    const input = context.requestPayload;
+    const first = await context.run("first", () => {
+      once(context, "first");
+      return `${input.text}|first`;
+    });
+    const second = await context.run("second", () => {
+      once(context, "second");
+      return `${first}|${context.headers.get("x-custom")}`;
+    });
+    const third = await context.run("third", () => {
+      once(context, "third");
+      return `${second}|third`;
+    });
+    return { result: third };
+  },
+  "/sleep": async (context) => {
+    await context.run("before", () => once(context, "before"));
+    await context.sleep("nap", 2);
+    await context.run("after", () => once(context, "after"));
+    return "slept";
+  },
+  "/parallel": async (context) => {
+    const [a, b] = await Promise.all([
+      context.run("a", () => {
+        once(context, "a");
+        return "A";
+      }),
+      context.run("b", () => {
+        once(context, "b");
+        return "B";
+      }),
+      context.sleep("pause", 1),
+    ]);
+    const joined = await context.run("join", () => {
+      once(context, "join");
+      return a + b;
+    });
+    return joined;
+  },
+  "/call": async (context) => {
+    const ok = await context.call("ok", {
+      url: `${mock}/ok`,
+      method: "POST",
+      body: { hello: "wörld" },
+      headers: { "x-from": "workflow" },
+    });
+    const failed = await context.call("fails", { url: `${mock}/fails`, method: "GET", retries: 2 });
+    return {
+      ok: { status: ok.status, body: ok.body, header: ok.header["X-Mock"] ?? ok.header["x-mock"] },
+      failed: { status: failed.status, body: failed.body },
+    };
+  },
+  "/fail": async (context) => {
+    await context.run("fine", () => once(context, "fine"));
+    await context.run("boom", () => {
+      once(context, "boom");
+      throw new Error("boom happened");
+    });
+    return "unreachable";
+  },
+  "/nonretryable": async (context) => {
+    await context.run("stop", () => {
+      once(context, "stop");
+      throw new WorkflowNonRetryableError("do not retry this");
+    });
+    return "unreachable";
+  },
+  "/long": async (context) => {
+    await context.run("start", () => once(context, "start"));
+    await context.sleep("long-nap", 30);
+    await context.run("never", () => once(context, "never"));
+    return "unreachable";
+  },
+  "/retries": async (context) => {
+    await context.run("fine", () => once(context, "fine"));
+    await context.run("flaky", () => {
+      once(context, "flaky");
+      throw new Error("always fails");
+    });
+    return "unreachable";
+  },
+};
+
+const options = {
+  qstashClient: new Client({ baseUrl: process.env.QSTASH_URL, token: process.env.QSTASH_TOKEN }),
+  receiver: new Receiver({
+    currentSigningKey: process.env.QSTASH_CURRENT_SIGNING_KEY,
+    nextSigningKey: process.env.QSTASH_NEXT_SIGNING_KEY,
+  }),
+  baseUrl: base,
+  failureFunction,
+};
+const handlers = Object.fromEntries(
+  Object.entries(routes).map(([path, fn]) => [path, serve(fn, options).handler]),
+);
+
+async function toRequest(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  const body = ["GET", "HEAD"].includes(req.method) ? undefined : Buffer.concat(chunks);
+  return new Request(base + req.url, { method: req.method, headers, body });
+}
+
+const server = http.createServer(async (req, res) => {
+  const url = new URL(req.url, base);
+  if (url.pathname === "/stats") {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify(stats.get(url.searchParams.get("runId")) ?? null));
+    return;
+  }
+  const handler = handlers[url.pathname];
+  if (!handler) {
+    res.statusCode = 404;
+    res.end();
+    return;
+  }
+  const request = await toRequest(req);
+  const runId = request.headers.get("upstash-workflow-runid");
+  if (runId) {
+    of(runId).calls += 1;
+    of(runId).times.push(Date.now());
+  }
+  const response = await handler(request);
+  res.statusCode = response.status;
+  response.headers.forEach((value, name) => res.setHeader(name, value));
+  res.end(Buffer.from(await response.arrayBuffer()));
+});
+server.listen(port, "127.0.0.1", () => console.log("ready"));
