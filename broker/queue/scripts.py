@@ -131,10 +131,12 @@ SIGNING_ROTATE = Script("signing_rotate", "signing_keys", "fresh", partition=Fal
 WORKFLOW_TRIGGER = Script(
     "workflow_trigger",
     "run steps members runs messages...",
-    "run_id config created_ms step retention_ms messages...",
+    "run_id config created_ms step idle_ms messages...",
 )
 WORKFLOW_APPEND = Script(
-    "workflow_append", "run steps members messages...", "step max_steps max_bytes messages..."
+    "workflow_append",
+    "run steps members messages...",
+    "step max_steps max_bytes idle_ms messages...",
 )
 WORKFLOW_RENDER = Script("workflow_render", "run steps message", "max_bytes")
 WORKFLOW_END = Script(

@@ -15,7 +15,6 @@ partition's `wf:runs` index (run ids by creation time) for the logs API.
 from __future__ import annotations
 
 import base64
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -118,7 +117,7 @@ async def trigger(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> s
         "config": _config_encoder.encode(config),
         "created_ms": created,
         "step": _raw_step(first, "step"),
-        "retention_ms": conn.settings.workflow_retention_ms,
+        "idle_ms": idle_ms(conn),
     }
     partition = partition_of_run(conn, headers.run_id)
     keys["runs"] = partition.workflow_runs
@@ -126,6 +125,12 @@ async def trigger(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> s
         scripts.WORKFLOW_TRIGGER, partition, keys, args, *messages_tail([first])
     )
     return None if created_new else message_id.decode()
+
+
+def idle_ms(conn: Connection) -> int:
+    """How long a running run lives without a new step: its longest possible sleep (the
+    largest delay) plus the retention of an ended run. Each step restarts the count."""
+    return conn.settings.max_delay_ms + conn.settings.workflow_retention_ms
 
 
 def _run_keys(conn: Connection, run_id: str) -> dict[str, str]:
@@ -168,6 +173,7 @@ async def append(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> No
         "step": _raw_step(draft, headers.call_type),
         "max_steps": settings.max_workflow_steps,
         "max_bytes": settings.max_workflow_bytes,
+        "idle_ms": idle_ms(conn),
     }
     partition = partition_of_run(conn, headers.run_id)
     reply = await conn.scripts.call(
@@ -287,5 +293,6 @@ async def run_ids(
     return [(member.decode(), score) for member, score in found]
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+async def forget(conn: Connection, run_id: str) -> None:
+    """Drop a run past its retention from its partition's index."""
+    await conn.redis.zrem(partition_of_run(conn, run_id).workflow_runs, run_id)

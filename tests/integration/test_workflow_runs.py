@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from broker.queue import workflow_runs
 from tests.support.api import (
     api,
     by_path,
@@ -217,3 +218,45 @@ async def test_large_step_lists_are_fetched_by_the_sdk(redis_url: str, sink: Sin
         assert _decoded(steps) == ["x" * 3500]
     finally:
         await hs.stop()
+
+
+async def test_context_cancel_and_the_logs_pages(hookstream: Hookstream, sink: Sink) -> None:
+    """DELETE /v2/workflows/runs/{id}?cancel=true cancels one run (twice is a 404); the
+    logs list runs newest first, `count` at a time with a cursor, and running runs keep
+    an expiry (they do not outlive an idle run's bound)."""
+    url = sink.url("/wf")
+    for index in range(3):
+        await _publish(hookstream, url, "{}", _workflow(True, run_id=f"wfr_page-{index}"))
+    code, _ = await api(hookstream, "DELETE", "/v2/workflows/runs/wfr_page-1?cancel=true")
+    assert code == 200
+    code, _ = await api(hookstream, "DELETE", "/v2/workflows/runs/wfr_page-1?cancel=true")
+    assert code == 404
+    code, first = await api(hookstream, "GET", "/v2/workflows/events", params={"count": "2"})
+    assert code == 200
+    assert [r["workflowRunId"] for r in first["runs"]] == ["wfr_page-2", "wfr_page-1"]
+    assert first["runs"][1]["workflowState"] == "RUN_CANCELED"
+    params = {"count": "2", "cursor": first["cursor"]}
+    _, second = await api(hookstream, "GET", "/v2/workflows/events", params=params)
+    assert [r["workflowRunId"] for r in second["runs"]] == ["wfr_page-0"]
+    assert "cursor" not in second
+    for run_id in ("wfr_page-0", "wfr_page-2"):
+        partition = workflow_runs.partition_of_run(hookstream.conn, run_id)
+        ttl = await hookstream.conn.redis.pttl(partition.workflow_run(run_id)["run"])
+        assert 0 < ttl <= workflow_runs.idle_ms(hookstream.conn)
+
+
+async def test_workflow_messages_refuse_what_runs_cannot_do_yet(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """A schedule or an enqueue carrying a workflow run id is a 400, not a run that breaks."""
+    headers = _workflow(True) | {"Upstash-Cron": "* * * * *"}
+    code, answer = await api(
+        hookstream, "POST", f"/v2/schedules/{sink.url('/wf')}", data=b"{}", headers=headers
+    )
+    assert code == 400
+    assert "cannot be scheduled" in answer["error"]
+    code, answer = await api(
+        hookstream, "POST", f"/v2/enqueue/q1/{sink.url('/wf')}", data=b"{}", headers=_workflow(True)
+    )
+    assert code == 400
+    assert "enqueued" in answer["error"]

@@ -115,6 +115,8 @@ async def list_runs(request: web.Request) -> web.Response:
             cursor = str(int(created))
             break
         run = await workflow_runs.load(conn, candidate)
+        if run is None and not run_id:
+            await workflow_runs.forget(conn, candidate)
         if run is None or (state and run.state != state):
             continue
         if query.get("workflowUrl") and run.config.url != query["workflowUrl"]:

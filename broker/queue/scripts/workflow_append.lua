@@ -1,6 +1,6 @@
 -- Append one message to a running workflow run and store it, atomically.
 -- KEYS: run steps members messages...
--- ARGV: step max_steps max_bytes messages...
+-- ARGV: step max_steps max_bytes idle_ms messages...
 -- Returns 'ok', or why nothing was written: 'missing' (no such run), 'ended' (finished,
 -- failed or cancelled), 'steps' / 'bytes' (the run would pass HOOKSTREAM_MAX_WORKFLOW_*).
 local state = redis.call('HGET', KEY.run, 'state')
@@ -16,4 +16,7 @@ redis.call('RPUSH', KEY.steps, ARG.step)
 redis.call('HSET', KEY.run, 'bytes', bytes)
 redis.call('SADD', KEY.members, message_id)
 redis.call('HSET', KEYS[KEY_TAIL], 'wfi', count)
+for _, key in ipairs({KEY.run, KEY.steps, KEY.members}) do
+  redis.call('PEXPIRE', key, tonumber(ARG.idle_ms))
+end
 return 'ok'

@@ -1,6 +1,6 @@
 -- Start a workflow run with its first message, once per run id.
 -- KEYS: run steps members runs messages...
--- ARGV: run_id config created_ms step retention_ms messages...
+-- ARGV: run_id config created_ms step idle_ms messages...
 -- ARG.step is the raw step of the first message (JSON); ARG.config the run's settings
 -- (msgpack, workflow_runs.RunConfig). The tail is one message (see create_messages).
 -- A run id seen before answers {0, its first message id} and writes nothing.
@@ -15,6 +15,10 @@ redis.call('RPUSH', KEY.steps, ARG.step)
 redis.call('SADD', KEY.members, message_id)
 redis.call('HSET', KEYS[KEY_TAIL], 'wfi', 0)
 redis.call('ZADD', KEY.runs, tonumber(ARG.created_ms), ARG.run_id)
--- The index outlives no run by more than the retention: older members are pruned here.
-redis.call('ZREMRANGEBYSCORE', KEY.runs, '-inf', now_ms() - tonumber(ARG.retention_ms) * 2)
+-- A run idle for ARG.idle_ms (no step published) has nothing left that could continue it:
+-- its keys expire, and so do index members that old (listing prunes the rest).
+for _, key in ipairs({KEY.run, KEY.steps, KEY.members}) do
+  redis.call('PEXPIRE', key, tonumber(ARG.idle_ms))
+end
+redis.call('ZREMRANGEBYSCORE', KEY.runs, '-inf', now_ms() - tonumber(ARG.idle_ms))
 return {1, message_id}
