@@ -18,7 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from broker.durations import parse_duration_ms
 from broker.errors import BadRequest
 from broker.expressions import check_delays
-from broker.header_policy import check_forwarded
+from broker.header_policy import check_forwarded, name_refusal
 from broker.queue.destinations import validate_url
 from broker.queue.model import CallbackSpec, FlowControl, PublishOptions, WorkflowHeaders
 from broker.queue.names import check_name
@@ -33,9 +33,13 @@ _FORWARD = "upstash-forward-"
 def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
     """Read every publish option from request headers."""
     retries = _retries(headers.get("Upstash-Retries"), "Upstash-Retries", settings)
+    workflow = _workflow(headers, "Upstash-Workflow-", settings)
+    forwarded = forwarded_headers(
+        headers.items(), _FORWARD, headers.get("Content-Type"), drop_refused=workflow is not None
+    )
     return PublishOptions(
         method=_method(headers.get("Upstash-Method"), "Upstash-Method"),
-        headers=forwarded_headers(headers.items(), _FORWARD, headers.get("Content-Type")),
+        headers=forwarded,
         retries=retries,
         retry_delay=_retry_delay(
             headers.get("Upstash-Retry-Delay"), "Upstash-Retry-Delay", retries
@@ -57,18 +61,29 @@ def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOption
             settings,
         ),
         **_redact(headers.get("Upstash-Redact-Fields", "")),
-        workflow=_workflow(headers, "Upstash-Workflow-", settings),
+        workflow=workflow,
     )
 
 
 def forwarded_headers(
-    items: Iterable[tuple[str, str]], prefix: str, content_type: str | None = None
+    items: Iterable[tuple[str, str]],
+    prefix: str,
+    content_type: str | None = None,
+    *,
+    drop_refused: bool = False,
 ) -> dict[str, list[str]]:
     """Headers named `<prefix><Name>` become `<Name>`; Content-Type rides along unless a
     forwarded Content-Type overrides it. A header the policy never forwards (framing,
-    hop-by-hop, hookstream's own delivery headers, a line break anywhere) is a 400 naming it."""
+    hop-by-hop, hookstream's own delivery headers, a line break anywhere) is a 400 naming it.
+
+    With `drop_refused` (workflow messages) a name the policy never forwards is dropped
+    instead: the workflow SDK forwards every header of the request that started a run,
+    `Host` and `Content-Length` among them, and QStash accepts that. A line break in a value
+    is still a 400."""
     plen = len(prefix)
     forwarded = _group((n[plen:], v) for n, v in items if n.lower().startswith(prefix))
+    if drop_refused:
+        forwarded = {n: v for n, v in forwarded.items() if name_refusal(n) is None}
     for name, values in forwarded.items():
         check_forwarded(name, values, _canonical(prefix + name))
     if content_type and "Content-Type" not in forwarded:

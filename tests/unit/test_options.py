@@ -236,3 +236,26 @@ def test_unreadable_redact_fields() -> None:
     """Anything else is a 400."""
     with pytest.raises(BadRequest, match="Redact"):
         parse_publish_headers(CIMultiDict({"Upstash-Redact-Fields": "body[x]"}), SETTINGS)
+
+
+def test_a_workflow_message_drops_headers_that_are_never_forwarded() -> None:
+    """The workflow SDK forwards every header of the request that started a run: on a
+    workflow message Host and Content-Length are dropped, elsewhere they stay a 400, and a
+    line break is a 400 for both."""
+    headers = CIMultiDict(
+        {
+            "Upstash-Workflow-RunId": "wfr_1",
+            "Upstash-Forward-Host": "app.example",
+            "Upstash-Forward-Content-Length": "12",
+            "Upstash-Forward-X-User": "u",
+        }
+    )
+    assert parse_publish_headers(headers, SETTINGS).headers == {"X-User": ["u"]}
+    plain = headers.copy()
+    del plain["Upstash-Workflow-RunId"]
+    with pytest.raises(BadRequest, match="Host"):
+        parse_publish_headers(plain, SETTINGS)
+    broken = headers.copy()
+    broken["Upstash-Forward-X-User"] = "a\r\nb"
+    with pytest.raises(BadRequest, match="CR, LF or NUL"):
+        parse_publish_headers(broken, SETTINGS)

@@ -120,8 +120,13 @@ const options = {
   baseUrl: base,
   failureFunction,
 };
+// Under /open, the same workflows without signature checks: the SDK then accepts a direct
+// call, which starts a run (with a receiver, only hookstream's signed deliveries get in).
 const handlers = Object.fromEntries(
-  Object.entries(routes).map(([path, fn]) => [path, serve(fn, options).handler]),
+  Object.entries(routes).flatMap(([path, fn]) => [
+    [path, serve(fn, options).handler],
+    [`/open${path}`, serve(fn, { ...options, receiver: undefined }).handler],
+  ]),
 );
 
 async function toRequest(req) {

@@ -137,6 +137,22 @@ async def test_plain_steps_with_a_unicode_payload_and_a_custom_header(
     assert [r["workflowState"] for r in answer["runs"]] == ["RUN_SUCCESS"]
 
 
+async def test_a_direct_call_starts_a_run(hookstream: Hookstream, app: App) -> None:
+    """POSTing to a workflow endpoint without signature checks starts a run: the SDK
+    publishes the trigger with every header of that request forwarded (Host and
+    Content-Length among them, which a workflow trigger drops instead of refusing)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{app.url}/open/path", json={"text": "direct"}, headers={"X-Custom": "d1"}
+        ) as answer,
+    ):
+        started = json.loads(await answer.text())
+        assert answer.status == 200, started
+    run = await _run_in(hookstream, started["workflowRunId"], "RUN_SUCCESS")
+    assert json.loads(run["workflowRunResponse"]) == {"result": "direct|first|d1|third"}
+
+
 async def test_sleep_calls_nothing_while_it_sleeps(hookstream: Hookstream, app: App) -> None:
     """After the step before a 2 s sleep, the next call comes at least 2 s later."""
     run_id = await app.trigger("/sleep")
