@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 STRESS_RUNS ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-browser test-stress lint fmt typecheck deploy-check clean
+.PHONY: help install run test test-unit test-integration test-workflow test-browser test-stress lint fmt typecheck deploy-check clean
 .PHONY: bench bench-peers
 
 help:  ## list the targets
@@ -58,6 +58,9 @@ test-unit: install  ## only the fast unit tests
 
 test-integration: install $(SDK_MODULES)  ## only the tests against a real server
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-workflow: install $(WORKFLOW_MODULES)  ## only the Upstash Workflow app tests (@upstash/workflow on hookstream)
+	$(BIN)/pytest tests/workflow $(PYTEST_ARGS)
 
 test-browser: install $(BROWSER_MODULES)  ## only the console in headless Chromium (screenshots: tests/browser/artifacts)
 	$(BIN)/pytest tests/browser $(PYTEST_ARGS)

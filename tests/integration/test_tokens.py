@@ -73,6 +73,7 @@ SAMPLE_PARAMETERS = {
     "name": "orders",
     "queue": "orders",
     "key": "tenant-1",
+    "run_id": "wfr_sample",
 }
 
 
