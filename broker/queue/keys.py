@@ -144,6 +144,11 @@ class PartitionKeys:
         base = f"{self.tag}:wf:{run_id}"
         return {"run": base, "steps": f"{base}:steps", "members": f"{base}:members"}
 
+    def workflow_home(self, run_id: str) -> str:
+        """String, in the run id's own partition: the partition a run with a flow-control key
+        lives in instead (its key's, where its gate is)."""
+        return f"{self.tag}:wf:{run_id}:home"
+
 
 def run_partition(run_id: str, partitions: int) -> PartitionKeys:
     """The partition of a workflow run and all of its messages (the SDK picks the run id)."""

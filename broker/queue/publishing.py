@@ -152,7 +152,7 @@ def _partition(
     """Where a request's messages live: with their workflow run, with their gate (queue or
     flow-control key), with their dedup key, with their schedule (so a tick's ids are the
     same on every replica), or anywhere."""
-    if options.workflow is not None:
+    if options.workflow is not None and options.flow_control is None:
         return run_partition(options.workflow.run_id, partitions)
     gate = routing.queue_name or (options.flow_control.key if options.flow_control else None)
     if gate:
@@ -223,10 +223,12 @@ async def _store_workflow(
     conn: Connection, draft: Draft, workflow: WorkflowHeaders, answers: list[dict[str, Any]]
 ) -> Published:
     """A trigger starts its run once (a repeat answers the first message, deduplicated); a
-    later message joins its run (broker/queue/workflow_runs.py)."""
+    later message joins its run, in the run's partition (broker/queue/workflow_runs.py)."""
     if not workflow.init:
-        await append(conn, draft, workflow)
-        return Published(answers, fan_out=False, deduplicated=False)
+        message_id = await append(conn, draft, workflow)
+        return Published(
+            [answers[0] | {"messageId": message_id}], fan_out=False, deduplicated=False
+        )
     earlier = await trigger(conn, draft, workflow)
     if earlier is None:
         return Published(answers, fan_out=False, deduplicated=False)

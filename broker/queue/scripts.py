@@ -130,13 +130,13 @@ SCHEDULE_LEASE = Script("schedule_lease", "lease", "token ttl_ms", partition=Fal
 SIGNING_ROTATE = Script("signing_rotate", "signing_keys", "fresh", partition=False)
 WORKFLOW_TRIGGER = Script(
     "workflow_trigger",
-    "run steps members runs messages...",
-    "run_id config created_ms step idle_ms messages...",
+    "gate wait run steps members runs messages...",
+    "gated run_id config created_ms step idle_ms messages...",
 )
 WORKFLOW_APPEND = Script(
     "workflow_append",
-    "run steps members messages...",
-    "step max_steps max_bytes idle_ms messages...",
+    "gate wait run steps members messages...",
+    "gated step max_steps max_bytes idle_ms messages...",
 )
 WORKFLOW_RENDER = Script("workflow_render", "run steps message", "max_bytes")
 WORKFLOW_END = Script(

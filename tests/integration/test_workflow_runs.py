@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from broker.queue import workflow_runs
+from broker.queue.keys import queue_partition, run_partition
 from tests.support.api import (
     api,
     by_path,
@@ -179,8 +180,8 @@ async def test_a_step_out_of_retries_fails_the_run_with_its_failure_callback(
 
 
 async def test_workflow_bounds_are_clear_400s(redis_url: str, sink: Sink) -> None:
-    """Past HOOKSTREAM_MAX_WORKFLOW_STEPS a step is a 400 naming it; a step of an unknown run,
-    flow control on a run and a malformed run id are 400s too."""
+    """Past HOOKSTREAM_MAX_WORKFLOW_STEPS a step is a 400 naming it; a step of an unknown run
+    and a malformed run id are 400s too."""
     hs = await Hookstream(redis_url, max_workflow_steps=2).start()
     try:
         url = sink.url("/wf")
@@ -192,10 +193,6 @@ async def test_workflow_bounds_are_clear_400s(redis_url: str, sink: Sink) -> Non
         assert "HOOKSTREAM_MAX_WORKFLOW_STEPS (2)" in answer["error"]
         code, answer = await _publish(hs, url, "x", _workflow(False, run_id="wfr_none"))
         assert (code, answer["error"]) == (400, "workflow run wfr_none does not exist")
-        flow = _workflow(True, run_id="wfr_fc", **{"Upstash-Flow-Control-Key": "k"})
-        code, answer = await _publish(hs, url, "x", flow)
-        assert code == 400
-        assert "flow control" in answer["error"]
         code, answer = await _publish(hs, url, "x", _workflow(True, run_id="wfr_{bad}"))
         assert code == 400
         assert "Upstash-Workflow-RunId" in answer["error"]
@@ -240,9 +237,45 @@ async def test_context_cancel_and_the_logs_pages(hookstream: Hookstream, sink: S
     assert [r["workflowRunId"] for r in second["runs"]] == ["wfr_page-0"]
     assert "cursor" not in second
     for run_id in ("wfr_page-0", "wfr_page-2"):
-        partition = workflow_runs.partition_of_run(hookstream.conn, run_id)
+        partition = await workflow_runs.partition_of_run(hookstream.conn, run_id)
         ttl = await hookstream.conn.redis.pttl(partition.workflow_run(run_id)["run"])
         assert 0 < ttl <= workflow_runs.idle_ms(hookstream.conn)
+
+
+async def test_a_flow_controlled_run_lives_with_its_gate(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """A run whose trigger has a flow-control key lives in the key's partition, found through
+    a pointer; its steps inherit the key (they wait in its gate) and land there too. A step
+    with a flow-control key of its own is a 400."""
+    url = sink.url("/wf")
+    partitions = hookstream.conn.partitions
+    run_id = next(
+        f"wfr_fc-{i}"
+        for i in range(100)
+        if run_partition(f"wfr_fc-{i}", len(partitions)) != queue_partition("fk", len(partitions))
+    )
+    flow = {"Upstash-Flow-Control-Key": "fk", "Upstash-Flow-Control-Value": "parallelism=1"}
+    trigger = _workflow(True, run_id, **flow)
+    code, first = await _publish(hookstream, url, "{}", trigger)
+    assert code == 201
+    home = await workflow_runs.partition_of_run(hookstream.conn, run_id)
+    assert home == queue_partition("fk", len(partitions))
+    assert first["messageId"].startswith(f"msg_{home.partition}_")
+    await sink.wait_for(1, path="/wf")
+    code, step = await _publish(hookstream, url, "s1", _workflow(False, run_id))
+    assert code == 201
+    assert step["messageId"].startswith(f"msg_{home.partition}_")
+    _, message = await api(hookstream, "GET", f"/v2/messages/{step['messageId']}")
+    assert message["flowControlKey"] == "fk"
+    deliveries = await sink.wait_for(2, path="/wf")
+    assert len(_steps(deliveries[-1])) == 2
+    own = _workflow(False, run_id, **{"Upstash-Flow-Control-Key": "other"})
+    code, answer = await _publish(
+        hookstream, url, "call", own | {"Upstash-Workflow-CallType": "toCallback"}
+    )
+    assert code == 400
+    assert "flow-control key" in answer["error"]
 
 
 async def test_workflow_messages_refuse_what_runs_cannot_do_yet(

@@ -10,6 +10,9 @@ const port = Number(process.env.PORT);
 const base = `http://127.0.0.1:${port}`;
 const mock = process.env.MOCK_URL;
 const stats = new Map();
+// Deliveries to /flow in progress right now, and the most there ever were at once.
+const flow = { inflight: 0, peak: 0 };
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function of(runId) {
   if (!stats.has(runId)) stats.set(runId, { calls: 0, bodies: {}, failures: [], times: [] });
@@ -101,6 +104,17 @@ const routes = {
     await context.run("never", () => once(context, "never"));
     return "unreachable";
   },
+  "/flow": async (context) => {
+    await context.run("hold", async () => {
+      once(context, "hold");
+      await pause(150);
+    });
+    await context.run("again", async () => {
+      once(context, "again");
+      await pause(150);
+    });
+    return "done";
+  },
   "/retries": async (context) => {
     await context.run("fine", () => once(context, "fine"));
     await context.run("flaky", () => {
@@ -142,6 +156,11 @@ async function toRequest(req) {
 
 const server = http.createServer(async (req, res) => {
   const url = new URL(req.url, base);
+  if (url.pathname === "/flowstats") {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify(flow));
+    return;
+  }
   if (url.pathname === "/stats") {
     res.setHeader("content-type", "application/json");
     res.end(JSON.stringify(stats.get(url.searchParams.get("runId")) ?? null));
@@ -159,7 +178,9 @@ const server = http.createServer(async (req, res) => {
     of(runId).calls += 1;
     of(runId).times.push(Date.now());
   }
-  const response = await handler(request);
+  const flowing = url.pathname === "/flow";
+  if (flowing) flow.peak = Math.max(flow.peak, ++flow.inflight);
+  const response = await handler(request).finally(() => flowing && flow.inflight--);
   res.statusCode = response.status;
   response.headers.forEach((value, name) => res.setHeader(name, value));
   res.end(Buffer.from(await response.arrayBuffer()));

@@ -51,9 +51,12 @@ class App:
         return run_id
 
     async def stats(self, run_id: str) -> dict[str, Any]:
+        return await self._get("/stats", runId=run_id)
+
+    async def _get(self, path: str, **params: str) -> dict[str, Any]:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"{self.url}/stats", params={"runId": run_id}) as answer,
+            session.get(self.url + path, params=params) as answer,
         ):
             found: dict[str, Any] = await answer.json()
             return found
@@ -242,6 +245,21 @@ async def test_cancel_during_a_long_sleep(hookstream: Hookstream, app: App) -> N
     _, events = await api(hookstream, "GET", "/v2/events", params={"state": "CANCELED"})
     assert len(events["events"]) == 1
     assert (await app.stats(run_id))["bodies"] == {"start": 1}
+
+
+async def test_flow_control_holds_every_step_of_its_runs(hookstream: Hookstream, app: App) -> None:
+    """Four runs triggered at once with flowControl {parallelism: 1}: every one succeeds,
+    and never were two of their deliveries in the app at the same time."""
+    flow = {"key": "wf-flow", "parallelism": 1}
+    answers = await app.node(
+        {"op": "trigger", "options": [{"url": f"{app.url}/flow", "flowControl": flow}] * 4}
+    )
+    for answer in answers:
+        await _run_in(hookstream, answer["workflowRunId"], "RUN_SUCCESS")
+        assert (await app.stats(answer["workflowRunId"]))["bodies"] == {"hold": 1, "again": 1}
+    assert (await app._get("/flowstats"))["peak"] == 1
+    _, gate = await api(hookstream, "GET", "/v2/flowControl/wf-flow")
+    assert gate["parallelismMax"] == 1
 
 
 async def test_later_steps_inherit_the_triggers_retries(hookstream: Hookstream, app: App) -> None:
