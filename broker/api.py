@@ -268,6 +268,8 @@ class WorkflowRun(Shape, frozen=True, kw_only=True):
     workflow_run_created_at: int
     workflow_run_completed_at: int | None = None
     workflow_run_response: str | None = None
+    # Why hookstream failed the run itself (a trigger that reached no workflow app).
+    workflow_run_error: str | None = None
     label: str | None = None
     steps: list[StepLogGroup] = []
 

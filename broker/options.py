@@ -335,7 +335,12 @@ def _workflow(headers: Headers, prefix: str, settings: Settings) -> WorkflowHead
         init=_boolean(headers.get(f"{prefix}Init"), f"{prefix}Init"),
         url=validate_url(url.strip(), f"{prefix}Url", settings.destination_policy) if url else None,
         call_type=call_type,
+        detect_trigger="WF_DetectTrigger" in _features(headers.get("Upstash-Feature-Set", "")),
     )
+
+
+def _features(value: str) -> set[str]:
+    return {part.strip() for part in value.split(",")}
 
 
 def _callback_workflow(workflow: WorkflowHeaders | None) -> dict[str, Any]:

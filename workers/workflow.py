@@ -7,7 +7,9 @@ is delivered, and what a dead-lettered step does to its run.
   run's `Upstash-Label`. The signature is computed later over exactly this body.
 - `settled`: a step that ended in the DLQ fails its run (RUN_FAILED) and sends the run's
   failure callback, whose body carries the run id, its creation time and the initial payload
-  as `sourceBody`.
+  as `sourceBody`. A trigger answered 2xx without the SDK's version header (the SDK asked for
+  this check with WF_DetectTrigger) reached no workflow app: the run fails with the SDK's
+  "detected a non-workflow destination" error.
 """
 
 from __future__ import annotations
@@ -44,8 +46,14 @@ async def prepare(conn: Connection, attempt: Attempt) -> tuple[Envelope, bytes]:
 
 
 async def settled(conn: Connection, attempt: Attempt, result: Settled, response: Response) -> None:
-    """A dead-lettered step fails its run, once, with the run's failure callback."""
+    """A dead-lettered step fails its run, once, with the run's failure callback; so does a
+    trigger that reached something other than a workflow app (WF_DetectTrigger)."""
     env = attempt.envelope
+    if result.result is SettleResult.DELIVERED and _no_workflow_answered(env, response):
+        assert env.workflow_run_id is not None
+        error = workflow_runs.NOT_A_WORKFLOW
+        await workflow_runs.end(conn, env.workflow_run_id, workflow_runs.FAILED, error=error)
+        return
     if result.result is not SettleResult.DEAD_LETTERED or env.workflow_call_type != "step":
         return
     assert env.workflow_run_id is not None
@@ -59,3 +67,10 @@ async def settled(conn: Connection, attempt: Attempt, result: Settled, response:
         body = callback_body(env, initial, attempt.attempts, response, dlq_id=result.dlq_id)
         drafts = (workflow_failure_draft(env, spec, _json.encode(body)),)
     await workflow_runs.end(conn, env.workflow_run_id, workflow_runs.FAILED, drafts=drafts)
+
+
+def _no_workflow_answered(env: Envelope, response: Response) -> bool:
+    """Every answer of the SDK carries `Upstash-Workflow-Sdk-Version`."""
+    if not env.workflow_detect_trigger:
+        return False
+    return all(name.lower() != "upstash-workflow-sdk-version" for name in response.headers)

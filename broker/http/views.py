@@ -217,6 +217,7 @@ def workflow_run_view(run: Run) -> api.WorkflowRun:
         workflow_run_created_at=run.created_at,
         workflow_run_completed_at=run.ended_at,
         workflow_run_response=run.result.decode(errors="replace") if run.result else None,
+        workflow_run_error=run.error,
         label=run.config.labels[0] if run.config.labels else None,
         steps=groups,
     )

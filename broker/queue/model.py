@@ -49,6 +49,9 @@ class WorkflowHeaders(msgspec.Struct, frozen=True, kw_only=True):
     init: bool
     url: str | None = None
     call_type: str = "step"
+    # `Upstash-Feature-Set` has WF_DetectTrigger: a trigger answered without the SDK's
+    # version header reached no workflow app, and the run fails.
+    detect_trigger: bool = False
 
 
 class FlowControl(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,6 +125,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     workflow_run_id: str | None = None
     workflow_call_type: str | None = None
     workflow_created_at: int | None = None
+    # The trigger of a run whose SDK asked for WF_DetectTrigger (workers/workflow.py).
+    workflow_detect_trigger: bool = False
 
 
 class Response(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -140,7 +140,7 @@ WORKFLOW_APPEND = Script(
 )
 WORKFLOW_RENDER = Script("workflow_render", "run steps message", "max_bytes")
 WORKFLOW_END = Script(
-    "workflow_end", "run steps members messages...", "state result retention_ms messages..."
+    "workflow_end", "run steps members messages...", "state result error retention_ms messages..."
 )
 
 ALL = (

@@ -36,6 +36,10 @@ SUCCESS = "RUN_SUCCESS"
 FAILED = "RUN_FAILED"
 CANCELED = "RUN_CANCELED"
 ENDED_ERROR = "can not append to a cancelled workflow"
+NOT_A_WORKFLOW = (
+    "detected a non-workflow destination for trigger/invoke. make sure you are sending the "
+    "request to the correct endpoint"
+)
 
 
 class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,6 +76,7 @@ class Run:
     created_at: int
     ended_at: int | None
     result: bytes | None
+    error: str | None
     steps: list[RawStep]
 
 
@@ -118,6 +123,8 @@ async def trigger(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> s
             return str(earlier.decode())
         await _point(conn, run_id, home)
     first = _as_step(draft, run_id, "step", env.created_at)
+    detect = msgspec.structs.replace(first.envelope, workflow_detect_trigger=headers.detect_trigger)
+    first = replace(first, envelope=detect)
     keys = _gate(home, env) | home.workflow_run(run_id) | {"runs": home.workflow_runs}
     args: dict[str, scripts.Arg] = {
         "gated": "1" if env.flow_control_key else "0",
@@ -272,11 +279,11 @@ async def load(conn: Connection, run_id: str) -> Run | None:
     """The run with this id, or None when unknown or past its retention."""
     keys = (await partition_of_run(conn, run_id)).workflow_run(run_id)
     async with conn.redis.pipeline(transaction=False) as pipe:
-        pipe.hmget(keys["run"], "state", "c", "created", "ended", "result")
+        pipe.hmget(keys["run"], "state", "c", "created", "ended", "result", "error")
         pipe.lrange(keys["steps"], 0, -1)
         replies: list[Any] = await pipe.execute()
     fields, items = replies
-    state, config, created, ended, result = fields
+    state, config, created, ended, result, error = fields
     if state is None or config is None:
         return None
     return Run(
@@ -286,6 +293,7 @@ async def load(conn: Connection, run_id: str) -> Run | None:
         created_at=int(created),
         ended_at=int(ended) if ended else None,
         result=result,
+        error=error.decode() if error else None,
         steps=[_steps.decode(item) for item in items],
     )
 
@@ -304,7 +312,12 @@ async def running_steps(conn: Connection, run_id: str) -> bytes | None:
 
 
 async def end(
-    conn: Connection, run_id: str, state: str, result: bytes = b"", drafts: tuple[Draft, ...] = ()
+    conn: Connection,
+    run_id: str,
+    state: str,
+    result: bytes = b"",
+    drafts: tuple[Draft, ...] = (),
+    error: str = "",
 ) -> list[str] | None:
     """End a running run in `state`, storing `drafts` (its failure callback) with it; the ids
     of the run's messages, or None when it was unknown or had ended already."""
@@ -313,6 +326,7 @@ async def end(
     args: dict[str, scripts.Arg] = {
         "state": state,
         "result": result,
+        "error": error,
         "retention_ms": conn.settings.workflow_retention_ms,
     }
     members = await conn.scripts.call(

@@ -29,10 +29,11 @@ RUN = "wfr_test-run-1"
 
 
 def _workflow(init: bool, run_id: str = RUN, **extra: str) -> dict[str, str]:
+    """The headers the SDK sends, without WF_DetectTrigger: the sink is no workflow app."""
     return {
         "Upstash-Workflow-RunId": run_id,
         "Upstash-Workflow-Init": "true" if init else "false",
-        "Upstash-Feature-Set": "LazyFetch,InitialBody,WF_DetectTrigger,WF_TriggerOnConfig",
+        "Upstash-Feature-Set": "LazyFetch,InitialBody,WF_TriggerOnConfig",
         "Upstash-Forward-Upstash-Workflow-Sdk-Version": "1",
         **extra,
     }
@@ -293,3 +294,40 @@ async def test_workflow_messages_refuse_what_runs_cannot_do_yet(
     )
     assert code == 400
     assert "enqueued" in answer["error"]
+
+
+async def test_a_trigger_that_reaches_no_workflow_app_fails_the_run(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """With WF_DetectTrigger, a trigger answered 200 without Upstash-Workflow-Sdk-Version
+    fails its run with the SDK's error; one answered with it keeps the run going."""
+    sdk = status(200, "{}", {"Upstash-Workflow-Sdk-Version": "1"})
+    sink.respond = by_path({"/app": sdk})
+    detect = {"Upstash-Feature-Set": "LazyFetch,InitialBody,WF_DetectTrigger"}
+    await _publish(hookstream, sink.url("/plain"), "{}", _workflow(True, "wfr_plain", **detect))
+    _, app = await _publish(
+        hookstream, sink.url("/app"), "{}", _workflow(True, "wfr_app", **detect)
+    )
+
+    async def run(run_id: str) -> dict[str, Any]:
+        _, logs = await api(
+            hookstream, "GET", "/v2/workflows/logs", params={"workflowRunId": run_id}
+        )
+        found: dict[str, Any] = logs["runs"][0]
+        return found
+
+    async def plain_failed() -> bool:
+        return (await run("wfr_plain"))["workflowState"] == "RUN_FAILED"
+
+    await eventually(plain_failed)
+    assert (await run("wfr_plain"))["workflowRunError"].startswith(
+        "detected a non-workflow destination for trigger/invoke"
+    )
+
+    async def app_delivered() -> bool:
+        return "DELIVERED" in await events_of(hookstream, app["messageId"])
+
+    await eventually(app_delivered)  # settled: a wrong detection would have ended the run
+    code, _ = await _publish(hookstream, sink.url("/app"), "s1", _workflow(False, "wfr_app"))
+    assert code == 201
+    assert (await run("wfr_app"))["workflowState"] == "RUN_STARTED"

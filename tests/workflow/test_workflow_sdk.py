@@ -270,6 +270,16 @@ async def test_later_steps_inherit_the_triggers_retries(hookstream: Hookstream, 
     assert (await app.stats(run_id))["bodies"] == {"fine": 1, "flaky": 2}
 
 
+async def test_a_trigger_to_a_non_workflow_url_fails_the_run(
+    hookstream: Hookstream, app: App, mock_api: Sink
+) -> None:
+    """Client.trigger to a URL that is no workflow app (the mock API answers 200 without the
+    SDK's version header): the run fails with the error the SDK defines for it."""
+    answer = await app.node({"op": "trigger", "options": {"url": mock_api.url("/ok")}})
+    run = await _run_in(hookstream, answer["workflowRunId"], "RUN_FAILED")
+    assert "non-workflow destination" in run["workflowRunError"]
+
+
 async def test_a_missing_run_answers_like_qstash(hookstream: Hookstream) -> None:
     """A negative control for the waits above: an unknown run is in no state, and the
     steps of an unknown run are a 404."""
