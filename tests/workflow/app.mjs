@@ -1,7 +1,8 @@
 // Workflow endpoints on @upstash/workflow's `serve`, behind node:http, pointed at hookstream.
 // Environment: PORT, QSTASH_URL, QSTASH_TOKEN, QSTASH_CURRENT_SIGNING_KEY,
 // QSTASH_NEXT_SIGNING_KEY, MOCK_URL (the test's third-party API). It prints "ready" once
-// listening. GET /stats?runId=<id> answers what ran for a run: {calls, bodies, failures, times}.
+// listening. GET /stats?runId=<id> answers what ran for a run: {calls, empty, bodies, failures,
+// times}; GET /flowstats the peak of concurrent deliveries to /flow.
 import http from "node:http";
 import { Client, Receiver } from "@upstash/qstash";
 import { serve, WorkflowNonRetryableError } from "@upstash/workflow";
@@ -15,7 +16,9 @@ const flow = { inflight: 0, peak: 0 };
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function of(runId) {
-  if (!stats.has(runId)) stats.set(runId, { calls: 0, bodies: {}, failures: [], times: [] });
+  if (!stats.has(runId)) {
+    stats.set(runId, { calls: 0, empty: 0, bodies: {}, failures: [], times: [] });
+  }
   return stats.get(runId);
 }
 
@@ -104,6 +107,17 @@ const routes = {
     await context.run("never", () => once(context, "never"));
     return "unreachable";
   },
+  "/big": async (context) => {
+    const one = await context.run("one", () => {
+      once(context, "one");
+      return "a".repeat(1500);
+    });
+    const two = await context.run("two", () => {
+      once(context, "two");
+      return "b".repeat(1500);
+    });
+    return { payload: context.requestPayload.length, one: one.length, two: two.length };
+  },
   "/flow": async (context) => {
     await context.run("hold", async () => {
       once(context, "hold");
@@ -151,6 +165,12 @@ async function toRequest(req) {
     headers.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
   const body = ["GET", "HEAD"].includes(req.method) ? undefined : Buffer.concat(chunks);
+  const runId = headers.get("upstash-workflow-runid");
+  if (runId) {
+    of(runId).calls += 1;
+    of(runId).times.push(Date.now());
+    if (!body?.length) of(runId).empty += 1; // LazyFetch: the SDK fetches the steps
+  }
   return new Request(base + req.url, { method: req.method, headers, body });
 }
 
@@ -173,11 +193,6 @@ const server = http.createServer(async (req, res) => {
     return;
   }
   const request = await toRequest(req);
-  const runId = request.headers.get("upstash-workflow-runid");
-  if (runId) {
-    of(runId).calls += 1;
-    of(runId).times.push(Date.now());
-  }
   const flowing = url.pathname === "/flow";
   if (flowing) flow.peak = Math.max(flow.peak, ++flow.inflight);
   const response = await handler(request).finally(() => flowing && flow.inflight--);

@@ -62,6 +62,14 @@ class App:
             return found
 
 
+@pytest.fixture(name="hookstream")
+async def _hookstream(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Hookstream]:
+    """The suite's in-process hookstream; a test may change its settings (indirect param)."""
+    server = await Hookstream(redis_url, **getattr(request, "param", {})).start()
+    yield server
+    await server.stop()
+
+
 @pytest.fixture(name="mock_api")
 async def _mock_api() -> AsyncIterator[Sink]:
     """The third-party API: /ok answers JSON with a header, /fails always 500."""
@@ -278,6 +286,18 @@ async def test_a_trigger_to_a_non_workflow_url_fails_the_run(
     answer = await app.node({"op": "trigger", "options": {"url": mock_api.url("/ok")}})
     run = await _run_in(hookstream, answer["workflowRunId"], "RUN_FAILED")
     assert "non-workflow destination" in run["workflowRunError"]
+
+
+@pytest.mark.parametrize("hookstream", [{"max_body_bytes": 4096}], indirect=True)
+async def test_step_lists_over_the_body_limit_are_fetched(hookstream: Hookstream, app: App) -> None:
+    """With a 4 KiB body limit, a run whose steps outgrow it is delivered empty bodies and
+    the SDK fetches the steps (LazyFetch): the run still ends with every result."""
+    run_id = await app.trigger("/big", body="x" * 2000)
+    run = await _run_in(hookstream, run_id, "RUN_SUCCESS")
+    assert json.loads(run["workflowRunResponse"]) == {"payload": 2000, "one": 1500, "two": 1500}
+    stats = await app.stats(run_id)
+    assert stats["bodies"] == {"one": 1, "two": 1}
+    assert stats["empty"] == 2  # the deliveries after each step; the first one fits
 
 
 async def test_a_missing_run_answers_like_qstash(hookstream: Hookstream) -> None:
