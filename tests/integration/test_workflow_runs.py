@@ -331,3 +331,53 @@ async def test_a_trigger_that_reaches_no_workflow_app_fails_the_run(
     code, _ = await _publish(hookstream, sink.url("/app"), "s1", _workflow(False, "wfr_app"))
     assert code == 201
     assert (await run("wfr_app"))["workflowState"] == "RUN_STARTED"
+
+
+async def test_bulk_cancel_by_url_prefix_label_and_all(hookstream: Hookstream, sink: Sink) -> None:
+    """client.cancel's filter forms: a workflowUrl prefix (exact with workflowUrlExactMatch),
+    a label, and every running run with count alone; each answers {"cancelled": n} and
+    leaves what it does not select running."""
+    for name, path, label in [
+        ("wfr_a1", "/orders/a", "x"),
+        ("wfr_a2", "/orders/b", "y"),
+        ("wfr_b1", "/billing", "y"),
+        ("wfr_b2", "/billing", "z"),
+    ]:
+        extra = {"Upstash-Label": label}
+        await _publish(hookstream, sink.url(path), "{}", _workflow(True, name, **extra))
+
+    async def cancel(**params: str) -> Any:
+        code, body = await api(hookstream, "DELETE", "/v2/workflows/runs", params=params)
+        assert code == 200, body
+        return body
+
+    exact = {"workflowUrl": sink.url("/orders"), "workflowUrlExactMatch": "true"}
+    assert await cancel(**exact) == {"cancelled": 0}
+    assert await cancel(workflowUrl=sink.url("/orders/a")) == {"cancelled": 1}
+    assert await cancel(label="y") == {"cancelled": 2}  # wfr_a2 and wfr_b1
+    assert await cancel(count="100") == {"cancelled": 1}  # wfr_b2, the one left
+    _, logs = await api(hookstream, "GET", "/v2/workflows/logs", params={"state": "RUN_STARTED"})
+    assert logs["runs"] == []
+    code, answer = await api(hookstream, "DELETE", "/v2/workflows/runs", params={"callerIp": "1"})
+    assert code == 400
+    assert "callerIp" in answer["error"]
+
+
+async def test_logs_page_through_runs_across_partitions(redis_url: str, sink: Sink) -> None:
+    """Runs spread over four partitions come out newest first, each once, page after page."""
+    hs = await Hookstream(redis_url, partitions=4).start()
+    try:
+        for index in range(9):
+            await _publish(hs, sink.url("/wf"), "{}", _workflow(True, f"wfr_p{index}"))
+        seen: list[str] = []
+        params = {"count": "2"}
+        for _ in range(10):
+            _, page = await api(hs, "GET", "/v2/workflows/events", params=params)
+            seen += [run["workflowRunId"] for run in page["runs"]]
+            if "cursor" not in page:
+                break
+            params = {"count": "2", "cursor": page["cursor"]}
+        assert sorted(seen) == sorted(f"wfr_p{index}" for index in range(9))
+        assert len(seen) == 9
+    finally:
+        await hs.stop()

@@ -5,29 +5,34 @@ cancelling runs, and the run logs.
   it ended, which the SDK reads as "workflow-already-ended".
 - `DELETE /v2/workflows/runs/{id}?cancel=false|true`: the SDK ends a run with its result
   (RUN_SUCCESS), or `context.cancel()` cancels it.
-- `DELETE /v2/workflows/runs?workflowRunIds=...`: `client.cancel`, answering `{"cancelled": n}`.
+- `DELETE /v2/workflows/runs?workflowRunIds=...` (or filters, or all): `client.cancel`,
+  answering `{"cancelled": n}`.
 - `GET /v2/workflows/events?groupBy=workflowRunId` (`client.logs`) and `/v2/workflows/logs`
   (the OpenAPI's name): runs newest first, filtered by `workflowRunId`, `workflowUrl`,
-  `state`, paged by `cursor`.
+  `state`, `label`, `fromDate`/`toDate`, paged by `cursor`.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import MultiMapping
 
-from broker import api
 from broker.errors import BadRequest, NotFound
 from broker.http.context import connection
 from broker.http.filters import count_parameter
 from broker.http.views import respond, workflow_run_view
 from broker.queue import workflow_runs
+from broker.queue.connection import Connection
 from broker.queue.names import check_name
 
 _LOG_PARAMETERS = frozenset(
-    {"groupBy", "workflowRunId", "workflowUrl", "state", "cursor", "count", "qstash_token"}
-)
+    {"groupBy", "workflowRunId", "workflowUrl", "state", "label", "fromDate", "toDate", "cursor",
+     "count"}
+)  # fmt: skip
 _STATES = frozenset(
     {workflow_runs.RUNNING, workflow_runs.SUCCESS, workflow_runs.FAILED, workflow_runs.CANCELED}
 )
@@ -62,16 +67,36 @@ async def end_run(request: web.Request) -> web.Response:
     return respond({})
 
 
+_BULK_FILTERS = frozenset(
+    {"workflowUrl", "workflowUrlExactMatch", "label", "fromDate", "toDate", "flowControlKey"}
+)
+SCAN_MAX = 2000
+"""Runs one list or bulk call examines at most; past it, it answers with a cursor."""
+
+
 async def cancel_runs(request: web.Request) -> web.Response:
-    """Bulk cancel by run ids (repeated or comma-separated); other filters are not yet."""
-    unknown = sorted(set(request.query) - {"workflowRunIds", "qstash_token"})
-    if unknown:
-        raise BadRequest(
-            f"workflow runs can be cancelled by workflowRunIds only (for now), not {unknown[0]}"
-        )
+    """`client.cancel`: by run ids (repeated or comma-separated), by filters (`workflowUrl`, a
+    prefix unless `workflowUrlExactMatch=true`, `label`, `fromDate`/`toDate` in ms,
+    `flowControlKey`), or every running run (`count` and `cursor` alone); `count` runs a call."""
+    query = request.query
+    conn = connection(request)
+    if "workflowRunIds" in query:
+        return respond({"cancelled": await _cancel_ids(conn, query)})
+    _known(query, _BULK_FILTERS | {"count", "cursor"})
+    wanted = _filter(query, exact=query.get("workflowUrlExactMatch", "false") == "true")
+    count = count_parameter(query, default=100, maximum=100)
+    page = await _scan(conn, _cursor(query.get("cursor")), count, _running(wanted))
+    cancelled = 0
+    for run in page.runs:
+        cancelled += await workflow_runs.cancel(conn, run.run_id)
+    return respond({"cancelled": cancelled, **({"cursor": page.cursor} if page.cursor else {})})
+
+
+async def _cancel_ids(conn: Connection, query: MultiMapping[str]) -> int:
+    _known(query, frozenset({"workflowRunIds"}))
     ids = [
         part.strip()
-        for value in request.query.getall("workflowRunIds", [])
+        for value in query.getall("workflowRunIds", [])
         for part in value.split(",")
         if part.strip()
     ]
@@ -79,52 +104,106 @@ async def cancel_runs(request: web.Request) -> web.Response:
         raise BadRequest("workflowRunIds is empty: give at least one workflow run id")
     if len(ids) > MAX_IDS:
         raise BadRequest(f"at most {MAX_IDS} workflowRunIds per call, got {len(ids)}")
-    conn = connection(request)
     cancelled = 0
     for run_id in dict.fromkeys(_run_id(i) for i in ids):
         cancelled += await workflow_runs.cancel(conn, run_id)
-    return respond({"cancelled": cancelled})
+    return cancelled
 
 
-async def list_runs(request: web.Request) -> web.Response:
-    """Runs newest first; the cursor is the creation time (ms) of the next page's first run."""
-    query = request.query
-    unknown = sorted(set(query) - _LOG_PARAMETERS)
+def _known(query: MultiMapping[str], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(query) - allowed - {"qstash_token"})
     if unknown:
-        raise BadRequest(f"unknown parameter {unknown[0]!r}: expected {sorted(_LOG_PARAMETERS)}")
+        raise BadRequest(f"unknown parameter {unknown[0]!r}: expected one of {sorted(allowed)}")
+
+
+Wanted = Callable[[workflow_runs.Run], bool]
+
+
+def _filter(query: MultiMapping[str], exact: bool) -> Wanted:
+    """The runs the filter parameters select (all of them without any)."""
+    url, label, key = query.get("workflowUrl"), query.get("label"), query.get("flowControlKey")
+    since, until = _ms(query, "fromDate", 0), _ms(query, "toDate", 2**63)
     state = query.get("state")
     if state is not None and state not in _STATES:
         raise BadRequest(f"state must be one of {', '.join(sorted(_STATES))}")
+
+    def wanted(run: workflow_runs.Run) -> bool:
+        config = run.config
+        return (
+            (not url or (config.url == url if exact else config.url.startswith(url)))
+            and (not label or label in config.labels)
+            and (not key or config.flow_control_key == key)
+            and (not state or run.state == state)
+            and since <= run.created_at <= until
+        )
+
+    return wanted
+
+
+def _running(wanted: Wanted) -> Wanted:
+    return lambda run: run.state == workflow_runs.RUNNING and wanted(run)
+
+
+def _ms(query: MultiMapping[str], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 15:
+        raise BadRequest(f"{name} must be a unix time in milliseconds")
+    return int(raw)
+
+
+async def list_runs(request: web.Request) -> web.Response:
+    """Runs newest first, filtered; the cursor is the creation time (ms) to go on from."""
+    query = request.query
+    _known(query, _LOG_PARAMETERS)
+    wanted = _filter(query, exact=True)
     count = count_parameter(query, default=10, maximum=100)
     conn = connection(request)
     run_id = query.get("workflowRunId")
-    more = False
     if run_id:
-        candidates = [(_run_id(run_id), 0.0)]
+        run = await workflow_runs.load(conn, _run_id(run_id))
+        page = _Page([run] if run is not None and wanted(run) else [], None)
     else:
-        before = _cursor(query.get("cursor"))
-        per_partition = [
-            await workflow_runs.run_ids(conn, p, before, count + 1) for p in conn.partitions
+        page = await _scan(conn, _cursor(query.get("cursor")), count, wanted)
+    runs = [workflow_run_view(run) for run in page.runs]
+    return respond({"runs": runs, **({"cursor": page.cursor} if page.cursor else {})})
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    runs: list[workflow_runs.Run]
+    cursor: str | None
+
+
+async def _scan(conn: Connection, before: float, limit: int, wanted: Wanted) -> _Page:
+    """Up to `limit` runs that `wanted` keeps, newest first from `before` (inclusive), over
+    every partition's index; a cursor when more may follow. Each round reads the newest
+    `limit + 1` of each partition and takes only the runs no partition can still precede."""
+    found: list[workflow_runs.Run] = []
+    seen: set[str] = set()
+    for _ in range(SCAN_MAX // (limit + 1) + 1):
+        rounds = [await workflow_runs.run_ids(conn, p, before, limit + 1) for p in conn.partitions]
+        full = [found_ids[-1][1] for found_ids in rounds if len(found_ids) > limit]
+        floor = max(full, default=float("-inf"))
+        fresh = [
+            item
+            for item in heapq.merge(*rounds, key=lambda item: -item[1])
+            if item[1] >= floor and item[0] not in seen
         ]
-        candidates = list(heapq.merge(*per_partition, key=lambda item: -item[1]))
-        more = any(len(found) > count for found in per_partition)
-    runs: list[api.WorkflowRun] = []
-    cursor: str | None = None
-    for candidate, created in candidates:
-        if len(runs) == count:
-            cursor = str(int(created))
-            break
-        run = await workflow_runs.load(conn, candidate)
-        if run is None and not run_id:
-            await workflow_runs.forget(conn, candidate)
-        if run is None or (state and run.state != state):
-            continue
-        if query.get("workflowUrl") and run.config.url != query["workflowUrl"]:
-            continue
-        runs.append(workflow_run_view(run))
-    if cursor is None and not run_id and more and candidates:
-        cursor = str(int(candidates[-1][1]) - 1)  # all of this batch filtered out: go on
-    return respond({"runs": runs, **({"cursor": cursor} if cursor else {})})
+        for run_id, created in fresh:
+            if len(found) == limit:
+                return _Page(found, str(int(created)))
+            seen.add(run_id)
+            run = await workflow_runs.load(conn, run_id)
+            if run is None:
+                await workflow_runs.forget(conn, run_id)
+            elif wanted(run):
+                found.append(run)
+        if not full:
+            return _Page(found, None)
+        before = floor if fresh else floor - 1  # more than a round of runs in one ms
+    return _Page(found, str(int(before)))
 
 
 def _cursor(raw: str | None) -> float:
