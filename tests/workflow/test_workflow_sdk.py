@@ -4,127 +4,18 @@ sink plays the third-party API of `context.call`."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import os
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
-from broker.redis_server import free_port
-from tests.conftest import require_tool
-from tests.support.api import api, by_path, eventually, status
-from tests.support.hookstream import TEST_TOKEN, Hookstream
+from tests.support.api import api, eventually
+from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
+from tests.workflow.conftest import RUN_TIMEOUT, App, run_in
 
 pytestmark = pytest.mark.integration
-HERE = Path(__file__).resolve().parent
-RUN_TIMEOUT = 60.0
-
-
-@dataclass
-class App:
-    """The running workflow app and how to reach it."""
-
-    url: str
-    env: dict[str, str]
-
-    async def node(self, request: dict[str, Any]) -> Any:
-        """Run trigger.mjs with one request; its JSON answer."""
-        process = await asyncio.create_subprocess_exec(
-            "node", str(HERE / "trigger.mjs"), json.dumps(request),
-            cwd=HERE, env=self.env, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, _ = await asyncio.wait_for(process.communicate(), 60)
-        answer = json.loads(out)
-        assert process.returncode == 0, answer
-        return answer
-
-    async def trigger(self, path: str, **options: Any) -> str:
-        answer = await self.node({"op": "trigger", "options": {"url": self.url + path, **options}})
-        run_id: str = answer["workflowRunId"]
-        return run_id
-
-    async def stats(self, run_id: str) -> dict[str, Any]:
-        return await self._get("/stats", runId=run_id)
-
-    async def _get(self, path: str, **params: str) -> dict[str, Any]:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(self.url + path, params=params) as answer,
-        ):
-            found: dict[str, Any] = await answer.json()
-            return found
-
-
-@pytest.fixture(name="hookstream")
-async def _hookstream(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Hookstream]:
-    """The suite's in-process hookstream; a test may change its settings (indirect param)."""
-    server = await Hookstream(redis_url, **getattr(request, "param", {})).start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture(name="mock_api")
-async def _mock_api() -> AsyncIterator[Sink]:
-    """The third-party API: /ok answers JSON with a header, /fails always 500."""
-    api_sink = await Sink().start()
-    ok = status(200, '{"answer":"fine"}', {"X-Mock": "m1", "Content-Type": "application/json"})
-    api_sink.respond = by_path({"/ok": ok, "/fails": status(500, "nope")})
-    yield api_sink
-    await api_sink.stop()
-
-
-@pytest.fixture(name="app")
-async def _app(hookstream: Hookstream, mock_api: Sink) -> AsyncIterator[App]:
-    require_tool("node", "the Workflow tests run an app on @upstash/workflow")
-    if not (HERE / "node_modules/@upstash/workflow").exists():
-        pytest.skip("tests/workflow/node_modules is missing: run `make test` (npm ci)")
-    _, keys = await api(hookstream, "GET", "/v2/keys")
-    port = free_port()
-    env = os.environ | {
-        "PORT": str(port),
-        "QSTASH_URL": hookstream.url,
-        "QSTASH_TOKEN": TEST_TOKEN,
-        "QSTASH_CURRENT_SIGNING_KEY": keys["current"],
-        "QSTASH_NEXT_SIGNING_KEY": keys["next"],
-        "MOCK_URL": mock_api.url(""),
-    }
-    process = await asyncio.create_subprocess_exec(
-        "node", str(HERE / "app.mjs"), cwd=HERE, env=env, stdout=asyncio.subprocess.PIPE
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 30)
-    assert line.strip() == b"ready", line
-    yield App(f"http://127.0.0.1:{port}", env)
-    process.terminate()
-    await asyncio.wait_for(process.wait(), 10)
-
-
-async def _run_in(
-    hookstream: Hookstream, run_id: str, state: str, timeout: float = RUN_TIMEOUT
-) -> dict[str, Any]:
-    """The run from the logs API once it is in `state` (bounded wait)."""
-    found: dict[str, Any] = {}
-
-    async def reached() -> bool:
-        _, logs = await api(
-            hookstream, "GET", "/v2/workflows/events",
-            params={"groupBy": "workflowRunId", "workflowRunId": run_id},
-        )  # fmt: skip
-        found.update(logs["runs"][0] if logs["runs"] else {})
-        return found.get("workflowState") == state
-
-    try:
-        await eventually(reached, timeout)
-    except AssertionError:
-        raise AssertionError(f"run {run_id} never reached {state}: {found}") from None
-    return found
 
 
 async def test_plain_steps_with_a_unicode_payload_and_a_custom_header(
@@ -137,7 +28,7 @@ async def test_plain_steps_with_a_unicode_payload_and_a_custom_header(
     run_id = await app.trigger(
         "/path", body={"text": "héllo wörld ✓"}, headers={"X-Custom": "hdr-1"}
     )
-    run = await _run_in(hookstream, run_id, "RUN_SUCCESS")
+    run = await run_in(hookstream, run_id, "RUN_SUCCESS")
     assert json.loads(run["workflowRunResponse"]) == {"result": "héllo wörld ✓|first|hdr-1|third"}
     stats = await app.stats(run_id)
     assert stats["bodies"] == {"first": 1, "second": 1, "third": 1}
@@ -160,14 +51,14 @@ async def test_a_direct_call_starts_a_run(hookstream: Hookstream, app: App) -> N
     ):
         started = json.loads(await answer.text())
         assert answer.status == 200, started
-    run = await _run_in(hookstream, started["workflowRunId"], "RUN_SUCCESS")
+    run = await run_in(hookstream, started["workflowRunId"], "RUN_SUCCESS")
     assert json.loads(run["workflowRunResponse"]) == {"result": "direct|first|d1|third"}
 
 
 async def test_sleep_calls_nothing_while_it_sleeps(hookstream: Hookstream, app: App) -> None:
     """After the step before a 2 s sleep, the next call comes at least 2 s later."""
     run_id = await app.trigger("/sleep")
-    await _run_in(hookstream, run_id, "RUN_SUCCESS")
+    await run_in(hookstream, run_id, "RUN_SUCCESS")
     stats = await app.stats(run_id)
     assert stats["bodies"] == {"before": 1, "after": 1}
     times = stats["times"]
@@ -180,7 +71,7 @@ async def test_sleep_calls_nothing_while_it_sleeps(hookstream: Hookstream, app: 
 async def test_parallel_steps_run_each_branch_once(hookstream: Hookstream, app: App) -> None:
     """Promise.all of two steps and a sleep: each branch body runs once, then the join."""
     run_id = await app.trigger("/parallel")
-    run = await _run_in(hookstream, run_id, "RUN_SUCCESS")
+    run = await run_in(hookstream, run_id, "RUN_SUCCESS")
     assert json.loads(run["workflowRunResponse"]) == "AB"
     assert (await app.stats(run_id))["bodies"] == {"a": 1, "b": 1, "join": 1}
 
@@ -191,7 +82,7 @@ async def test_context_call_returns_status_header_and_body_after_retries(
     """context.call gets the mock's 200 JSON with its header; a call with retries: 2 to an
     endpoint that always fails is tried 3 times and returns its 500."""
     run_id = await app.trigger("/call")
-    run = await _run_in(hookstream, run_id, "RUN_SUCCESS")
+    run = await run_in(hookstream, run_id, "RUN_SUCCESS")
     result = json.loads(run["workflowRunResponse"])
     assert result["ok"] == {"status": 200, "body": {"answer": "fine"}, "header": ["m1"]}
     assert result["failed"] == {"status": 500, "body": "nope"}
@@ -207,7 +98,7 @@ async def test_a_failing_step_fails_the_run_and_calls_the_failure_function(
     """With retries: 0, a throwing step ends the run RUN_FAILED, leaves a DLQ entry naming
     the run, and the failure function gets status 500, the message and the payload."""
     run_id = await app.trigger("/fail", body={"n": 7}, retries=0)
-    await _run_in(hookstream, run_id, "RUN_FAILED")
+    await run_in(hookstream, run_id, "RUN_FAILED")
 
     async def failure_ran() -> bool:
         return bool((await app.stats(run_id))["failures"])
@@ -227,7 +118,7 @@ async def test_a_non_retryable_error_is_tried_once(hookstream: Hookstream, app: 
     """WorkflowNonRetryableError (489) fails the run at once despite the default 3 retries,
     and the failure function runs once."""
     run_id = await app.trigger("/nonretryable")
-    await _run_in(hookstream, run_id, "RUN_FAILED")
+    await run_in(hookstream, run_id, "RUN_FAILED")
 
     async def failure_ran() -> bool:
         return bool((await app.stats(run_id))["failures"])
@@ -249,7 +140,7 @@ async def test_cancel_during_a_long_sleep(hookstream: Hookstream, app: App) -> N
 
     await eventually(sleeping, RUN_TIMEOUT)
     assert await app.node({"op": "cancel", "ids": run_id}) == {"cancelled": 1}
-    await _run_in(hookstream, run_id, "RUN_CANCELED")
+    await run_in(hookstream, run_id, "RUN_CANCELED")
     _, events = await api(hookstream, "GET", "/v2/events", params={"state": "CANCELED"})
     assert len(events["events"]) == 1
     assert (await app.stats(run_id))["bodies"] == {"start": 1}
@@ -263,7 +154,7 @@ async def test_flow_control_holds_every_step_of_its_runs(hookstream: Hookstream,
         {"op": "trigger", "options": [{"url": f"{app.url}/flow", "flowControl": flow}] * 4}
     )
     for answer in answers:
-        await _run_in(hookstream, answer["workflowRunId"], "RUN_SUCCESS")
+        await run_in(hookstream, answer["workflowRunId"], "RUN_SUCCESS")
         assert (await app.stats(answer["workflowRunId"]))["bodies"] == {"hold": 1, "again": 1}
     assert (await app._get("/flowstats"))["peak"] == 1
     _, gate = await api(hookstream, "GET", "/v2/flowControl/wf-flow")
@@ -274,7 +165,7 @@ async def test_later_steps_inherit_the_triggers_retries(hookstream: Hookstream, 
     """A trigger's retries: 1 applies to a later step: the always-failing step runs twice
     (not the default four times), then the run fails."""
     run_id = await app.trigger("/retries", retries=1)
-    await _run_in(hookstream, run_id, "RUN_FAILED")
+    await run_in(hookstream, run_id, "RUN_FAILED")
     assert (await app.stats(run_id))["bodies"] == {"fine": 1, "flaky": 2}
 
 
@@ -284,7 +175,7 @@ async def test_a_trigger_to_a_non_workflow_url_fails_the_run(
     """Client.trigger to a URL that is no workflow app (the mock API answers 200 without the
     SDK's version header): the run fails with the error the SDK defines for it."""
     answer = await app.node({"op": "trigger", "options": {"url": mock_api.url("/ok")}})
-    run = await _run_in(hookstream, answer["workflowRunId"], "RUN_FAILED")
+    run = await run_in(hookstream, answer["workflowRunId"], "RUN_FAILED")
     assert "non-workflow destination" in run["workflowRunError"]
 
 
@@ -293,7 +184,7 @@ async def test_step_lists_over_the_body_limit_are_fetched(hookstream: Hookstream
     """With a 4 KiB body limit, a run whose steps outgrow it is delivered empty bodies and
     the SDK fetches the steps (LazyFetch): the run still ends with every result."""
     run_id = await app.trigger("/big", body="x" * 2000)
-    run = await _run_in(hookstream, run_id, "RUN_SUCCESS")
+    run = await run_in(hookstream, run_id, "RUN_SUCCESS")
     assert json.loads(run["workflowRunResponse"]) == {"payload": 2000, "one": 1500, "two": 1500}
     stats = await app.stats(run_id)
     assert stats["bodies"] == {"one": 1, "two": 1}
@@ -304,6 +195,6 @@ async def test_a_missing_run_answers_like_qstash(hookstream: Hookstream) -> None
     """A negative control for the waits above: an unknown run is in no state, and the
     steps of an unknown run are a 404."""
     with pytest.raises(AssertionError, match="never reached RUN_SUCCESS"):
-        await _run_in(hookstream, "wfr_unknown", "RUN_SUCCESS", timeout=0.3)
+        await run_in(hookstream, "wfr_unknown", "RUN_SUCCESS", timeout=0.3)
     code, _ = await api(hookstream, "GET", "/v2/workflows/runs/wfr_unknown")
     assert code == 404
