@@ -251,6 +251,8 @@ class Worker:
         assert self._session is not None
         try:
             envelope, body = await workflow.prepare(self.conn, attempt)
+            if body is None:  # nothing left to deliver (workers/workflow.py)
+                return Response(status=200)
             return await send(self._session, envelope, body, attempt.attempts, self._signing_key)
         except Exception as exc:
             log.exception("delivery.send_failed", message_id=attempt.envelope.id)

@@ -29,8 +29,9 @@ _OWN_HEADERS = frozenset({"upstash-workflow-runid", "upstash-workflow-createdat"
 _json = msgspec.json.Encoder()
 
 
-async def prepare(conn: Connection, attempt: Attempt) -> tuple[Envelope, bytes]:
-    """The envelope and body to send for this attempt (unchanged for other messages)."""
+async def prepare(conn: Connection, attempt: Attempt) -> tuple[Envelope, bytes | None]:
+    """The envelope and body to send for this attempt (unchanged for other messages); body
+    None when there is nothing to send: a wait's timeout that a notify overtook."""
     env = attempt.envelope
     if env.workflow_run_id is None:
         return env, attempt.body

@@ -144,10 +144,21 @@ class PartitionKeys:
         base = f"{self.tag}:wf:{run_id}"
         return {"run": base, "steps": f"{base}:steps", "members": f"{base}:members"}
 
+    def workflow_waits(self, run_id: str) -> str:
+        """Hash: event id -> the run's waiter for it (msgpack workflow_waits.Waiter)."""
+        return f"{self.tag}:wf:{run_id}:waits"
+
     def workflow_home(self, run_id: str) -> str:
         """String, in the run id's own partition: the partition a run with a flow-control key
         lives in instead (its key's, where its gate is)."""
         return f"{self.tag}:wf:{run_id}:home"
+
+
+def workflow_event(event_id: str) -> str:
+    """Set: the ids of the workflow runs waiting for an event (notify finds them here). Named
+    by a digest of the event id, which the client chooses; a tag of its own per event."""
+    digest = hashlib.sha256(b"hookstream workflow event\0" + event_id.encode()).hexdigest()[:32]
+    return f"{{hs:wfev:{digest}}}:runs"
 
 
 def run_partition(run_id: str, partitions: int) -> PartitionKeys:

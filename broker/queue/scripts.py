@@ -138,7 +138,15 @@ WORKFLOW_APPEND = Script(
     "gate wait run steps members messages...",
     "gated step max_steps max_bytes idle_ms messages...",
 )
-WORKFLOW_RENDER = Script("workflow_render", "run steps message", "max_bytes")
+WORKFLOW_RENDER = Script("workflow_render", "run steps message waits", "max_bytes")
+WORKFLOW_WAIT = Script(
+    "workflow_wait",
+    "run members waits messages...",
+    "event_id waiter timeout_step idle_ms messages...",
+)
+WORKFLOW_NOTIFY = Script(
+    "workflow_notify", "run steps members waits messages...", "event_id waiter step messages..."
+)
 WORKFLOW_END = Script(
     "workflow_end", "run steps members messages...", "state result error retention_ms messages..."
 )
@@ -148,7 +156,7 @@ ALL = (
     SETTLE_FAILED, SETTLE_CANCELLED, GATE_ENTER, CANCEL, DLQ_RETRY, GATE_SET, GATE_DELETE,
     FLOW_CONTROL_EXPIRE, CONSUMERS_PRUNE, SCHEDULE_SAVE, SCHEDULE_CLAIM, SCHEDULE_DELETE,
     SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE, WORKFLOW_TRIGGER, WORKFLOW_APPEND,
-    WORKFLOW_RENDER, WORKFLOW_END,
+    WORKFLOW_RENDER, WORKFLOW_END, WORKFLOW_WAIT, WORKFLOW_NOTIFY,
 )  # fmt: skip
 
 

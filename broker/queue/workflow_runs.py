@@ -209,7 +209,7 @@ async def append(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> st
     config = _config_decoder.decode(stored[0])
     env = draft.envelope
     if headers.call_type == "step":
-        env = _inherit(env, config)
+        env = inherit(env, config)
     elif env.flow_control_key and env.flow_control_key != config.flow_control_key:
         raise BadRequest(
             "a workflow message's own flow-control key (other than its run's) is not "
@@ -247,7 +247,7 @@ async def _store_step(conn: Connection, home: PartitionKeys, draft: Draft, call_
         raise BadRequest(_APPEND_ERRORS[reason].format(**limits))
 
 
-def _inherit(envelope: Envelope, config: RunConfig) -> Envelope:
+def inherit(envelope: Envelope, config: RunConfig) -> Envelope:
     """WF_TriggerOnConfig: the trigger's retries, retry delay, labels, flow control and
     forwarded headers (the step's own headers win, the SDK version among them)."""
     return msgspec.structs.replace(
@@ -263,16 +263,32 @@ def _inherit(envelope: Envelope, config: RunConfig) -> Envelope:
     )
 
 
-async def render(conn: Connection, envelope: Envelope) -> bytes:
+async def run_config(conn: Connection, run_id: str) -> tuple[PartitionKeys, RunConfig, int] | None:
+    """A running or ended run's partition, config and creation time; None when unknown."""
+    home = await partition_of_run(conn, run_id)
+    stored: list[Any] = await conn.redis.hmget(home.workflow_run(run_id)["run"], "c", "created")
+    if stored[0] is None:
+        return None
+    return home, _config_decoder.decode(stored[0]), int(stored[1])
+
+
+async def render(conn: Connection, envelope: Envelope) -> bytes | None:
     """A step delivery's body: the run's raw steps up to and including this message, or
-    empty (the SDK then fetches them) when the run has ended or the list is too large."""
-    assert envelope.workflow_run_id is not None
+    empty (the SDK then fetches them) when the run has ended or the list is too large. None
+    for a wait's timeout that a notify overtook: nothing to deliver."""
+    run_id = envelope.workflow_run_id
+    assert run_id is not None
     partition = keys_for(envelope.id)  # a run's messages live where the run does
-    keys = partition.workflow_run(envelope.workflow_run_id)
-    own = {"run": keys["run"], "steps": keys["steps"], "message": partition.message(envelope.id)}
+    keys = partition.workflow_run(run_id)
+    own = {
+        "run": keys["run"],
+        "steps": keys["steps"],
+        "message": partition.message(envelope.id),
+        "waits": partition.workflow_waits(run_id),
+    }
     args: dict[str, scripts.Arg] = {"max_bytes": conn.settings.max_body_bytes}
-    _, body = await conn.scripts.call(scripts.WORKFLOW_RENDER, partition, own, args)
-    return bytes(body)
+    state, body = await conn.scripts.call(scripts.WORKFLOW_RENDER, partition, own, args)
+    return None if state == b"SKIP" else bytes(body)
 
 
 async def load(conn: Connection, run_id: str) -> Run | None:

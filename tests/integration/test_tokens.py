@@ -74,6 +74,7 @@ SAMPLE_PARAMETERS = {
     "queue": "orders",
     "key": "tenant-1",
     "run_id": "wfr_sample",
+    "event_id": "order-paid",
 }
 
 

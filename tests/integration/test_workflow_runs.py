@@ -381,3 +381,48 @@ async def test_logs_page_through_runs_across_partitions(redis_url: str, sink: Si
         assert len(seen) == 9
     finally:
         await hs.stop()
+
+
+async def test_a_notify_before_the_timeout_leaves_the_timeout_nothing_to_deliver(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """A wait with a 1 s timeout notified at once: the notified step is delivered with the
+    event's data, and when the timeout message comes due it is settled without a request and
+    without joining the steps; a notify of an unknown run's event is a 404."""
+    url = sink.url("/wf")
+    await _publish(hookstream, url, "{}", _workflow(True))
+    await sink.wait_for(1, path="/wf")
+    step = {"stepId": 1, "stepName": "w", "stepType": "Wait", "concurrent": 1}
+    wait = {"url": url, "timeout": "1s", "timeoutUrl": url, "step": step}
+    code, _ = await api(
+        hookstream, "POST", "/v2/wait/evt", data=json.dumps(wait), headers=_workflow(False)
+    )
+    assert code == 200
+    code, answers = await api(hookstream, "POST", "/v2/notify/evt", data=b'"paid"')
+    assert code == 200
+    assert [a["workflowRunId"] for a in answers] == [RUN]
+    notified = (await sink.wait_for(2, path="/wf"))[1]
+    last = json.loads(base64.b64decode(_steps(notified)[-1]["body"]))
+    assert base64.b64decode(last["out"]) == b'"paid"'
+
+    timeout_id = await _timeout_message(hookstream)
+
+    async def timeout_settled() -> bool:
+        return "DELIVERED" in await events_of(hookstream, timeout_id)
+
+    await eventually(timeout_settled)
+    assert len([r for r in sink.received if r.path == "/wf"]) == 2
+    _, steps = await api(hookstream, "GET", f"/v2/workflows/runs/{RUN}")
+    assert len(steps) == 2
+    code, _ = await api(hookstream, "POST", "/v2/notify/wfr_other/evt", data=b"x")
+    assert code == 404
+
+
+async def _timeout_message(hookstream: Hookstream) -> str:
+    """The id of the run's wait-timeout message (the one member never appended)."""
+    home = await workflow_runs.partition_of_run(hookstream.conn, RUN)
+    members = await hookstream.conn.redis.smembers(home.workflow_run(RUN)["members"])
+    for member in members:
+        if await hookstream.conn.redis.hexists(home.message(member.decode()), "wtev"):
+            return str(member.decode())
+    raise AssertionError("no timeout message")

@@ -118,6 +118,12 @@ const routes = {
     });
     return { payload: context.requestPayload.length, one: one.length, two: two.length };
   },
+  "/wait": async (context) => {
+    const { event, timeout } = context.requestPayload;
+    const waited = await context.waitForEvent("for-event", event, { timeout });
+    await context.run("after", () => once(context, "after"));
+    return waited;
+  },
   "/flow": async (context) => {
     await context.run("hold", async () => {
       once(context, "hold");

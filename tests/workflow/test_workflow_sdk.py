@@ -10,6 +10,7 @@ import json
 import aiohttp
 import pytest
 
+from broker.queue import workflow_runs
 from tests.support.api import api, eventually
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
@@ -189,6 +190,38 @@ async def test_step_lists_over_the_body_limit_are_fetched(hookstream: Hookstream
     stats = await app.stats(run_id)
     assert stats["bodies"] == {"one": 1, "two": 1}
     assert stats["empty"] == 2  # the deliveries after each step; the first one fits
+
+
+async def _waiting(hookstream: Hookstream, run_id: str, event_id: str) -> bool:
+    home = await workflow_runs.partition_of_run(hookstream.conn, run_id)
+    return bool(await hookstream.conn.redis.hexists(home.workflow_waits(run_id), event_id))
+
+
+async def test_wait_for_event_gets_the_notified_data(hookstream: Hookstream, app: App) -> None:
+    """waitForEvent, then client.notify: the run gets the event's data (timeout false),
+    notify answers the waiter's run, and a second notify finds no waiter."""
+    run_id = await app.trigger("/wait", body={"event": "order-paid", "timeout": 60})
+    await eventually(lambda: _waiting(hookstream, run_id, "order-paid"), RUN_TIMEOUT)
+    data = {"amount": 42, "note": "naïve"}
+    answers = await app.node(
+        {"op": "notify", "params": {"eventId": "order-paid", "eventData": data}}
+    )
+    assert [a["workflowRunId"] for a in answers] == [run_id]
+    run = await run_in(hookstream, run_id, "RUN_SUCCESS")
+    assert json.loads(run["workflowRunResponse"]) == {"eventData": data, "timeout": False}
+    assert (await app.stats(run_id))["bodies"] == {"after": 1}
+    again = {"op": "notify", "params": {"eventId": "order-paid", "eventData": "late"}}
+    assert await app.node(again) == []
+
+
+async def test_wait_for_event_times_out(hookstream: Hookstream, app: App) -> None:
+    """A 1 s waitForEvent with no notify ends with timeout true; a notify after it finds no
+    waiter."""
+    run_id = await app.trigger("/wait", body={"event": "never", "timeout": 1})
+    run = await run_in(hookstream, run_id, "RUN_SUCCESS")
+    assert json.loads(run["workflowRunResponse"]) == {"timeout": True}
+    late = {"op": "notify", "params": {"eventId": "never", "eventData": "x"}}
+    assert await app.node(late) == []
 
 
 async def test_a_missing_run_answers_like_qstash(hookstream: Hookstream) -> None:

@@ -18,6 +18,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
 from aiohttp import web
 from multidict import MultiMapping
 
@@ -25,8 +26,10 @@ from broker.errors import BadRequest, NotFound
 from broker.http.context import connection
 from broker.http.filters import count_parameter
 from broker.http.views import respond, workflow_run_view
-from broker.queue import workflow_runs
+from broker.options import parse_publish_headers
+from broker.queue import workflow_runs, workflow_waits
 from broker.queue.connection import Connection
+from broker.queue.destinations import validate_url
 from broker.queue.names import check_name
 
 _LOG_PARAMETERS = frozenset(
@@ -214,7 +217,47 @@ def _cursor(raw: str | None) -> float:
     return float(raw)
 
 
+async def wait_for_event(request: web.Request) -> web.Response:
+    """`POST /v2/wait/{eventId}`: the SDK's waitForEvent, for the run its headers name."""
+    conn = connection(request)
+    event_id = workflow_waits.check_event_id(request.match_info["event_id"])
+    try:
+        body = _wait_request.decode(await request.read())
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise BadRequest(f"invalid wait: {exc}") from None
+    options = parse_publish_headers(request.headers, conn.settings)
+    validate_url(body.url, "url", conn.settings.destination_policy)
+    if body.timeoutUrl:
+        validate_url(body.timeoutUrl, "timeoutUrl", conn.settings.destination_policy)
+    await workflow_waits.wait(conn, event_id, body, options)
+    return respond({})
+
+
+async def notify_event(request: web.Request) -> web.Response:
+    """`POST /v2/notify/{eventId}` (every waiting run: a list) and
+    `/v2/notify/{runId}/{eventId}` (that run only: one answer, 404 without a waiter)."""
+    conn = connection(request)
+    event_id = workflow_waits.check_event_id(request.match_info["event_id"])
+    run_id = request.match_info.get("run_id")
+    data = await request.read()
+    notified = await workflow_waits.notify(
+        conn, event_id, data, _run_id(run_id) if run_id else None
+    )
+    answers = [workflow_waits.notify_answer(n) for n in notified]
+    if run_id is None:
+        return respond(answers)
+    if not answers:
+        raise NotFound(f"workflow run {run_id} waits for no event {event_id}")
+    return respond(answers[0])
+
+
+_wait_request = msgspec.json.Decoder(workflow_waits.WaitRequest)
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v2/wait/{event_id}", wait_for_event)
+    app.router.add_post("/v2/notify/{event_id}", notify_event)
+    app.router.add_post("/v2/notify/{run_id}/{event_id}", notify_event)
     app.router.add_get("/v2/workflows/runs/{run_id}", get_steps)
     app.router.add_delete("/v2/workflows/runs/{run_id}", end_run)
     app.router.add_delete("/v2/workflows/runs", cancel_runs)
