@@ -105,6 +105,7 @@ class DlqMessage(Message, frozen=True, kw_only=True):
     response_body_base64: str | None = None
     error: str | None = None
     # A failed workflow step's entry (what `client.dlq.list` of @upstash/workflow reads).
+    source: str | None = None  # "workflow"
     workflow_run_id: str | None = None
     workflow_url: str | None = None
     workflow_created_at: int | None = None
@@ -327,6 +328,7 @@ def _envelope_fields(envelope: Envelope) -> dict[str, Any]:
         "schedule_id": envelope.schedule_id,
         "retry_delay_expression": envelope.retry_delay,
         "workflow_run_id": envelope.workflow_run_id,
+        "source": "workflow" if envelope.workflow_run_id else None,
         "workflow_url": envelope.url if envelope.workflow_run_id else None,
         "workflow_created_at": envelope.workflow_created_at,
     }

@@ -41,6 +41,8 @@ _FIELDS = {
     "responseStatus": "responseStatus",
     "host": "host",
     "path": "path",
+    # `source=workflow`: the Workflow client's DLQ list (dead-lettered steps of runs).
+    "source": "source",
 }
 # The filter-only state IN_PROGRESS means any of these.
 _IN_PROGRESS = (State.ACTIVE, State.RETRY, State.ERROR)

@@ -142,8 +142,11 @@ async def test_a_step_out_of_retries_fails_the_run_with_its_failure_callback(
 ) -> None:
     """A step that exhausts the trigger's retries (0) is dead-lettered with the run's fields,
     the run is RUN_FAILED, and the failure callback reaches the failure URL once with the run
-    id header and a body carrying the run id and the initial payload."""
-    sink.respond = by_path({"/wf": status(500, '{"message":"boom"}')})
+    id header and a body carrying the run id and the initial payload; `source=workflow` lists
+    the DLQ's workflow entries only."""
+    sink.respond = by_path(
+        {"/wf": status(500, '{"message":"boom"}'), "/wf-plain": status(500, "plain failure")}
+    )
     url = sink.url("/wf")
     trigger = _workflow(
         True,
@@ -166,9 +169,16 @@ async def test_a_step_out_of_retries_fails_the_run_with_its_failure_callback(
     assert body["status"] == 500
     assert len([r for r in sink.received if r.path == "/wf"]) == 1
 
-    _, dlq = await api(hookstream, "GET", "/v2/dlq")
-    [entry] = dlq["messages"]
-    assert entry["workflowRunId"] == RUN
+    await hookstream.publish(sink.url("/wf-plain"), "plain", **{"Upstash-Retries": "0"})
+
+    async def both_dead() -> bool:
+        _, dlq = await api(hookstream, "GET", "/v2/dlq")
+        return len(dlq["messages"]) == 2
+
+    await eventually(both_dead)
+    _, dlq = await api(hookstream, "GET", "/v2/dlq", params={"source": "workflow"})
+    [entry] = dlq["messages"]  # not the plain message
+    assert (entry["workflowRunId"], entry["source"]) == (RUN, "workflow")
     assert entry["workflowUrl"] == url
 
     async def failed() -> bool:

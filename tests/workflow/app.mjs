@@ -53,6 +53,9 @@ const routes = {
     await context.run("before", () => once(context, "before"));
     await context.sleep("nap", 2);
     await context.run("after", () => once(context, "after"));
+    // A unix time in seconds; replays compute another one, but the step already stands.
+    await context.sleepUntil("until", Math.floor(Date.now() / 1000) + 2);
+    await context.run("last", () => once(context, "last"));
     return "slept";
   },
   "/parallel": async (context) => {

@@ -57,16 +57,19 @@ async def test_a_direct_call_starts_a_run(hookstream: Hookstream, app: App) -> N
 
 
 async def test_sleep_calls_nothing_while_it_sleeps(hookstream: Hookstream, app: App) -> None:
-    """After the step before a 2 s sleep, the next call comes at least 2 s later."""
+    """After the step before a 2 s sleep, the next call comes at least 2 s later; after a
+    sleepUntil 1 to 2 s ahead, at least 1 s later."""
     run_id = await app.trigger("/sleep")
     await run_in(hookstream, run_id, "RUN_SUCCESS")
     stats = await app.stats(run_id)
-    assert stats["bodies"] == {"before": 1, "after": 1}
+    assert stats["bodies"] == {"before": 1, "after": 1, "last": 1}
     times = stats["times"]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    # calls: run `before`; publish the sleep; (2 s later) run `after`; finish
-    assert len(times) == 4
+    # calls: run `before`; publish the sleep; (2 s later) run `after`; publish the
+    # sleepUntil; (then) run `last`; finish
+    assert len(times) == 6
     assert gaps[1] >= 2000, gaps
+    assert gaps[3] >= 1000, gaps
 
 
 async def test_parallel_steps_run_each_branch_once(hookstream: Hookstream, app: App) -> None:
@@ -113,6 +116,8 @@ async def test_a_failing_step_fails_the_run_and_calls_the_failure_function(
     assert stats["bodies"] == {"fine": 1, "boom": 1}
     _, dlq = await api(hookstream, "GET", "/v2/dlq")
     assert [m["workflowRunId"] for m in dlq["messages"]] == [run_id]
+    listed = await app.node({"op": "dlq", "params": {}})  # the Workflow client's DLQ list
+    assert [m["workflowRunId"] for m in listed["messages"]] == [run_id]
 
 
 async def test_a_non_retryable_error_is_tried_once(hookstream: Hookstream, app: App) -> None:
