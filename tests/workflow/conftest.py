@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from broker.redis_server import free_port
-from tests.conftest import require_tool
+from tests.conftest import IN_CI, require_tool
 from tests.support.api import api, by_path, eventually, status
 from tests.support.hookstream import TEST_TOKEN, Hookstream
 from tests.support.sink import Sink
@@ -81,7 +81,10 @@ async def _mock_api() -> AsyncIterator[Sink]:
 async def _app(hookstream: Hookstream, mock_api: Sink) -> AsyncIterator[App]:
     require_tool("node", "the Workflow tests run an app on @upstash/workflow")
     if not (HERE / "node_modules/@upstash/workflow").exists():
-        pytest.skip("tests/workflow/node_modules is missing: run `make test` (npm ci)")
+        message = "tests/workflow/node_modules is missing: run `make test` (npm ci)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
     _, keys = await api(hookstream, "GET", "/v2/keys")
     port = free_port()
     env = os.environ | {
