@@ -55,4 +55,4 @@ async def test_sigkill_during_a_sleep_finishes_the_run_once(
         await run_in(hookstream, run_id, "RUN_SUCCESS")
     finally:
         second.stop()
-    assert (await app.stats(run_id))["bodies"] == {"before": 1, "after": 1}
+    assert (await app.stats(run_id))["bodies"] == {"before": 1, "after": 1, "last": 1}
