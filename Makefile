@@ -7,12 +7,13 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SDK_MODULES := tests/sdk/node_modules/.package-lock.json
 BROWSER_MODULES := tests/browser/node_modules/.package-lock.json
-NODE_MODULES := $(SDK_MODULES) $(BROWSER_MODULES)
+WORKFLOW_MODULES := tests/workflow/node_modules/.package-lock.json
+NODE_MODULES := $(SDK_MODULES) $(BROWSER_MODULES) $(WORKFLOW_MODULES)
 PYTEST_ARGS ?=
 STRESS_RUNS ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-browser test-faults test-stress lint fmt typecheck deploy-check image clean
+.PHONY: help install run test test-unit test-integration test-workflow test-browser test-faults test-stress lint fmt typecheck deploy-check image clean
 .PHONY: bench bench-peers
 
 help:  ## list the targets
@@ -33,6 +34,11 @@ $(SDK_MODULES): tests/sdk/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the TypeScript SDK test will be skipped"; fi
 
+# The Workflow tests run an app on @upstash/workflow (pinned with @upstash/qstash and zod).
+$(WORKFLOW_MODULES): tests/workflow/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/workflow --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Workflow tests will be skipped"; fi
+
 # The console's browser tests drive Chromium with playwright-core (no browser download).
 $(BROWSER_MODULES): tests/browser/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error; \
@@ -52,6 +58,9 @@ test-unit: install  ## only the fast unit tests
 
 test-integration: install $(SDK_MODULES)  ## only the tests against a real server
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-workflow: install $(WORKFLOW_MODULES)  ## only the Upstash Workflow app tests (@upstash/workflow on hookstream)
+	$(BIN)/pytest tests/workflow $(PYTEST_ARGS)
 
 test-browser: install $(BROWSER_MODULES)  ## only the console in headless Chromium (screenshots: tests/browser/artifacts)
 	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
@@ -109,4 +118,4 @@ bench-peers: install $(PEERS_VENV)/.installed  ## the same drain on hookstream, 
 
 clean:  ## remove the virtualenv, caches and dev data
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hookstream-data tests/sdk/node_modules \
-		tests/browser/node_modules tests/browser/artifacts
+		tests/workflow/node_modules tests/browser/node_modules tests/browser/artifacts

@@ -104,6 +104,11 @@ class DlqMessage(Message, frozen=True, kw_only=True):
     response_body: str | None = None
     response_body_base64: str | None = None
     error: str | None = None
+    # A failed workflow step's entry (what `client.dlq.list` of @upstash/workflow reads).
+    source: str | None = None  # "workflow"
+    workflow_run_id: str | None = None
+    workflow_url: str | None = None
+    workflow_created_at: int | None = None
 
 
 class EventFields(_Routed, frozen=True, kw_only=True):
@@ -143,6 +148,9 @@ class Callback(_Origin, frozen=True, kw_only=True):
     caller_ip: str = msgspec.field(name="callerIP")  # only this spelling (QUIRKS)
     error: str | None = None
     dlq_id: str | None = None
+    # Of a workflow run's message; the SDK's failure function reads both.
+    workflow_run_id: str | None = None
+    workflow_created_at: int | None = None
 
 
 class Schedule(Shape, frozen=True, kw_only=True):
@@ -232,6 +240,41 @@ class GlobalParallelism(Shape, frozen=True, kw_only=True):
     parallelism_count: int
 
 
+class StepLog(Shape, frozen=True, kw_only=True):
+    """One finished step of a workflow run, as `client.logs` shows it."""
+
+    step_id: int
+    step_name: str
+    step_type: str
+    call_type: str
+    message_id: str
+    concurrent: int
+    state: str
+    out: str | None = None
+
+
+class StepLogGroup(Shape, frozen=True, kw_only=True):
+    """Steps run one after another (`sequential`, one each) or together (`parallel`)."""
+
+    type: str
+    steps: list[StepLog]
+
+
+class WorkflowRun(Shape, frozen=True, kw_only=True):
+    """A workflow run (`WorkflowRunLog` of @upstash/workflow, `WorkflowRun` in the OpenAPI)."""
+
+    workflow_run_id: str
+    workflow_url: str
+    workflow_state: str
+    workflow_run_created_at: int
+    workflow_run_completed_at: int | None = None
+    workflow_run_response: str | None = None
+    # Why hookstream failed the run itself (a trigger that reached no workflow app).
+    workflow_run_error: str | None = None
+    label: str | None = None
+    steps: list[StepLogGroup] = []
+
+
 def callback_fields(callback: CallbackSpec | None, failure: CallbackSpec | None) -> dict[str, Any]:
     """`callback`/`failureCallback` for those configured, with their headers when they
     forward any."""
@@ -284,6 +327,10 @@ def _envelope_fields(envelope: Envelope) -> dict[str, Any]:
         "queue_name": envelope.queue_name,
         "schedule_id": envelope.schedule_id,
         "retry_delay_expression": envelope.retry_delay,
+        "workflow_run_id": envelope.workflow_run_id,
+        "source": "workflow" if envelope.workflow_run_id else None,
+        "workflow_url": envelope.url if envelope.workflow_run_id else None,
+        "workflow_created_at": envelope.workflow_created_at,
     }
     fields |= callback_fields(envelope.callback, envelope.failure_callback)
     fields |= label_fields(envelope.labels)

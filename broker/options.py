@@ -18,9 +18,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from broker.durations import parse_duration_ms
 from broker.errors import BadRequest
 from broker.expressions import check_delays
-from broker.header_policy import check_forwarded
+from broker.header_policy import check_forwarded, name_refusal
 from broker.queue.destinations import validate_url
-from broker.queue.model import CallbackSpec, FlowControl, PublishOptions
+from broker.queue.model import CallbackSpec, FlowControl, PublishOptions, WorkflowHeaders
 from broker.queue.names import check_name
 from broker.settings import Settings
 
@@ -33,9 +33,13 @@ _FORWARD = "upstash-forward-"
 def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOptions:
     """Read every publish option from request headers."""
     retries = _retries(headers.get("Upstash-Retries"), "Upstash-Retries", settings)
+    workflow = _workflow(headers, "Upstash-Workflow-", settings)
+    forwarded = forwarded_headers(
+        headers.items(), _FORWARD, headers.get("Content-Type"), drop_refused=workflow is not None
+    )
     return PublishOptions(
         method=_method(headers.get("Upstash-Method"), "Upstash-Method"),
-        headers=forwarded_headers(headers.items(), _FORWARD, headers.get("Content-Type")),
+        headers=forwarded,
         retries=retries,
         retry_delay=_retry_delay(
             headers.get("Upstash-Retry-Delay"), "Upstash-Retry-Delay", retries
@@ -57,17 +61,29 @@ def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOption
             settings,
         ),
         **_redact(headers.get("Upstash-Redact-Fields", "")),
+        workflow=workflow,
     )
 
 
 def forwarded_headers(
-    items: Iterable[tuple[str, str]], prefix: str, content_type: str | None = None
+    items: Iterable[tuple[str, str]],
+    prefix: str,
+    content_type: str | None = None,
+    *,
+    drop_refused: bool = False,
 ) -> dict[str, list[str]]:
     """Headers named `<prefix><Name>` become `<Name>`; Content-Type rides along unless a
     forwarded Content-Type overrides it. A header the policy never forwards (framing,
-    hop-by-hop, hookstream's own delivery headers, a line break anywhere) is a 400 naming it."""
+    hop-by-hop, hookstream's own delivery headers, a line break anywhere) is a 400 naming it.
+
+    With `drop_refused` (workflow messages) a name the policy never forwards is dropped
+    instead: the workflow SDK forwards every header of the request that started a run,
+    `Host` and `Content-Length` among them, and QStash accepts that. A line break in a value
+    is still a 400."""
     plen = len(prefix)
     forwarded = _group((n[plen:], v) for n, v in items if n.lower().startswith(prefix))
+    if drop_refused:
+        forwarded = {n: v for n, v in forwarded.items() if name_refusal(n) is None}
     for name, values in forwarded.items():
         check_forwarded(name, values, _canonical(prefix + name))
     if content_type and "Content-Type" not in forwarded:
@@ -272,9 +288,10 @@ def _callback(
 
     The callback is a message of its own, configured by the publish headers with `Upstash-`
     replaced by `Upstash-Callback-` (or `Upstash-Failure-Callback-`), as QStash documents:
-    `-Method`, `-Retries`, `-Retry-Delay`, `-Timeout`, `-Delay`, and `-Forward-<Name>`, sent to
-    the callback URL as `<Name>`. Other names are ignored, like unknown `Upstash-*` headers of a
-    message: the workflow SDK's `Upstash-Callback-Workflow-*`, and Python's
+    `-Method`, `-Retries`, `-Retry-Delay`, `-Timeout`, `-Delay`, `-Workflow-RunId` and
+    `-Workflow-CallType` (the callback is then a delivery of that workflow run), and
+    `-Forward-<Name>`, sent to the callback URL as `<Name>`. Other names are ignored, like
+    unknown `Upstash-*` headers of a message: the workflow SDK's `-Feature-Set`, and Python's
     `callback_headers={"X": ...}`, which it sends as `Upstash-Callback-X` (`{"Forward-X": ...}`
     forwards X).
     """
@@ -296,4 +313,38 @@ def _callback(
             message_retries if retries is None else retries,
         ),
         delay_ms=_delay(headers.get(f"{name}-Delay"), f"{name}-Delay", settings),
+        **_callback_workflow(_workflow(headers, f"{name}-Workflow-", settings)),
     )
+
+
+CALL_TYPES = frozenset({"step", "toCallback", "fromCallback", "failureCall"})
+
+
+def _workflow(headers: Headers, prefix: str, settings: Settings) -> WorkflowHeaders | None:
+    """`<prefix>RunId` (any case: the SDK also spells it `Runid`), `-Init`, `-Url`,
+    `-CallType` (docs/workflow.md); None without a run id."""
+    run_id = headers.get(f"{prefix}RunId")
+    if run_id is None or not run_id.strip():
+        return None
+    call_type = headers.get(f"{prefix}CallType", "step").strip()
+    if call_type not in CALL_TYPES:
+        raise BadRequest(f"{prefix}CallType must be one of {', '.join(sorted(CALL_TYPES))}")
+    url = headers.get(f"{prefix}Url")
+    return WorkflowHeaders(
+        run_id=check_name("workflow_run_id", run_id.strip(), f"{prefix}RunId"),
+        init=_boolean(headers.get(f"{prefix}Init"), f"{prefix}Init"),
+        url=validate_url(url.strip(), f"{prefix}Url", settings.destination_policy) if url else None,
+        call_type=call_type,
+        detect_trigger="WF_DetectTrigger" in _features(headers.get("Upstash-Feature-Set", "")),
+    )
+
+
+def _features(value: str) -> set[str]:
+    return {part.strip() for part in value.split(",")}
+
+
+def _callback_workflow(workflow: WorkflowHeaders | None) -> dict[str, Any]:
+    """A callback that reports to a workflow run is delivered as one of its messages."""
+    if workflow is None:
+        return {}
+    return {"workflow_run_id": workflow.run_id, "workflow_call_type": workflow.call_type}

@@ -74,6 +74,9 @@ class Settings:
     dlq_retention_ms: int = 7 * 86_400_000
     delivered_retention_ms: int = 5 * 60_000
     dedup_window_ms: int = 10 * 60_000
+    max_workflow_steps: int = 1000
+    max_workflow_bytes: int = 10 * 1024 * 1024
+    workflow_retention_ms: int = 3 * 86_400_000
     events_max: int = 100_000
     events_retention_ms: int = 3 * 86_400_000
     flow_control_idle_ms: int = 86_400_000
@@ -239,6 +242,9 @@ VARIABLES: dict[str, Variable] = {
     "dlq_retention_ms": ("HOOKSTREAM_DLQ_RETENTION", duration),
     "delivered_retention_ms": ("HOOKSTREAM_DELIVERED_RETENTION", duration),
     "dedup_window_ms": ("HOOKSTREAM_DEDUP_WINDOW", duration),
+    "max_workflow_steps": ("HOOKSTREAM_MAX_WORKFLOW_STEPS", integer(minimum=1)),
+    "max_workflow_bytes": ("HOOKSTREAM_MAX_WORKFLOW_BYTES", integer(minimum=1)),
+    "workflow_retention_ms": ("HOOKSTREAM_WORKFLOW_RETENTION", duration),
     "events_max": ("HOOKSTREAM_EVENTS_MAX", integer(minimum=1)),
     "events_retention_ms": ("HOOKSTREAM_EVENTS_RETENTION", duration),
     "flow_control_idle_ms": ("HOOKSTREAM_FLOW_CONTROL_IDLE", duration),

@@ -57,8 +57,15 @@ def _callback_draft(source: Envelope, spec: CallbackSpec, payload: bytes, suffix
         not_before=now + spec.delay_ms,
         caller_ip=source.caller_ip,
         source_message_id=source.id,
+        workflow_run_id=spec.workflow_run_id,
+        workflow_call_type=spec.workflow_call_type,
     )
     return Draft(envelope, payload, delay_ms=spec.delay_ms, body_suffix=suffix)
+
+
+def workflow_failure_draft(source: Envelope, spec: CallbackSpec, payload: bytes) -> Draft:
+    """A workflow run's failure callback, sent once the run fails (workers/workflow.py)."""
+    return _callback_draft(source, spec, payload, b"")
 
 
 def attempt_callback(

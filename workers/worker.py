@@ -32,6 +32,7 @@ from broker.queue.housekeeping import expire_idle_flow_keys, remove_dead_consume
 from broker.queue.keys import PartitionKeys
 from broker.queue.model import Response
 from broker.queue.signing_keys import RotationFeed, current_keys
+from workers import workflow
 from workers.backoff import decide, fallback
 from workers.capacity import Capacity
 from workers.delivery import send
@@ -204,6 +205,7 @@ class Worker:
             outcome = await self._attempt(attempt)
             # Shielded: a shutdown must not cut a settle script in half on the client side.
             settled = await asyncio.shield(settle(self.consumer, attempt, outcome))
+            await asyncio.shield(workflow.settled(self.conn, attempt, settled, outcome.response))
             log.debug(
                 "delivery.settled",
                 message_id=attempt.envelope.id,
@@ -248,9 +250,10 @@ class Worker:
         every attempt ends in an outcome instead of waiting for the visibility timeout."""
         assert self._session is not None
         try:
-            return await send(
-                self._session, attempt.envelope, attempt.body, attempt.attempts, self._signing_key
-            )
+            envelope, body = await workflow.prepare(self.conn, attempt)
+            if body is None:  # nothing left to deliver (workers/workflow.py)
+                return Response(status=200)
+            return await send(self._session, envelope, body, attempt.attempts, self._signing_key)
         except Exception as exc:
             log.exception("delivery.send_failed", message_id=attempt.envelope.id)
             return Response(error=f"internal error: {exc!r}"[:500])

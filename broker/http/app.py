@@ -24,6 +24,7 @@ from broker.http.routes import (
     schedules,
     stats,
     topics,
+    workflows,
 )
 from broker.queue.connection import Connection
 from broker.queue.durability import server_readiness
@@ -58,6 +59,7 @@ def build_app(conn: Connection) -> web.Application:
         stats,
         cron,
         openapi,
+        workflows,
         console,
     ):
         routes.add_routes(app)

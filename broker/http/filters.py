@@ -41,6 +41,8 @@ _FIELDS = {
     "responseStatus": "responseStatus",
     "host": "host",
     "path": "path",
+    # `source=workflow`: the Workflow client's DLQ list (dead-lettered steps of runs).
+    "source": "source",
 }
 FILTER_KEYS = tuple(key for key in _FIELDS if key not in ("messageIds", "dlqIds"))
 """The filter fields every list and bulk action takes (the id lists are each one's own)."""

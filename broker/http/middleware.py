@@ -125,6 +125,14 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v2/flowControl/{key}/unpin"): _F,
     ("POST", "/v2/flowControl/{key}/resetRate"): _F,
     ("POST", "/v2/flowControl/{key}/reset"): _F,
+    ("GET", "/v2/workflows/runs/{run_id}"): _R,
+    ("DELETE", "/v2/workflows/runs/{run_id}"): _F,
+    ("DELETE", "/v2/workflows/runs"): _F,
+    ("GET", "/v2/workflows/events"): _R,
+    ("GET", "/v2/workflows/logs"): _R,
+    ("POST", "/v2/wait/{event_id}"): _F,
+    ("POST", "/v2/notify/{event_id}"): _F,
+    ("POST", "/v2/notify/{run_id}/{event_id}"): _F,
 }
 """Who may call each /v2 route, by method and route template; HEAD goes with its GET. A route
 missing here (a new one, or no route at all) is FULL: a read-only token is refused it until

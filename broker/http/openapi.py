@@ -34,6 +34,8 @@ statuses (broker/http/middleware.py STATUS, limits.py, rate limits, an unknown m
 
 PAGING = ("cursor", "count")
 LISTING = (*PAGING, "order", "fromDate", "toDate", "trimBody", *FILTER_KEYS)
+WORKFLOW_LOGS = ("groupBy", "workflowRunId", "workflowUrl", "state", "label", "fromDate", "toDate",
+                 *PAGING)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,22 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v2/flowControl/{key}/resetRate"): Op("Reset a key's rate window"),
     ("POST", "/v2/flowControl/{key}/reset"): Op("Reset a key's rate window (alias)"),
     ("GET", "/v2/openapi.json"): Op("This document"),
+    ("GET", "/v2/workflows/runs/{run_id}"): Op("A workflow run's raw steps (LazyFetch)"),
+    ("DELETE", "/v2/workflows/runs/{run_id}"): Op(
+        "Finish (cancel=false) or cancel (cancel=true) a workflow run", query=("cancel",),
+    ),
+    ("DELETE", "/v2/workflows/runs"): Op(
+        "Cancel workflow runs by ids or filter", answer=dict[str, int],
+        query=("workflowRunIds", "workflowUrl", "workflowUrlExactMatch", "label", "fromDate",
+               "toDate", "flowControlKey", *PAGING),
+    ),
+    ("GET", "/v2/workflows/events"): Op("List workflow runs", query=WORKFLOW_LOGS),
+    ("GET", "/v2/workflows/logs"): Op("List workflow runs (newer name)", query=WORKFLOW_LOGS),
+    ("POST", "/v2/wait/{event_id}"): Op("Wait for an event in a workflow run", body=RAW),
+    ("POST", "/v2/notify/{event_id}"): Op("Notify the waiters of an event", body=RAW),
+    ("POST", "/v2/notify/{run_id}/{event_id}"): Op(
+        "Notify one workflow run's waiter of an event", body=RAW,
+    ),
 }  # fmt: skip
 
 # The request headers a publish reads (broker/options.py), by hand: no declaration lists them.

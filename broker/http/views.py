@@ -23,6 +23,7 @@ from broker.queue.queues import QueueInfo
 from broker.queue.schedules import StoredSchedule
 from broker.queue.store import StoredMessage
 from broker.queue.topics import UrlGroup
+from broker.queue.workflow_runs import Run
 
 _json = msgspec.json.Encoder()
 
@@ -178,3 +179,68 @@ def flow_control_view(info: FlowControlInfo) -> api.FlowControl:
 def global_parallelism_view(admitted: int) -> api.GlobalParallelism:
     """Messages admitted across every flow-control key; no global cap exists (max 0)."""
     return api.GlobalParallelism(parallelism_max=0, parallelism_count=admitted)
+
+
+class _SdkStep(msgspec.Struct, frozen=True, rename="camel"):
+    """What the SDK publishes as a step's body (the keys the logs show)."""
+
+    step_id: int = 0
+    step_name: str = ""
+    step_type: str = ""
+    out: Any = None
+    concurrent: int = 1
+
+
+_sdk_step = msgspec.json.Decoder(_SdkStep)
+
+
+def workflow_run_view(run: Run) -> api.WorkflowRun:
+    """A run with its finished steps: the initial payload, then each result step (plan
+    steps, stepId 0, only announce work), parallel results grouped."""
+    groups: list[api.StepLogGroup] = []
+    for index, raw in enumerate(run.steps):
+        if raw.call_type != "step":
+            continue
+        body = base64.b64decode(raw.body)
+        log = _step_log(raw.message_id, body) if index else _initial_log(raw.message_id, body)
+        if log is None:
+            continue
+        if log.concurrent > 1 and groups and groups[-1].type == "parallel":
+            groups[-1].steps.append(log)
+            continue
+        kind = "parallel" if log.concurrent > 1 else "sequential"
+        groups.append(api.StepLogGroup(type=kind, steps=[log]))
+    return api.WorkflowRun(
+        workflow_run_id=run.run_id,
+        workflow_url=run.config.url,
+        workflow_state=run.state,
+        workflow_run_created_at=run.created_at,
+        workflow_run_completed_at=run.ended_at,
+        workflow_run_response=run.result.decode(errors="replace") if run.result else None,
+        workflow_run_error=run.error,
+        label=run.config.labels[0] if run.config.labels else None,
+        steps=groups,
+    )
+
+
+def _initial_log(message_id: str, body: bytes) -> api.StepLog:
+    out = body.decode(errors="replace")
+    return api.StepLog(
+        step_id=0, step_name="init", step_type="Initial", call_type="step",
+        message_id=message_id, concurrent=1, state="STEP_SUCCESS", out=out,
+    )  # fmt: skip
+
+
+def _step_log(message_id: str, body: bytes) -> api.StepLog | None:
+    try:
+        step = _sdk_step.decode(body)
+    except msgspec.DecodeError:
+        return None
+    if step.step_id == 0:
+        return None
+    out = step.out if isinstance(step.out, str) or step.out is None else _json.encode(step.out)
+    return api.StepLog(
+        step_id=step.step_id, step_name=step.step_name, step_type=step.step_type,
+        call_type="step", message_id=message_id, concurrent=step.concurrent,
+        state="STEP_SUCCESS", out=out if not isinstance(out, bytes) else out.decode(),
+    )  # fmt: skip

@@ -133,6 +133,39 @@ class PartitionKeys:
         """Marker that a schedule tick's message was published (the idempotency key)."""
         return f"{self.tag}:tick:{message_id}"
 
+    @property
+    def workflow_runs(self) -> str:
+        """Sorted set: the run ids of this partition's workflow runs by creation time (ms)."""
+        return f"{self.tag}:wf:runs"
+
+    def workflow_run(self, run_id: str) -> dict[str, str]:
+        """One workflow run, by the names the scripts give its keys: `run` (hash: state,
+        config, counters), `steps` (list: the raw steps, JSON each), `members` (set: the ids
+        of its messages, for cancel)."""
+        base = f"{self.tag}:wf:{run_id}"
+        return {"run": base, "steps": f"{base}:steps", "members": f"{base}:members"}
+
+    def workflow_waits(self, run_id: str) -> str:
+        """Hash: event id -> the run's waiter for it (msgpack workflow_waits.Waiter)."""
+        return f"{self.tag}:wf:{run_id}:waits"
+
+    def workflow_home(self, run_id: str) -> str:
+        """String, in the run id's own partition: the partition a run with a flow-control key
+        lives in instead (its key's, where its gate is)."""
+        return f"{self.tag}:wf:{run_id}:home"
+
+
+def workflow_event(event_id: str) -> str:
+    """Set: the ids of the workflow runs waiting for an event (notify finds them here). Named
+    by a digest of the event id, which the client chooses; a tag of its own per event."""
+    digest = hashlib.sha256(b"hookstream workflow event\0" + event_id.encode()).hexdigest()[:32]
+    return f"{{hs:wfev:{digest}}}:runs"
+
+
+def run_partition(run_id: str, partitions: int) -> PartitionKeys:
+    """The partition of a workflow run and all of its messages (the SDK picks the run id)."""
+    return PartitionKeys(zlib.crc32(b"wf\0" + run_id.encode()) % partitions)
+
 
 def ulid(ms: int | None = None, entropy: bytes | None = None) -> str:
     """A 26-character, time-ordered id (ULID layout, Crockford base32): random unless `ms`

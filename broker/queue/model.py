@@ -36,6 +36,22 @@ class CallbackSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     timeout_ms: int | None = None
     retry_delay: str | None = None
     delay_ms: int = 0
+    # A workflow's callbacks (context.call results, the failure function) are deliveries of
+    # its run: `Upstash-(Failure-)Callback-Workflow-RunId` and `-CallType` (docs/workflow.md).
+    workflow_run_id: str | None = None
+    workflow_call_type: str | None = None
+
+
+class WorkflowHeaders(msgspec.Struct, frozen=True, kw_only=True):
+    """`Upstash-Workflow-RunId`, `-Init`, `-Url` and `-CallType` of a workflow publish."""
+
+    run_id: str
+    init: bool
+    url: str | None = None
+    call_type: str = "step"
+    # `Upstash-Feature-Set` has WF_DetectTrigger: a trigger answered without the SDK's
+    # version header reached no workflow app, and the run fails.
+    detect_trigger: bool = False
 
 
 class FlowControl(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +86,7 @@ class PublishOptions(msgspec.Struct, frozen=True, kw_only=True):
     redact_body: bool = False
     # Header names whose values the API shows redacted; "*" means every header.
     redact_headers: tuple[str, ...] = ()
+    workflow: WorkflowHeaders | None = None
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -103,6 +120,13 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     redact_headers: tuple[str, ...] = ()
     # Set on callback messages: the id of the message whose outcome they report.
     source_message_id: str | None = None
+    # A message of a workflow run (docs/workflow.md): its run, what it is (`step`,
+    # `toCallback`, `fromCallback`, `failureCall`), and the run's creation time (ms).
+    workflow_run_id: str | None = None
+    workflow_call_type: str | None = None
+    workflow_created_at: int | None = None
+    # The trigger of a run whose SDK asked for WF_DetectTrigger (workers/workflow.py).
+    workflow_detect_trigger: bool = False
 
 
 class Response(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

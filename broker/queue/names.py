@@ -25,7 +25,9 @@ from typing import Literal
 
 from broker.errors import BadRequest
 
-Kind = Literal["queue", "url_group", "endpoint", "schedule_id", "flow_control_key", "label"]
+Kind = Literal[
+    "queue", "url_group", "endpoint", "schedule_id", "flow_control_key", "label", "workflow_run_id"
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ RULES: dict[Kind, Rule] = {
         _printable_except(":{}/?#%,", 256),
         "use 1 to 256 printable ASCII characters, without whitespace or any of : { } / ? # % ,",
     ),
+    # The SDKs make `wfr_<nanoid>`; a caller's own id gets the prefix too. Also a key part.
+    "workflow_run_id": Rule("Upstash-Workflow-RunId", _QSTASH_NAME, _QSTASH_HINT),
     "label": Rule(
         "Upstash-Label",
         _printable_except(",", 256, inner_spaces=True),

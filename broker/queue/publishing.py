@@ -28,8 +28,8 @@ from broker.metrics import PUBLISHED
 from broker.queue.connection import Connection
 from broker.queue.destinations import is_url, url_destination
 from broker.queue.flow_control import apply_message_settings
-from broker.queue.keys import PartitionKeys, new_message_id, queue_partition
-from broker.queue.model import PublishOptions
+from broker.queue.keys import PartitionKeys, new_message_id, queue_partition, run_partition
+from broker.queue.model import PublishOptions, WorkflowHeaders
 from broker.queue.names import check_name
 from broker.queue.producer import (
     Draft,
@@ -42,6 +42,7 @@ from broker.queue.producer import (
 )
 from broker.queue.queues import set_queue
 from broker.queue.topics import get_group
+from broker.queue.workflow_runs import append, check_message, trigger
 from broker.settings import Settings
 
 _json = msgspec.json.Encoder()
@@ -78,6 +79,7 @@ class Plan:
     drafts: tuple[Draft, ...]
     dedup: Dedup | None
     fan_out: bool
+    workflow: WorkflowHeaders | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +164,12 @@ def _partition(
     digest: str | None,
     anywhere: PartitionKeys | None,
 ) -> PartitionKeys:
-    """Where a request's messages live: with their gate (queue or flow-control key), with
-    their dedup key, with their schedule (so a tick's ids are the same on every replica), or
-    anywhere (`anywhere` when given, so a batch's free items share one partition)."""
+    """Where a request's messages live: with their workflow run, with their gate (queue or
+    flow-control key), with their dedup key, with their schedule (so a tick's ids are the
+    same on every replica), or anywhere (`anywhere` when given, so a batch's free items share
+    one partition)."""
+    if options.workflow is not None and options.flow_control is None:
+        return run_partition(options.workflow.run_id, partitions)
     gate = routing.queue_name or (options.flow_control.key if options.flow_control else None)
     if gate:
         return queue_partition(gate, partitions)
@@ -195,6 +200,8 @@ def plan(
     if routing.queue_name and not routing.schedule_id:
         # The schedules API accepts a delay with a queue (the queue's order wins over it).
         check_enqueue(options)
+    if options.workflow is not None:
+        check_message(targets.topic_name is not None, options, routing)
     digest = _dedup_digest(destination, options, body)
     partition = _partition(conn.settings.partitions, options, routing, digest, anywhere)
     routing = replace(routing, topic_name=targets.topic_name)
@@ -203,7 +210,7 @@ def plan(
         for index, (url, name) in enumerate(targets.endpoints)
     )
     dedup = Dedup(partition.dedup(digest), conn.settings.dedup_window_ms) if digest else None
-    return Plan(drafts, dedup, fan_out=targets.topic_name is not None)
+    return Plan(drafts, dedup, fan_out=targets.topic_name is not None, workflow=options.workflow)
 
 
 async def commit(conn: Connection, planned: Plan, source: str = "api") -> Published:
@@ -221,16 +228,16 @@ async def commit_batch(conn: Connection, plans: Sequence[Plan]) -> list[Publishe
     per plan its answer, or the error that kept its partition from being stored."""
     for planned in plans:
         await _open_gate(conn, planned)
-    by_partition: dict[PartitionKeys, list[int]] = defaultdict(list)
+    groups: dict[int | PartitionKeys, list[int]] = defaultdict(list)
     for index, planned in enumerate(plans):
-        by_partition[planned.drafts[0].partition].append(index)
-    calls = [
-        _store_partition(conn, partition, [plans[i] for i in indexes])
-        for partition, indexes in by_partition.items()
-    ]  # gathered: one pipeline, each partition's script still atomic on its own
+        # A workflow message joins its run by a script of its own (trigger or append), so it
+        # is stored alone; the others share their partition's one script call.
+        groups[index if planned.workflow else planned.drafts[0].partition].append(index)
+    calls = [_store_group(conn, [plans[i] for i in indexes]) for indexes in groups.values()]
+    # gathered: one pipeline, each group's script still atomic on its own
     results = await asyncio.gather(*calls, return_exceptions=True)
     outcomes: dict[int, Published | Exception] = {}
-    for indexes, result in zip(by_partition.values(), results, strict=True):
+    for indexes, result in zip(groups.values(), results, strict=True):
         if not isinstance(result, list | Exception):
             raise result  # cancelled
         for position, index in enumerate(indexes):
@@ -262,6 +269,8 @@ def _published(planned: Plan, earlier: bytes | None) -> Published:
 
 
 async def _store(conn: Connection, planned: Plan) -> Published:
+    if planned.workflow is not None:
+        return await _store_workflow(conn, planned.drafts[0], planned.workflow, _answers(planned))
     if planned.dedup is None:
         await publish(conn.scripts, planned.drafts)
         return _published(planned, None)
@@ -269,6 +278,15 @@ async def _store(conn: Connection, planned: Plan) -> Published:
     answer = _json.encode(_answers(planned))
     earlier = await publish_once(conn.scripts, planned.drafts, dedup.key, answer, dedup.window_ms)
     return _published(planned, earlier)
+
+
+async def _store_group(conn: Connection, plans: list[Plan]) -> list[Published]:
+    """One workflow message, or the plans of one partition, stored together."""
+    if plans[0].workflow is not None:
+        published = [await _store(conn, plans[0])]
+        _count(plans[0], published[0], "api")
+        return published
+    return await _store_partition(conn, plans[0].drafts[0].partition, plans)
 
 
 async def _store_partition(
@@ -285,6 +303,22 @@ async def _store_partition(
     for planned, answer in zip(plans, published, strict=True):
         _count(planned, answer, "api")
     return published
+
+
+async def _store_workflow(
+    conn: Connection, draft: Draft, workflow: WorkflowHeaders, answers: list[dict[str, Any]]
+) -> Published:
+    """A trigger starts its run once (a repeat answers the first message, deduplicated); a
+    later message joins its run, in the run's partition (broker/queue/workflow_runs.py)."""
+    if not workflow.init:
+        message_id = await append(conn, draft, workflow)
+        return Published(
+            [answers[0] | {"messageId": message_id}], fan_out=False, deduplicated=False
+        )
+    earlier = await trigger(conn, draft, workflow)
+    if earlier is None:
+        return Published(answers, fan_out=False, deduplicated=False)
+    return Published([answers[0] | {"messageId": earlier}], fan_out=False, deduplicated=True)
 
 
 async def publish_request(

@@ -129,13 +129,36 @@ SCHEDULE_DELETE = Script("schedule_delete", "due index schedule", "id", partitio
 SCHEDULE_PAUSE = Script("schedule_pause", "due schedule", "id action next_ms", partition=False)
 SCHEDULE_LEASE = Script("schedule_lease", "lease", "token ttl_ms", partition=False)
 SIGNING_ROTATE = Script("signing_rotate", "signing_keys", "fresh", partition=False)
+WORKFLOW_TRIGGER = Script(
+    "workflow_trigger",
+    "gate wait run steps members runs messages...",
+    "gated run_id config created_ms step idle_ms messages...",
+)
+WORKFLOW_APPEND = Script(
+    "workflow_append",
+    "gate wait run steps members messages...",
+    "gated step max_steps max_bytes idle_ms messages...",
+)
+WORKFLOW_RENDER = Script("workflow_render", "run steps message waits", "max_bytes")
+WORKFLOW_WAIT = Script(
+    "workflow_wait",
+    "run members waits messages...",
+    "event_id waiter timeout_step idle_ms messages...",
+)
+WORKFLOW_NOTIFY = Script(
+    "workflow_notify", "run steps members waits messages...", "event_id waiter step messages..."
+)
+WORKFLOW_END = Script(
+    "workflow_end", "run steps members messages...", "state result error retention_ms messages..."
+)
 
 ALL = (
     PUBLISH, PUBLISH_ONCE, PUBLISH_BATCH, PROMOTE, START, EXTEND, SETTLE_DELIVERED,
     SETTLE_RETRY, SETTLE_FAILED, SETTLE_CANCELLED, GATE_ENTER, CANCEL, DLQ_RETRY, GATE_SET,
     GATE_DELETE,
     FLOW_CONTROL_EXPIRE, CONSUMERS_PRUNE, SCHEDULE_SAVE, SCHEDULE_CLAIM, SCHEDULE_DELETE,
-    SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE,
+    SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE, WORKFLOW_TRIGGER, WORKFLOW_APPEND,
+    WORKFLOW_RENDER, WORKFLOW_END, WORKFLOW_WAIT, WORKFLOW_NOTIFY,
 )  # fmt: skip
 
 

@@ -73,6 +73,8 @@ SAMPLE_PARAMETERS = {
     "name": "orders",
     "queue": "orders",
     "key": "tenant-1",
+    "run_id": "wfr_sample",
+    "event_id": "order-paid",
 }
 
 

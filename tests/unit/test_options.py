@@ -8,7 +8,7 @@ from multidict import CIMultiDict
 from broker.errors import BadRequest
 from broker.options import parse_publish_headers
 from broker.queue.destinations import validate_url
-from broker.queue.model import CallbackSpec
+from broker.queue.model import CallbackSpec, WorkflowHeaders
 from broker.settings import Settings
 
 SETTINGS = Settings(max_retries=5, default_retries=3, max_timeout_ms=60_000)
@@ -90,8 +90,9 @@ def test_all_options() -> None:
 @pytest.mark.parametrize("prefix", ["Upstash-Callback", "Upstash-Failure-Callback"])
 def test_callback_headers_configure_the_callback_message(prefix: str) -> None:
     """`<prefix>-Method/-Retries/-Retry-Delay/-Timeout/-Delay` (any case) configure the callback
-    message and `<prefix>-Forward-<Name>` reaches it as `<Name>`; other names (Python's
-    `callback_headers={"X-Plain": ...}`, the workflow SDK's `-Workflow-RunId`) are ignored."""
+    message, `<prefix>-Forward-<Name>` reaches it as `<Name>`, `-Workflow-RunId` makes it a
+    delivery of that run; other names (Python's `callback_headers={"X-Plain": ...}`, the
+    workflow SDK's `-Feature-Set`) are ignored."""
     headers = CIMultiDict(
         [
             (prefix, "https://cb.example"),
@@ -103,7 +104,9 @@ def test_callback_headers_configure_the_callback_message(prefix: str) -> None:
             (f"{prefix}-Forward-X-Trace", "t1"),
             (f"{prefix.lower()}-forward-x-trace", "t2"),
             (f"{prefix}-X-Plain", "p"),
-            (f"{prefix}-Workflow-RunId", "wfr_1"),
+            (f"{prefix}-Workflow-Runid", "wfr_1"),
+            (f"{prefix}-Workflow-CallType", "fromCallback"),
+            (f"{prefix}-Feature-Set", "LazyFetch"),
         ]
     )
     options = parse_publish_headers(headers, SETTINGS)
@@ -116,8 +119,35 @@ def test_callback_headers_configure_the_callback_message(prefix: str) -> None:
         timeout_ms=10_000,
         retry_delay="500 * retried",
         delay_ms=60_000,
+        workflow_run_id="wfr_1",
+        workflow_call_type="fromCallback",
     )
     assert options.headers == {}
+    assert options.workflow is None
+
+
+def test_workflow_headers_name_the_run() -> None:
+    """`Upstash-Workflow-RunId` (either spelling) with `-Init`, `-Url`, `-CallType` make a
+    publish a workflow message; a bad run id or call type is a 400 naming the header."""
+    headers = CIMultiDict(
+        {
+            "Upstash-Workflow-Runid": "wfr_abc-1",
+            "Upstash-Workflow-Init": "true",
+            "Upstash-Workflow-Url": "https://app.example/wf",
+        }
+    )
+    workflow = parse_publish_headers(headers, SETTINGS).workflow
+    assert workflow == WorkflowHeaders(
+        run_id="wfr_abc-1", init=True, url="https://app.example/wf", call_type="step"
+    )
+    for name, value, message in [
+        ("Upstash-Workflow-RunId", "wfr:{x}", "invalid Upstash-Workflow-RunId"),
+        ("Upstash-Workflow-CallType", "other", "Upstash-Workflow-CallType must be one of"),
+    ]:
+        bad = headers.copy()
+        bad[name] = value
+        with pytest.raises(BadRequest, match=message):
+            parse_publish_headers(bad, SETTINGS)
 
 
 @pytest.mark.parametrize(
@@ -206,3 +236,26 @@ def test_unreadable_redact_fields() -> None:
     """Anything else is a 400."""
     with pytest.raises(BadRequest, match="Redact"):
         parse_publish_headers(CIMultiDict({"Upstash-Redact-Fields": "body[x]"}), SETTINGS)
+
+
+def test_a_workflow_message_drops_headers_that_are_never_forwarded() -> None:
+    """The workflow SDK forwards every header of the request that started a run: on a
+    workflow message Host and Content-Length are dropped, elsewhere they stay a 400, and a
+    line break is a 400 for both."""
+    headers = CIMultiDict(
+        {
+            "Upstash-Workflow-RunId": "wfr_1",
+            "Upstash-Forward-Host": "app.example",
+            "Upstash-Forward-Content-Length": "12",
+            "Upstash-Forward-X-User": "u",
+        }
+    )
+    assert parse_publish_headers(headers, SETTINGS).headers == {"X-User": ["u"]}
+    plain = headers.copy()
+    del plain["Upstash-Workflow-RunId"]
+    with pytest.raises(BadRequest, match="Host"):
+        parse_publish_headers(plain, SETTINGS)
+    broken = headers.copy()
+    broken["Upstash-Forward-X-User"] = "a\r\nb"
+    with pytest.raises(BadRequest, match="CR, LF or NUL"):
+        parse_publish_headers(broken, SETTINGS)

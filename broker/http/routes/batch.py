@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import structlog
@@ -50,7 +51,9 @@ class Item(msgspec.Struct, frozen=True):
 
     destination: str
     headers: dict[str, str] = {}
-    body: str | None = None
+    # A string as it is; any other JSON value is its JSON text (the workflow SDK's
+    # context.call puts its JSON body here as an object).
+    body: Any = None
     queue: str | None = None
 
 
@@ -132,8 +135,14 @@ async def _resolve(conn: Connection, index: int, item: Item, caller: str) -> Res
         options = parse_publish_headers(CIMultiDict(item.headers), conn.settings)
         queue = check_name("queue", item.queue) if item.queue else None
         routing = Routing(caller_ip=caller, queue_name=queue)
-        body = (item.body or "").encode()
+        body = _body(item.body)
         return Resolved(item, options, routing, body, await resolve(conn, item.destination))
+
+
+def _body(value: Any) -> bytes:
+    if value is None:
+        return b""
+    return value.encode() if isinstance(value, str) else msgspec.json.encode(value)
 
 
 def _plan(conn: Connection, index: int, resolved: Resolved, anywhere: PartitionKeys) -> Plan:

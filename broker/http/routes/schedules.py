@@ -105,6 +105,8 @@ def _refuse_one_off_options(options: PublishOptions) -> None:
         raise BadRequest("Upstash-Not-Before does not apply to schedules; use Upstash-Delay")
     if options.deduplication_id or options.content_based_deduplication:
         raise BadRequest("deduplication does not apply to schedules: each tick is published once")
+    if options.workflow is not None:  # each tick would repeat one run id
+        raise BadRequest("workflow runs cannot be scheduled yet: Upstash-Workflow-RunId is refused")
 
 
 def _cron(request: web.Request) -> Cron:

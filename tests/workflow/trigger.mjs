@@ -1,0 +1,20 @@
+// One @upstash/workflow Client call against hookstream; prints its answer as JSON.
+// Usage: node trigger.mjs '<json>' with {op: "trigger", options} (Client.trigger's options),
+// {op: "cancel", ids}, {op: "logs", params}, {op: "notify", params} or {op: "dlq", params}. Environment: QSTASH_URL, QSTASH_TOKEN.
+import { Client } from "@upstash/workflow";
+
+const client = new Client({ baseUrl: process.env.QSTASH_URL, token: process.env.QSTASH_TOKEN });
+const request = JSON.parse(process.argv[2]);
+const calls = {
+  trigger: () => client.trigger(request.options),
+  cancel: () => client.cancel(request.ids),
+  logs: () => client.logs(request.params),
+  notify: () => client.notify(request.params),
+  dlq: () => client.dlq.list(request.params),
+};
+try {
+  console.log(JSON.stringify(await calls[request.op]()));
+} catch (error) {
+  console.log(JSON.stringify({ error: String(error) }));
+  process.exitCode = 1;
+}
