@@ -27,7 +27,14 @@ from broker.metrics import (
 )
 from broker.queue.backlog import trim_retention
 from broker.queue.connection import Connection
-from broker.queue.consumer import Attempt, CancelledInGate, Consumer, DueForGate, Entry
+from broker.queue.consumer import (
+    Attempt,
+    CancelledInGate,
+    Consumer,
+    DelayedHeads,
+    DueForGate,
+    Entry,
+)
 from broker.queue.housekeeping import expire_idle_flow_keys, remove_dead_consumers
 from broker.queue.keys import PartitionKeys
 from broker.queue.model import Response
@@ -266,21 +273,34 @@ class Worker:
     # -- background loops -------------------------------------------------------------------
 
     async def _promote_loop(self) -> None:
-        """Move due delayed messages to the ready streams; sleep until the next one is due."""
-        interval = self.settings.promote_interval_ms
-        wait_ms = 0
-        while not await self._pause(wait_ms / 1000):
-            wait_ms = interval
-            for partition in self.conn.partitions:
-                try:
-                    moved, next_due = await self.consumer.promote(partition, READ_BATCH)
-                except Exception:
-                    log.exception("worker.promote_failed")
-                    moved, next_due = 0, -1
-                if moved == READ_BATCH:
-                    wait_ms = 0
-                elif next_due >= 0:
-                    wait_ms = min(wait_ms, next_due)
+        """Move due delayed messages to the ready streams, then sleep until the next one is
+        due, at most HOOKSTREAM_PROMOTE_INTERVAL_MS (which bounds the lateness a lost
+        announcement can cause); an announced new head due sooner wakes it earlier. An idle
+        worker costs one pipelined sweep per interval instead of one every 20 ms."""
+        while not self._stopping.is_set():
+            try:
+                async with DelayedHeads(self.conn.redis) as heads:
+                    while not self._stopping.is_set():
+                        await self._sleep_until_due(heads, await self._promote_due())
+            except Exception:
+                log.exception("worker.promote_failed")
+                await self._pause(1)
+
+    async def _promote_due(self) -> float:
+        """Promote every partition; seconds until the next sweep is needed."""
+        longest = self.settings.promote_interval_ms / 1000
+        next_ms = await self.consumer.promote_all(self.conn.partitions, READ_BATCH)
+        return longest if next_ms < 0 else min(longest, next_ms / 1000)
+
+    async def _sleep_until_due(self, heads: DelayedHeads, seconds: float) -> None:
+        wake_at = time.monotonic() + seconds
+        while not self._stopping.is_set():
+            left = wake_at - time.monotonic()
+            if left <= 0:
+                return
+            announced_ms = await heads.wait(left)
+            if announced_ms is not None:
+                wake_at = min(wake_at, time.monotonic() + announced_ms / 1000)
 
     async def _reclaim(self, partition: PartitionKeys, count: int) -> list[Entry]:
         """Take over entries idle past the visibility timeout (their worker died)."""

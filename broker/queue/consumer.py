@@ -10,16 +10,21 @@ command or a script argument.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import TracebackType
 from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 
 from broker.queue import scripts
 from broker.queue.connection import Connection, StreamEntries
 from broker.queue.events import event_extra
 from broker.queue.flow_control import apply_message_settings
-from broker.queue.keys import GROUP, PartitionKeys, dlq_id
+from broker.queue.keys import DELAYED_HEAD_CHANNEL, GROUP, PartitionKeys, dlq_id
 from broker.queue.model import Envelope, Response, decode_envelope, encode
 from broker.queue.producer import Draft, messages_tail
 
@@ -153,6 +158,15 @@ class Consumer:
         )
         return int(moved), int(next_due)
 
+    async def promote_all(self, partitions: Sequence[PartitionKeys], limit: int) -> int:
+        """Promote every partition at once (one round trip: the script runner pipelines the
+        calls of one turn); ms until the next promote is needed: 0 when a partition had more
+        than `limit` due, -1 when no delayed message is left anywhere."""
+        replies = await asyncio.gather(*(self.promote(p, limit) for p in partitions))
+        if any(moved >= limit for moved, _ in replies):
+            return 0
+        return min((due for _, due in replies if due >= 0), default=-1)
+
     async def settle_delivered(
         self, attempt: Attempt, response: Response, callbacks: Sequence[Draft]
     ) -> Settled:
@@ -259,3 +273,32 @@ def _settled(reply: str) -> Settled:
         return Settled(SettleResult(reply))
     except ValueError:
         return Settled(SettleResult.DEAD_LETTERED, dlq_id=reply)
+
+
+class DelayedHeads:
+    """Announcements of a new head of some delayed set (partition.lua `delay_until`), so an
+    idle promoter can sleep until the earliest due time it knows of and still promote a
+    message published meanwhile on time. One subscription per worker, whatever the
+    partition count."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._pubsub: PubSub = redis.pubsub()
+
+    async def __aenter__(self) -> DelayedHeads:
+        await self._pubsub.subscribe(DELAYED_HEAD_CHANNEL)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._pubsub.aclose()
+
+    async def wait(self, seconds: float) -> int | None:
+        """ms until the announced member is due, or None when nothing came within `seconds`."""
+        message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
+        if message is None:
+            return None
+        try:
+            return max(0, int(message["data"]))
+        except (TypeError, ValueError):  # not ours: wake at once, the sweep decides
+            return 0
