@@ -17,14 +17,7 @@ import aiohttp
 import structlog
 
 from broker.lifecycle import pause, process_name
-from broker.metrics import (
-    CONCURRENCY,
-    DELIVERIES,
-    DELIVERY_DURATION,
-    DELIVERY_WAIT,
-    INFLIGHT,
-    status_class,
-)
+from broker.metrics import CONCURRENCY, DELIVERY_DURATION, DELIVERY_WAIT, INFLIGHT, count_delivery
 from broker.queue.backlog import trim_retention
 from broker.queue.connection import Connection
 from broker.queue.consumer import (
@@ -63,8 +56,7 @@ class Worker:
         self.conn = conn
         self.settings = conn.settings
         self.consumer = Consumer(conn, process_name())
-        share = max(1, -(-self.settings.worker_concurrency // self.settings.partitions))
-        self._capacity = {p.partition: Capacity(share) for p in conn.partitions}
+        self._capacity = Capacity(self.settings.worker_concurrency, self.settings.partitions)
         self._inflight: dict[int, set[str]] = {p.partition: set() for p in conn.partitions}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -76,6 +68,8 @@ class Worker:
         await self.conn.ensure_groups()
         await self._refresh_signing_key()
         CONCURRENCY.set(self.settings.worker_concurrency)
+        # Read when scraped, instead of a locked inc and dec around every delivery.
+        INFLIGHT.set_function(lambda: len(self._tasks))
         # Every connection passes the destination policy at connect time, on the very address
         # dialled, so names that resolve to a denied address (and DNS rebinding) are refused.
         connector = make_connector(
@@ -154,45 +148,80 @@ class Worker:
     # -- reading ----------------------------------------------------------------------------
 
     async def _read_loop(self, partition: PartitionKeys) -> None:
-        """Fill this partition's free slots: new entries, and every half visibility timeout,
-        entries a dead worker left pending. One loop owns the slots, so neither starves."""
-        capacity = self._capacity[partition.partition]
+        """Fill this partition's share of the worker's slots: new entries, and every half
+        visibility timeout, entries a dead worker left pending. One loop owns the partition's
+        slots, so neither starves. An idle partition holds no slot while it waits for work:
+        its blocking read asks for one entry, which then waits for a slot like any other."""
         reclaim_every = self.settings.visibility_timeout_ms / 2000
         next_reclaim = time.monotonic() + reclaim_every
+        idle = True
         while not self._stopping.is_set():
-            slots = await capacity.take_up_to(READ_BATCH)
-            if self._stopping.is_set():
-                capacity.give_back(slots)
-                return
             reclaiming = time.monotonic() >= next_reclaim
             if reclaiming:
                 next_reclaim = time.monotonic() + reclaim_every
             try:
-                entries = await (
-                    self._reclaim(partition, slots)
-                    if reclaiming
-                    else self.consumer.read(partition, slots, READ_BLOCK_MS)
-                )
-                capacity.give_back(slots - len(entries))
-                slots = len(entries)  # from here on, each entry holds one slot
+                if idle and not reclaiming:
+                    entries = await self._wait_for_work(partition)
+                else:
+                    entries = await self._read_batch(partition, reclaiming)
+                idle = not entries
                 await self._start(partition, entries, reclaimed=reclaiming)
             except Exception:
-                capacity.give_back(slots)
                 log.exception("worker.read_failed", partition=partition.partition)
                 await self._pause(1)
 
+    async def _wait_for_work(self, partition: PartitionKeys) -> list[Entry]:
+        """A blocking read of one entry holding no slot, then a slot for it."""
+        entries = await self.consumer.read(partition, 1, READ_BLOCK_MS)
+        if entries:
+            # Heartbeats cover it while it waits, so no one reclaims it meanwhile.
+            waiting = self._inflight[partition.partition]
+            waiting.add(entries[0][0])
+            try:
+                await self._capacity.take(partition.partition, 1)
+            finally:
+                waiting.discard(entries[0][0])
+        return entries
+
+    async def _read_batch(self, partition: PartitionKeys, reclaiming: bool) -> list[Entry]:
+        """As many entries as the partition may take slots for; each entry keeps one."""
+        slots = await self._capacity.take(partition.partition, READ_BATCH)
+        try:
+            entries = await (
+                self._reclaim(partition, slots)
+                if reclaiming
+                else self.consumer.read(partition, slots, READ_BLOCK_MS)
+            )
+        except Exception:
+            self._capacity.give_back(partition.partition, slots)
+            raise
+        if self._stopping.is_set() and not entries:
+            self._capacity.give_back(partition.partition, slots)
+            return []
+        self._capacity.give_back(partition.partition, slots - len(entries))
+        return entries
+
     async def _start(self, partition: PartitionKeys, entries: list[Entry], reclaimed: bool) -> None:
-        """Count the attempts and load the messages in one script call, then deliver each."""
-        capacity = self._capacity[partition.partition]
-        for started in await self.consumer.start(partition, entries, reclaimed):
+        """Count the attempts and load the messages in one script call, then deliver each.
+        Every entry holds a slot; those that turn out to be no attempt give theirs back."""
+        try:
+            started_all = await self.consumer.start(partition, entries, reclaimed)
+        except Exception:
+            self._capacity.give_back(partition.partition, len(entries))
+            raise
+        for started in started_all:
             if isinstance(started, Attempt):
                 self._spawn(self._deliver(started))
                 continue
-            if isinstance(started, CancelledInGate):
-                await self.consumer.settle_cancelled(started)
-            elif isinstance(started, DueForGate):
-                await self.consumer.enter_gate(started)
-            capacity.give_back()
+            try:
+                if isinstance(started, CancelledInGate):
+                    await self.consumer.settle_cancelled(started)
+                elif isinstance(started, DueForGate):
+                    await self.consumer.enter_gate(started)
+            except Exception:  # its entry stays pending: reclaimed and tried again later
+                log.exception("worker.gate_step_failed", partition=partition.partition)
+            finally:
+                self._capacity.give_back(partition.partition)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -204,7 +233,6 @@ class Worker:
     async def _deliver(self, attempt: Attempt) -> None:
         inflight = self._inflight[attempt.partition.partition]
         inflight.add(attempt.entry_id)
-        INFLIGHT.inc()
         # Log fields are passed per call rather than bound into contextvars for every
         # delivery: binding cost ~3% of worker CPU (docs/performance-log.md), even unlogged.
         try:
@@ -226,8 +254,7 @@ class Worker:
             )
         finally:
             inflight.discard(attempt.entry_id)
-            INFLIGHT.dec()
-            self._capacity[attempt.partition.partition].give_back()
+            self._capacity.give_back(attempt.partition.partition)
 
     async def _attempt(self, attempt: Attempt) -> Outcome:
         envelope = attempt.envelope
@@ -246,7 +273,7 @@ class Worker:
             DELIVERY_WAIT.observe(max(0.0, started - envelope.not_before / 1000))
         response = await self._send(attempt)
         DELIVERY_DURATION.observe(time.time() - started)
-        DELIVERIES.labels(_outcome_label(response), status_class(response.status)).inc()
+        count_delivery(_outcome_label(response), response.status)
         return self._decide(attempt, response)
 
     async def _send(self, attempt: Attempt) -> Response:
