@@ -21,7 +21,7 @@ class Sizes:
     retry_paced_seconds: int = 5
     retry_backoff_ms: int = 100
     memory: int = 100_000
-    idle_seconds: float = 6.0
+    idle_seconds: float = 15.0
 
     def scaled(self, factor: float) -> Sizes:
         """Smaller counts for a smoke run (`--scale 0.1`); rates and delays stay as they are."""

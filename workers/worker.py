@@ -41,12 +41,20 @@ from workers.outcome import DeadLetter, Failure, Outcome, failure_of
 from workers.settle import settle
 
 log = structlog.get_logger()
+# A partition with work blocks briefly (holding the slots it asked for); an idle one
+# holds none and blocks long: its idle cost is one command per IDLE_BLOCK_MS. Stopping
+# unblocks both at once.
 READ_BLOCK_MS = 1000
+IDLE_BLOCK_MS = 5000
 READ_BATCH = 100
 KEY_REFRESH_SECONDS = 5.0
-GAUGE_SECONDS = 5.0
+# Backlog gauges: every worker samples the same values, and Prometheus scrapes every 15-30 s.
+GAUGE_SECONDS = 15.0
 RETENTION_SECONDS = 60.0
 HOUSEKEEPING_SECONDS = 60.0
+# The safety sweep's lease, as a share of the promote interval: shorter than the interval,
+# so the next worker whose interval runs out always finds it expired.
+SWEEP_LEASE = 0.9
 
 
 class Worker:
@@ -59,6 +67,7 @@ class Worker:
         self._capacity = Capacity(self.settings.worker_concurrency, self.settings.partitions)
         self._inflight: dict[int, set[str]] = {p.partition: set() for p in conn.partitions}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._readers = {p.partition: self.consumer.reader(p) for p in conn.partitions}
         self._stopping = asyncio.Event()
         self._signing_key = ""
         self._session: aiohttp.ClientSession | None = None
@@ -88,6 +97,8 @@ class Worker:
             background = [asyncio.create_task(loop) for loop in loops]
             await self._stopping.wait()
             await self._drain(background)
+            for reader in self._readers.values():
+                await reader.close()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -96,9 +107,14 @@ class Worker:
         """Stop reading, give in-flight deliveries the grace period, leave the rest pending.
 
         Loops end by themselves once `_stopping` is set (a blocked XREADGROUP returns within
-        READ_BLOCK_MS), so no Redis command is cancelled halfway.
+        IDLE_BLOCK_MS, and at once when CLIENT UNBLOCK reaches them), so no Redis command is
+        cancelled halfway.
         """
-        _, stuck = await asyncio.wait(background, timeout=READ_BLOCK_MS / 1000 + 5)
+        try:
+            await self.consumer.unblock(list(self._readers.values()))
+        except Exception:  # they still end within their block
+            log.exception("worker.unblock_failed")
+        _, stuck = await asyncio.wait(background, timeout=IDLE_BLOCK_MS / 1000 + 5)
         for task in stuck:
             task.cancel()
         if self._tasks:
@@ -172,7 +188,7 @@ class Worker:
 
     async def _wait_for_work(self, partition: PartitionKeys) -> list[Entry]:
         """A blocking read of one entry holding no slot, then a slot for it."""
-        entries = await self.consumer.read(partition, 1, READ_BLOCK_MS)
+        entries = await self._readers[partition.partition].read(1, IDLE_BLOCK_MS)
         if entries:
             # Heartbeats cover it while it waits, so no one reclaims it meanwhile.
             waiting = self._inflight[partition.partition]
@@ -190,7 +206,7 @@ class Worker:
             entries = await (
                 self._reclaim(partition, slots)
                 if reclaiming
-                else self.consumer.read(partition, slots, READ_BLOCK_MS)
+                else self._readers[partition.partition].read(slots, READ_BLOCK_MS)
             )
         except Exception:
             self._capacity.give_back(partition.partition, slots)
@@ -301,33 +317,44 @@ class Worker:
 
     async def _promote_loop(self) -> None:
         """Move due delayed messages to the ready streams, then sleep until the next one is
-        due, at most HOOKSTREAM_PROMOTE_INTERVAL_MS (which bounds the lateness a lost
-        announcement can cause); an announced new head due sooner wakes it earlier. An idle
-        worker costs one pipelined sweep per interval instead of one every 20 ms."""
+        due, at most HOOKSTREAM_PROMOTE_INTERVAL_MS; an announced new head due sooner wakes
+        it earlier. A sweep with nothing known to be due (the interval ran out) is only a
+        safety net for lost announcements, so one worker per interval runs it (a lease), not
+        every worker: an idle system's promote cost does not grow with the worker count."""
         while not self._stopping.is_set():
             try:
                 async with DelayedHeads(self.conn.redis) as heads:
+                    known = True
                     while not self._stopping.is_set():
-                        await self._sleep_until_due(heads, await self._promote_due())
+                        seconds = await self._promote_due(known)
+                        known = await self._sleep_until_due(heads, seconds)
             except Exception:
                 log.exception("worker.promote_failed")
                 await self._pause(1)
 
-    async def _promote_due(self) -> float:
-        """Promote every partition; seconds until the next sweep is needed."""
-        longest = self.settings.promote_interval_ms / 1000
+    async def _promote_due(self, known: bool) -> float:
+        """Promote every partition (unless this is a safety sweep another worker runs);
+        seconds until the next sweep is needed."""
+        interval_ms = self.settings.promote_interval_ms
+        if not known and not await self.consumer.lease_sweep(int(interval_ms * SWEEP_LEASE)):
+            return interval_ms / 1000
         next_ms = await self.consumer.promote_all(self.conn.partitions, READ_BATCH)
-        return longest if next_ms < 0 else min(longest, next_ms / 1000)
+        return interval_ms / 1000 if next_ms < 0 else min(interval_ms, next_ms) / 1000
 
-    async def _sleep_until_due(self, heads: DelayedHeads, seconds: float) -> None:
+    async def _sleep_until_due(self, heads: DelayedHeads, seconds: float) -> bool:
+        """Sleep `seconds` or until an announced head is due; True when something is known
+        to be due at the wake-up (an announcement, or a due time within the interval)."""
+        known = seconds < self.settings.promote_interval_ms / 1000
         wake_at = time.monotonic() + seconds
         while not self._stopping.is_set():
             left = wake_at - time.monotonic()
             if left <= 0:
-                return
+                break
             announced_ms = await heads.wait(left)
             if announced_ms is not None:
+                known = True
                 wake_at = min(wake_at, time.monotonic() + announced_ms / 1000)
+        return known
 
     async def _reclaim(self, partition: PartitionKeys, count: int) -> list[Entry]:
         """Take over entries idle past the visibility timeout (their worker died)."""
