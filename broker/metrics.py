@@ -134,6 +134,17 @@ def status_class(status: int) -> str:
 
 
 @functools.cache
+def _published_child(source: str) -> Counter:
+    return PUBLISHED.labels(source)
+
+
+def count_published(source: str, count: int = 1) -> None:
+    """`count` messages stored by `source` (api, schedule, retry, callback: a bounded set),
+    its labelled child looked up once."""
+    _published_child(source).inc(count)
+
+
+@functools.cache
 def _delivery_child(outcome: str, status_group: str) -> Counter:
     return DELIVERIES.labels(outcome, status_group)
 

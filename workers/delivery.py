@@ -96,8 +96,10 @@ def _timeout(timeout_ms: int) -> aiohttp.ClientTimeout:
 
 async def _read_capped(stream: aiohttp.StreamReader, cap: int) -> bytes:
     """Up to `cap` bytes of the answer: one read() returns only what has arrived so far."""
-    chunks: list[bytes] = []
-    left = cap
+    first = await stream.read(cap)
+    if not first or stream.at_eof():  # a small answer arrives whole: no read to find its end
+        return first
+    chunks, left = [first], cap - len(first)
     while left > 0:
         chunk = await stream.read(left)
         if not chunk:
