@@ -43,9 +43,10 @@ from workers.settle import settle
 log = structlog.get_logger()
 # A partition with work blocks briefly (holding the slots it asked for); an idle one
 # holds none and blocks long: its idle cost is one command per IDLE_BLOCK_MS. Stopping
-# unblocks both at once.
+# unblocks both at once. Well under redis-py's 5 s socket timeout, which a block reaching it
+# would turn into an error and a reconnect.
 READ_BLOCK_MS = 1000
-IDLE_BLOCK_MS = 5000
+IDLE_BLOCK_MS = 3500
 READ_BATCH = 100
 KEY_REFRESH_SECONDS = 5.0
 # Backlog gauges: every worker samples the same values, and Prometheus scrapes every 15-30 s.

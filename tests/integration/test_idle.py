@@ -9,6 +9,7 @@ import pytest
 from broker.queue.consumer import Consumer
 from broker.queue.keys import PartitionKeys
 from tests.support.hookstream import Hookstream
+from workers.worker import IDLE_BLOCK_MS
 
 pytestmark = pytest.mark.integration
 
@@ -33,4 +34,12 @@ async def test_unblock_ends_a_long_idle_read_at_once(hookstream: Hookstream) -> 
     assert await consumer.unblock([reader]) == 1
     assert await asyncio.wait_for(read, 10) == []
     assert await consumer.unblock([reader]) == 0
+    await reader.close()
+
+
+async def test_an_idle_block_ends_before_the_socket_timeout(hookstream: Hookstream) -> None:
+    """An idle partition's whole block passes without an error: a block as long as the
+    client's socket timeout (5 s) failed with a TimeoutError and a reconnect, every time."""
+    reader = Consumer(hookstream.conn, "test-idle").reader(PartitionKeys(0))
+    assert await reader.read(1, IDLE_BLOCK_MS) == []
     await reader.close()
