@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench.report import number
+
 Data = dict[str, Any]
 
 
@@ -109,7 +111,7 @@ def table(data: Data) -> str:
     found = rows(data)
     if not found:
         return ""
-    lines = [(r["figure"], f"{r['value']:.3g}", r["detail"], r["target"],
+    lines = [(r["figure"], number(r["value"]), r["detail"], r["target"],
               "ok" if r["met"] else "MISS") for r in found]  # fmt: skip
     header = ("figure", "value", "from", "target", "")
     widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
