@@ -351,7 +351,8 @@ class Worker:
             left = wake_at - time.monotonic()
             if left <= 0:
                 break
-            announced_ms = await heads.wait(left)
+            # At most a second per wait, so a stop is seen within one, whatever the interval.
+            announced_ms = await heads.wait(min(left, 1.0))
             if announced_ms is not None:
                 known = True
                 wake_at = min(wake_at, time.monotonic() + announced_ms / 1000)
