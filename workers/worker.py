@@ -9,6 +9,7 @@ workers' consumer names), and a signing-key refresh (rotation takes effect witho
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -170,7 +171,9 @@ class Worker:
         slots, so neither starves. An idle partition holds no slot while it waits for work:
         its blocking read asks for one entry, which then waits for a slot like any other."""
         reclaim_every = self.settings.visibility_timeout_ms / 2000
-        next_reclaim = time.monotonic() + reclaim_every
+        # A random first round, so the partitions' reclaims (and the pool connections they
+        # need at once) spread over the period instead of all coming in the same instant.
+        next_reclaim = time.monotonic() + reclaim_every * random.uniform(0.5, 1.0)
         idle = True
         while not self._stopping.is_set():
             reclaiming = time.monotonic() >= next_reclaim
