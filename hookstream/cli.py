@@ -45,7 +45,7 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
 
 async def run_role(settings: Settings, role: str) -> None:
     """One role against REDIS_URL, until SIGTERM or SIGINT."""
-    if not settings.redis_url:
+    if not settings.redis_url and settings.redis_mode != "sentinel":
         raise ConfigError("REDIS_URL must be set (only `hookstream dev` embeds a server)")
     if role == "ingress":
         settings.require_tokens()
@@ -56,7 +56,7 @@ async def run_dev(settings: Settings) -> None:
     """Ingress, worker and scheduler in one process, on an embedded server unless REDIS_URL
     is set."""
     server = None
-    if not settings.redis_url:
+    if not settings.redis_url and settings.redis_mode != "sentinel":
         server = EmbeddedServer(Path(settings.data_dir) / "redis").start()
     url = settings.redis_url or (server.url if server else "")
     try:

@@ -15,6 +15,7 @@ from broker.http.app import build_app
 from broker.http.server import Listener
 from broker.metrics import export_role_metrics
 from broker.queue.connection import Connection
+from broker.queue.layout import ensure_layout
 from broker.queue.signing_keys import ensure_keys
 from broker.settings import Settings
 from scheduler.loop import Scheduler
@@ -33,7 +34,7 @@ class Composition:
     def __init__(
         self,
         settings: Settings,
-        redis_url: str,
+        redis_url: str | None,
         roles: Collection[str],
         *,
         scheduler_settings: SchedulerSettings | None = None,
@@ -45,16 +46,26 @@ class Composition:
         self.settings = settings
         self.roles = tuple(role for role in ROLES if role in roles)
         self.scheduler_settings = scheduler_settings or scheduler_settings_from_env()
-        self.conn = Connection.open(settings, redis_url)
+        self.redis_url = redis_url
+        self._conn: Connection | None = None
         self.worker: Worker | None = None
         self.scheduler: Scheduler | None = None
         self._app_hook = app_hook
         self._listener: Listener | None = None
         self._tasks: dict[object, asyncio.Task[None]] = {}
 
+    @property
+    def conn(self) -> Connection:
+        """The connection, once `start` has opened it."""
+        assert self._conn is not None, "Composition.start() opens the connection"
+        return self._conn
+
     async def start(self) -> Composition:
-        """Connect, prepare Redis, serve, and start the loops of the roles asked for."""
-        await self.conn.redis.ping()
+        """Connect (finding out whether Redis is a cluster), check the partition layout,
+        prepare Redis, serve, and start the loops of the roles asked for."""
+        self._conn = await Connection.connect(self.settings, self.redis_url)
+        await self.conn.ping_all()
+        await ensure_layout(self.conn)
         await self.conn.ensure_groups()
         await ensure_keys(self.conn)
         await self._serve()
@@ -70,7 +81,8 @@ class Composition:
         await self.stop_worker()
         if self._listener:
             await self._listener.stop()
-        await self.conn.close()
+        if self._conn:
+            await self._conn.close()
 
     def start_worker(self) -> Worker:
         self.worker = Worker(self.conn)
@@ -109,7 +121,7 @@ class Composition:
         self._listener = await _listen(Listener(app, self.settings, self.settings.host, port))
 
     async def _redis_ready(self) -> str | None:
-        await self.conn.redis.ping()
+        await self.conn.ping_all()
         return None
 
 

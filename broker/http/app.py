@@ -60,7 +60,7 @@ def build_app(conn: Connection) -> web.Application:
         routes.add_routes(app)
 
     async def readiness() -> str | None:
-        await conn.redis.ping()
+        await conn.ping_all()
         if not await keys_initialised(conn):
             return "signing keys are not initialised"
         return None

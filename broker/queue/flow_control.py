@@ -8,6 +8,7 @@ message brings its settings, which win unless the key is pinned through the API.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -98,7 +99,7 @@ async def info(conn: Connection, key: str) -> FlowControlInfo | None:
 
 async def list_keys(conn: Connection, search: str = "") -> list[FlowControlInfo]:
     names = sorted(n.decode() for n in members(await conn.redis.smembers(FLOW_CONTROL_INDEX)))
-    found = [await info(conn, name) for name in names if search in name]
+    found = await asyncio.gather(*(info(conn, name) for name in names if search in name))
     return [item for item in found if item is not None]
 
 

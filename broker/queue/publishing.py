@@ -13,7 +13,6 @@ The one pipeline behind publish, enqueue, batch items and schedule ticks:
 from __future__ import annotations
 
 import hashlib
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,7 +24,13 @@ from broker.metrics import PUBLISHED
 from broker.queue.connection import Connection
 from broker.queue.destinations import is_url, url_destination
 from broker.queue.flow_control import apply_message_settings
-from broker.queue.keys import PartitionKeys, new_message_id, queue_partition
+from broker.queue.keys import (
+    PartitionKeys,
+    new_message_id,
+    partition_keys,
+    queue_partition,
+    random_partition,
+)
 from broker.queue.model import PublishOptions
 from broker.queue.names import check_name
 from broker.queue.producer import Draft, Routing, build_draft, publish, publish_once
@@ -41,7 +46,7 @@ IdMaker = Callable[[PartitionKeys, int], str]
 
 
 def random_ids(partition: PartitionKeys, index: int) -> str:
-    return new_message_id(0, partition.partition)
+    return new_message_id(partition)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +159,10 @@ def _partition(
     if gate:
         return queue_partition(gate, partitions)
     if digest:
-        return PartitionKeys(int(digest[:8], 16) % partitions)
+        return partition_keys(int(digest[:8], 16) % partitions, partitions)
     if routing.schedule_id:
         return queue_partition(routing.schedule_id, partitions)
-    return PartitionKeys(random.randrange(partitions))
+    return random_partition(partitions)
 
 
 def plan(

@@ -8,6 +8,7 @@ workers and survives any of them dying.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import cast
 
@@ -120,7 +121,7 @@ async def get_queue(conn: Connection, name: str) -> QueueInfo | None:
 
 async def list_queues(conn: Connection) -> list[QueueInfo]:
     names = sorted(n.decode() for n in members(await conn.redis.smembers(QUEUES_INDEX)))
-    found = [await get_queue(conn, name) for name in names]
+    found = await asyncio.gather(*(get_queue(conn, name) for name in names))
     return [queue for queue in found if queue is not None]
 
 
