@@ -64,10 +64,15 @@ class Composition:
         """Connect (finding out whether Redis is a cluster), check the partition layout,
         prepare Redis, serve, and start the loops of the roles asked for."""
         self._conn = await Connection.connect(self.settings, self.redis_url)
-        await self.conn.ping_all()
-        await ensure_layout(self.conn)
-        await self.conn.ensure_groups()
-        await ensure_keys(self.conn)
+        try:
+            await self.conn.ping_all()
+            await ensure_layout(self.conn)
+            await self.conn.ensure_groups()
+            await ensure_keys(self.conn)
+        except BaseException:
+            await self.conn.close()  # a refused start leaves no connection behind
+            self._conn = None
+            raise
         await self._serve()
         if "worker" in self.roles:
             self.start_worker()

@@ -258,7 +258,8 @@ class Connection:
 
     @classmethod
     async def connect(cls, settings: Settings, url: str | None) -> Connection:
-        """`open`, resolving `auto` by asking the server, and learn a cluster's slot map."""
+        """`open`, resolving `auto` by asking the server; learn a cluster's slot map and
+        load the scripts."""
         mode = settings.redis_mode
         if mode == "auto":
             if not url:
@@ -267,6 +268,7 @@ class Connection:
         conn = cls.open(settings, url, mode)
         if isinstance(conn.redis, RedisCluster):
             await conn.redis.initialize()
+        await conn.scripts.load_all()
         return conn
 
     @property

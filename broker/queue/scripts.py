@@ -256,6 +256,11 @@ class Scripts:
             results: list[Any] = await pipe.execute(raise_on_error=False)
         return results
 
+    async def load_all(self) -> None:
+        """Load every script up front (on every primary), so that steady state sees no
+        NOSCRIPT round trip; `call` still recovers when a cache is emptied later."""
+        await self._load(set(self._loaded))
+
     async def _load(self, names: set[str]) -> None:
         """SCRIPT LOAD on the server, or on every primary of a cluster."""
         await asyncio.gather(*(self._redis.script_load(self._loaded[n].source) for n in names))

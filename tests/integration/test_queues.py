@@ -29,6 +29,7 @@ async def _enqueue(
     return await api(hookstream, "POST", f"/v2/enqueue/{queue}/{url}", data=body, headers=headers)
 
 
+@pytest.mark.cluster
 async def test_fifo_with_parallelism_one_holds_through_retries(
     hookstream: Hookstream, sink: Sink
 ) -> None:
@@ -119,6 +120,7 @@ async def test_queue_api_with_the_python_sdk(hookstream: Hookstream, sink: Sink)
         await client.http._client.aclose()
 
 
+@pytest.mark.cluster
 async def test_delete_queue_cancels_waiting_messages(hookstream: Hookstream, sink: Sink) -> None:
     """Deleting a paused queue cancels what it held: a sentinel enqueued afterwards under the
     same name (parallelism 1, FIFO) is the first and only delivery."""
