@@ -93,6 +93,7 @@ async def test_bad_values(hookstream: Hookstream, sink: Sink, value: str) -> Non
     assert (await api(hookstream, "GET", "/v2/flowControl/k"))[0] == 404
 
 
+@pytest.mark.cluster
 async def test_pause_pin_and_info_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
     """flow_control.get/pause/resume/pin/unpin/reset_rate, and global parallelism counting the
     one message in flight."""

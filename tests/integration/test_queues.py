@@ -99,6 +99,7 @@ async def test_enqueue_rules(hookstream: Hookstream, sink: Sink) -> None:
     assert received.body == b"second"
 
 
+@pytest.mark.cluster
 async def test_queue_api_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
     """upsert, get, list, pause, resume, enqueue_json and delete through qstash.AsyncQStash."""
     client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)

@@ -61,6 +61,7 @@ async def test_fan_out_with_one_failing_endpoint(hookstream: Hookstream, sink: S
     assert {e["endpointName"] for e in events["events"] if "endpointName" in e} == {"a"}
 
 
+@pytest.mark.cluster
 async def test_url_group_api_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
     """upsert, get, list, remove endpoints, publish to the group, delete."""
     client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)

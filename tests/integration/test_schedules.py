@@ -94,6 +94,7 @@ async def _redis_now(hookstream: Hookstream) -> int:
 # -- the API ---------------------------------------------------------------------------------
 
 
+@pytest.mark.cluster
 async def test_create_with_every_option_and_read_back(ingress: Hookstream) -> None:
     """The docs' curl call plus every publish option: 200 {scheduleId: scd_...}, and GET shows
     each option with the next UTC midnight as nextScheduleTime."""
