@@ -98,3 +98,15 @@ def test_foreign_dlq_ids_are_refused(bad: str) -> None:
     """Anything but stream id + partition is not a DLQ id."""
     with pytest.raises(ValueError, match="not a dlq id"):
         parse_dlq_id(bad)
+
+
+def test_hookstream_partitions_prints_every_ready_stream(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The operator's list of stream names is the code's, one line per partition."""
+    from broker.settings import Settings
+    from hookstream.cli import print_partitions
+
+    print_partitions(Settings(partitions=3))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{p} {partition_keys(p, 3).ready}" for p in range(3)]
