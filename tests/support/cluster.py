@@ -102,10 +102,11 @@ class Server:
 
 @dataclass
 class LocalCluster:
-    """`masters` cluster nodes, formed by valkey-cli."""
+    """`masters` cluster masters with `replicas` replicas each, formed by valkey-cli."""
 
     folder: Path
     masters: int = 3
+    replicas: int = 0
     nodes: list[Server] = field(default_factory=list)
 
     @property
@@ -113,7 +114,7 @@ class LocalCluster:
         return f"redis://127.0.0.1:{self.nodes[0].port}"
 
     def start(self) -> LocalCluster:
-        for index in range(self.masters):
+        for index in range(self.masters * (1 + self.replicas)):
             port, bus = free_port(), free_port()
             args = ["--cluster-enabled", "yes", "--cluster-port", str(bus),
                     "--cluster-config-file", "nodes.conf",
@@ -122,7 +123,7 @@ class LocalCluster:
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
         subprocess.run(
             [_binary("valkey-cli"), "--cluster", "create", *addresses,
-             "--cluster-replicas", "0", "--cluster-yes"],
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             check=True, capture_output=True, timeout=30,
         )  # fmt: skip
         wait_until(self._formed, 15, "the cluster did not reach cluster_state:ok")
@@ -137,10 +138,15 @@ class LocalCluster:
                 return False
         return True
 
+    def role(self, node: Server) -> str:
+        """`master` or `slave`, as the node says."""
+        return str(node.run("info", "replication")["role"])
+
     def flush(self) -> None:
         """Empty every master and zero its error counters; the script caches stay."""
         for node in self.nodes:
-            node.run("flushall")
+            if self.role(node) == "master":  # replicas refuse writes; they follow
+                node.run("flushall")
             node.run("config_resetstat")
 
     def routing_errors(self) -> dict[str, int]:
