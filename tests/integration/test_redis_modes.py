@@ -13,12 +13,14 @@ import aiohttp
 import pytest
 from redis.asyncio import RedisCluster
 from redis.cluster import RedisCluster as SyncCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, MovedError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from broker.errors import ConfigError
 from broker.queue.connection import BoundedCluster, Connection
 from broker.queue.keys import PartitionKeys, partition_keys
+from broker.queue.scripts import PROMOTE
 from broker.settings import Settings
 from tests.support.api import eventually
 from tests.support.cluster import LocalCluster, LocalSentinel, started, wait_until
@@ -122,6 +124,56 @@ async def test_readiness_pings_every_primary(cluster: LocalCluster) -> None:
     finally:
         cluster.nodes[2].run("execute_command", "CLIENT", "UNPAUSE")
         await server.stop()
+
+
+async def test_one_nodes_failure_fails_only_its_callers(cluster: LocalCluster) -> None:
+    """Script calls of one event-loop turn on 6 partitions (2 per master) while one master
+    is paused: its 2 callers fail, the other 4 get their replies."""
+    conn = await Connection.connect(Settings(partitions=6, redis_timeout_ms=2000), cluster.url)
+    paused = cluster.nodes[2]
+    try:
+        assert isinstance(conn.redis, RedisCluster)
+        on_paused = [
+            conn.redis.get_node_from_key(p.ready).port == paused.port for p in conn.partitions
+        ]
+        assert on_paused.count(True) == 2
+        paused.run("execute_command", "CLIENT", "PAUSE", "6000", "ALL")
+        replies = await asyncio.gather(
+            *(conn.scripts.call(PROMOTE, p, {}, {"limit": 1}) for p in conn.partitions),
+            return_exceptions=True,
+        )
+        # The first read times out; the connection is then dropped under the second.
+        failed = [isinstance(r, RedisTimeout | RedisConnectionError) for r in replies]
+        assert failed == on_paused, replies
+        assert all(r == [0, -1] for r, out in zip(replies, on_paused, strict=True) if not out)
+    finally:
+        paused.run("execute_command", "CLIENT", "UNPAUSE")
+        await conn.close()
+
+
+async def _promote_all(conn: Connection) -> list[object]:
+    """One promote call per partition, all in one event-loop turn (one batch)."""
+    calls = (conn.scripts.call(PROMOTE, p, {}, {"limit": 1}) for p in conn.partitions)
+    return list(await asyncio.gather(*calls))
+
+
+async def test_emptied_script_caches_are_reloaded_on_every_master(cluster: LocalCluster) -> None:
+    """SCRIPT FLUSH on every master (a restart, a failover): the next calls on all of them
+    succeed; each master answered NOSCRIPT once per script call it refused, no more."""
+    conn = await Connection.connect(Settings(partitions=6), cluster.url)
+    try:
+        for node in cluster.nodes:
+            node.run("script_flush")
+        assert await _promote_all(conn) == [[0, -1]] * 6
+        refused = cluster.routing_errors()
+        assert refused == {f"{node.port}:NOSCRIPT": 2 for node in cluster.nodes}
+        for node in cluster.nodes:
+            node.run("config_resetstat")
+        await asyncio.gather(
+            *(conn.scripts.call(PROMOTE, p, {}, {"limit": 1}) for p in conn.partitions)
+        )
+    finally:
+        await conn.close()
 
 
 @pytest.mark.cluster
