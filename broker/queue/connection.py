@@ -278,7 +278,8 @@ class Connection:
         ]
 
     def primaries(self) -> list[Node]:
-        """Every primary: the one server, or each cluster master."""
+        """Every primary: the one server, or each cluster master. A readiness check of one
+        server (PING, persistence, eviction policy) runs over each of these."""
         client = self.redis
         if not isinstance(client, RedisCluster):
             return [Node("redis", client.execute_command)]
