@@ -71,12 +71,14 @@ def redis_cluster() -> Iterator[LocalCluster]:
 @pytest.fixture
 def redis_url(request: pytest.FixtureRequest, redis_backend: str) -> Iterator[str]:
     """An empty server (or cluster) for this test. On the cluster, the test must leave no
-    MOVED, ASK, CROSSSLOT or NOSCRIPT error counted by any master (INFO errorstats)."""
+    MOVED, ASK, CROSSSLOT or NOSCRIPT error counted by any master (INFO errorstats), and no
+    COMMAND GETKEYS (the client asking a server where a command's keys are)."""
     if redis_backend == "cluster":
         cluster: LocalCluster = request.getfixturevalue("redis_cluster")
         cluster.flush()
         yield cluster.url
         assert cluster.routing_errors() == {}
+        assert cluster.calls("command|getkeys") == 0
         return
     server: EmbeddedServer = request.getfixturevalue("redis_server")
     client = redis.Redis(port=server.port)

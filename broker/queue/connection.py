@@ -166,6 +166,15 @@ class BoundedCluster(RedisCluster):
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
         return await bounded(self, super().execute_command(*args, **kwargs))
 
+    async def _determine_slot(self, command: str, *args: Any) -> int:
+        """XREADGROUP's keys follow its STREAMS word, so redis-py asks the server for them:
+        a COMMAND GETKEYS round trip to one node before every read of every worker. Ours
+        read one stream (`... STREAMS <key> <id>`), so the key is known here."""
+        if command.upper() == "XREADGROUP" and len(args) >= 3 and _upper(args[-3]) == "STREAMS":
+            return self.keyslot(args[-2])
+        slot: int = await super()._determine_slot(command, *args)
+        return slot
+
     def pipeline(
         self, transaction: Any | None = None, shard_hint: Any | None = None
     ) -> ClusterPipeline:
@@ -196,6 +205,10 @@ async def bounded(cluster: BoundedCluster, work: Awaitable[Any]) -> Any:
             return await work
         finally:
             _HOLDING_PERMIT.reset(token)
+
+
+def _upper(word: Any) -> str:
+    return (word.decode() if isinstance(word, bytes) else str(word)).upper()
 
 
 def cluster_client(settings: Settings, url: str) -> BoundedCluster:

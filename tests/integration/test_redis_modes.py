@@ -35,6 +35,29 @@ def _cluster(redis_cluster: LocalCluster) -> Iterator[LocalCluster]:
     redis_cluster.flush()
     yield redis_cluster
     assert redis_cluster.routing_errors() == {}
+    assert redis_cluster.calls("command|getkeys") == 0
+
+
+async def test_reads_cost_no_extra_round_trip(cluster: LocalCluster) -> None:
+    """redis-py's own cluster routing asks a server for XREADGROUP's keys (COMMAND GETKEYS)
+    before each read; hookstream's finds the same slot itself."""
+    plain = RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
+    conn = await Connection.connect(Settings(partitions=6), cluster.url)
+    try:
+        await conn.ensure_groups()
+        stream = conn.partitions[0].ready
+        await conn.redis.xreadgroup("workers", "c", {stream: ">"}, count=1)
+        assert cluster.calls("command|getkeys") == 0
+        await plain.initialize()
+        args = ("GROUP", "workers", "c", "COUNT", 1, "STREAMS", stream, ">")
+        slot = await plain._determine_slot("XREADGROUP", *args)  # redis-py's own routing
+        assert slot == await conn.redis._determine_slot("XREADGROUP", *args)
+        assert cluster.calls("command|getkeys") == 1
+        for node in cluster.nodes:
+            node.run("config_resetstat")
+    finally:
+        await plain.aclose()
+        await conn.close()
 
 
 def test_the_routing_error_count_sees_a_misrouted_command(cluster: LocalCluster) -> None:

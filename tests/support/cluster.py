@@ -160,6 +160,15 @@ class LocalCluster:
                     found[f"{node.port}:{name}"] = count
         return found
 
+    def calls(self, command: str) -> int:
+        """How often the masters ran `command` (`command|getkeys` for a subcommand) since
+        the last flush."""
+        found = 0
+        for node in self.nodes:
+            stats = node.run("info", "commandstats")
+            found += stats.get(f"cmdstat_{command}", {}).get("calls", 0)
+        return found
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
