@@ -21,7 +21,7 @@ from bench.proc import Role, spawn
 from bench.sink import SinkClient
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
-from broker.queue.keys import new_message_id
+from broker.queue.keys import new_message_id, random_partition
 from broker.queue.producer import Draft, Routing, build_draft, publish
 from broker.redis_server import EmbeddedServer, free_port
 from broker.settings import Settings
@@ -171,7 +171,7 @@ class Lab:
         url = self.sink.hook_url
 
         def draft(seq: int) -> Draft:
-            message_id = new_message_id(PARTITIONS)
+            message_id = new_message_id(random_partition(PARTITIONS))
             return build_draft(url, options, make_body(seq), message_id, Routing())
 
         for start in range(0, count, FILL_BATCH * 4):

@@ -39,6 +39,15 @@ class Settings:
     """Everything a role needs to know about its environment."""
 
     redis_url: str | None = None
+    # How to reach Redis (broker/queue/connection.py): `auto` asks the server at REDIS_URL
+    # whether it is a cluster node; `sentinel` asks the sentinels for the master.
+    redis_mode: str = "auto"
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_master_name: str = ""
+    # Above the workers' longest XREADGROUP BLOCK (1 s) with room to spare: a blocked read
+    # that hits the socket timeout is cut and its connection dropped (settings floor: 2 s).
+    redis_timeout_ms: int = 10_000
+    redis_connect_timeout_ms: int = 5_000
     host: str = "0.0.0.0"
     port: int = 8080
     metrics_port: int = 9090
@@ -48,7 +57,8 @@ class Settings:
     rate_limit: RateLimit | None = None
     current_signing_key: str | None = None
     next_signing_key: str | None = None
-    partitions: int = 4
+    # 48 spreads evenly over 1, 2, 3, 4, 6, 8, 12, 16, 24 or 48 cluster masters (keys.py).
+    partitions: int = 48
     worker_concurrency: int = 64
     default_timeout_ms: int = 30_000
     max_timeout_ms: int = 15 * 60_000
@@ -202,12 +212,46 @@ def _rate_limit(name: str, raw: str) -> RateLimit:
     return RateLimit(integer(minimum=1)(name, count.strip()), window_ms)
 
 
+def _host_ports(name: str, raw: str) -> tuple[tuple[str, int], ...]:
+    """`host:port,host:port` (IPv6 as `[::1]:26379`)."""
+    found = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        host, colon, port = item.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name} must be host:port[,host:port...], got {item!r}")
+        found.append((host.removeprefix("[").removesuffix("]"), int(port)))
+    if not found:
+        raise ConfigError(f"{name} names no host:port")
+    return tuple(found)
+
+
+def _socket_timeout(name: str, raw: str) -> int:
+    """A duration of at least REDIS_TIMEOUT_FLOOR_MS, so a blocked read never reaches it."""
+    value = duration(name, raw)
+    if value < REDIS_TIMEOUT_FLOOR_MS:
+        raise ConfigError(
+            f"{name} must be at least {REDIS_TIMEOUT_FLOOR_MS}ms (workers block reads for "
+            f"up to {READ_BLOCK_CEILING_MS}ms), got {raw!r}"
+        )
+    return value
+
+
 def _tokens(_: str, raw: str) -> tuple[str, ...]:
     return tuple(token.strip() for token in raw.split(",") if token.strip())
 
 
+READ_BLOCK_CEILING_MS = 1_000
+"""The longest XREADGROUP BLOCK any role sends (workers/worker.py READ_BLOCK_MS; a unit test
+holds them together)."""
+REDIS_TIMEOUT_FLOOR_MS = 2 * READ_BLOCK_CEILING_MS
+
 VARIABLES: dict[str, Variable] = {
     "redis_url": ("REDIS_URL", text),
+    "redis_mode": ("HOOKSTREAM_REDIS_MODE", choice("auto", "standalone", "cluster", "sentinel")),
+    "redis_sentinels": ("HOOKSTREAM_REDIS_SENTINELS", _host_ports),
+    "redis_master_name": ("HOOKSTREAM_REDIS_MASTER_NAME", text),
+    "redis_timeout_ms": ("HOOKSTREAM_REDIS_TIMEOUT", _socket_timeout),
+    "redis_connect_timeout_ms": ("HOOKSTREAM_REDIS_CONNECT_TIMEOUT", duration),
     "host": ("HOOKSTREAM_HOST", text),
     "port": ("HOOKSTREAM_PORT", integer()),
     "metrics_port": ("HOOKSTREAM_METRICS_PORT", integer()),

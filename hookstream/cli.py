@@ -1,4 +1,5 @@
-"""`hookstream dev | ingress | worker | scheduler`: run one role, or all three with `dev`."""
+"""`hookstream dev | ingress | worker | scheduler`: run one role, or all three with `dev`.
+`hookstream partitions` prints each partition's tag (what redis-cli needs to inspect it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import structlog
 
 from broker.errors import ConfigError
 from broker.logs import configure_logging
+from broker.queue.keys import partition_keys
 from broker.queue.signing_keys import current_keys
 from broker.redis_server import EmbeddedServer
 from broker.settings import Settings, settings_from_env
@@ -24,14 +26,24 @@ log = structlog.get_logger()
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hookstream", description=__doc__)
-    parser.add_argument("role", choices=sorted({*ROLES, "dev"}), help="which process to run")
+    roles = sorted({*ROLES, "dev", "partitions"})
+    parser.add_argument("role", choices=roles, help="which process to run")
     role = parser.parse_args(argv).role
     try:
         settings = settings_from_env(dev=role == "dev")
+        if role == "partitions":
+            print_partitions(settings)
+            return
         configure_logging(settings.log_format, settings.log_level)
         _run(run_dev(settings) if role == "dev" else run_role(settings, role))
     except ConfigError as exc:
         sys.exit(f"hookstream: {exc}")
+
+
+def print_partitions(settings: Settings) -> None:
+    """One line per partition of HOOKSTREAM_PARTITIONS: number and ready stream."""
+    for p in range(settings.partitions):
+        print(p, partition_keys(p, settings.partitions).ready)
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -45,7 +57,7 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
 
 async def run_role(settings: Settings, role: str) -> None:
     """One role against REDIS_URL, until SIGTERM or SIGINT."""
-    if not settings.redis_url:
+    if not settings.redis_url and settings.redis_mode != "sentinel":
         raise ConfigError("REDIS_URL must be set (only `hookstream dev` embeds a server)")
     if role == "ingress":
         settings.require_tokens()
@@ -56,7 +68,7 @@ async def run_dev(settings: Settings) -> None:
     """Ingress, worker and scheduler in one process, on an embedded server unless REDIS_URL
     is set."""
     server = None
-    if not settings.redis_url:
+    if not settings.redis_url and settings.redis_mode != "sentinel":
         server = EmbeddedServer(Path(settings.data_dir) / "redis").start()
     url = settings.redis_url or (server.url if server else "")
     try:

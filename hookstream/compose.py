@@ -16,7 +16,8 @@ from broker.http.app import build_app
 from broker.http.server import Listener
 from broker.metrics import export_role_metrics
 from broker.queue.connection import Connection
-from broker.queue.durability import read_durability, server_readiness
+from broker.queue.durability import read_durability, readiness
+from broker.queue.layout import ensure_layout
 from broker.queue.signing_keys import ensure_keys
 from broker.settings import Settings
 from scheduler.loop import Scheduler
@@ -36,7 +37,7 @@ class Composition:
     def __init__(
         self,
         settings: Settings,
-        redis_url: str,
+        redis_url: str | None,
         roles: Collection[str],
         *,
         scheduler_settings: SchedulerSettings | None = None,
@@ -48,19 +49,34 @@ class Composition:
         self.settings = settings
         self.roles = tuple(role for role in ROLES if role in roles)
         self.scheduler_settings = scheduler_settings or scheduler_settings_from_env()
-        self.conn = Connection.open(settings, redis_url)
+        self.redis_url = redis_url
+        self._conn: Connection | None = None
         self.worker: Worker | None = None
         self.scheduler: Scheduler | None = None
         self._app_hook = app_hook
         self._listener: Listener | None = None
         self._tasks: dict[object, asyncio.Task[None]] = {}
 
+    @property
+    def conn(self) -> Connection:
+        """The connection, once `start` has opened it."""
+        assert self._conn is not None, "Composition.start() opens the connection"
+        return self._conn
+
     async def start(self) -> Composition:
-        """Connect, prepare Redis, serve, and start the loops of the roles asked for."""
-        await self.conn.redis.ping()
-        await self._log_durability()
-        await self.conn.ensure_groups()
-        await ensure_keys(self.conn)
+        """Connect (finding out whether Redis is a cluster), check the partition layout,
+        prepare Redis, serve, and start the loops of the roles asked for."""
+        self._conn = await Connection.connect(self.settings, self.redis_url)
+        try:
+            await self.conn.ping_all()
+            await self._log_durability()
+            await ensure_layout(self.conn)
+            await self.conn.ensure_groups()
+            await ensure_keys(self.conn)
+        except BaseException:
+            await self.conn.close()  # a refused start leaves no connection behind
+            self._conn = None
+            raise
         await self._serve()
         if "worker" in self.roles:
             self.start_worker()
@@ -74,7 +90,8 @@ class Composition:
         await self.stop_worker()
         if self._listener:
             await self._listener.stop()
-        await self.conn.close()
+        if self._conn:
+            await self._conn.close()
 
     def start_worker(self) -> Worker:
         self.worker = Worker(self.conn)
@@ -113,22 +130,24 @@ class Composition:
         self._listener = await _listen(Listener(app, self.settings, self.settings.host, port))
 
     async def _redis_ready(self) -> Readiness:
-        return await server_readiness(self.conn.redis, self.settings.allow_eviction)
+        return await readiness(self.conn, self.settings.allow_eviction)
 
     async def _log_durability(self) -> None:
-        """One line saying how Redis persists and what a crash of it may lose, so the risk
-        is on record where each role starts (docs/operations.md)."""
-        durability = await read_durability(self.conn.redis)
-        fields = {
-            "persistence": durability.mode,
-            "may_lose": durability.may_lose,
-            "maxmemory_policy": durability.eviction_policy or "unknown",
-        }
-        if durability.evicts:
-            accepted = self.settings.allow_eviction
-            log.warning("redis.evicts", accepted=accepted, **fields)
-        else:
-            log.info("redis.persistence", **fields)
+        """One line per primary saying how Redis persists and what a crash of it may lose, so
+        the risk is on record where each role starts (docs/operations.md)."""
+        for node in self.conn.primaries():
+            durability = await read_durability(node)
+            fields = {
+                "server": node.name,
+                "persistence": durability.mode,
+                "may_lose": durability.may_lose,
+                "maxmemory_policy": durability.eviction_policy or "unknown",
+            }
+            if durability.evicts:
+                accepted = self.settings.allow_eviction
+                log.warning("redis.evicts", accepted=accepted, **fields)
+            else:
+                log.info("redis.persistence", **fields)
 
 
 async def _listen(listener: Listener) -> Listener:

@@ -17,6 +17,7 @@ import redis
 
 from broker.errors import EmbeddedServerError
 from broker.redis_server import EmbeddedServer
+from tests.support.cluster import LocalCluster, started
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
 
@@ -47,12 +48,43 @@ def redis_server() -> Iterator[EmbeddedServer]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `cluster` run twice: on the one server, and on a local cluster."""
+    if metafunc.definition.get_closest_marker("cluster") and (
+        "redis_backend" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("redis_backend", ["standalone", "cluster"], indirect=True)
+
+
 @pytest.fixture
-def redis_url(redis_server: EmbeddedServer) -> str:
-    client = redis.Redis(port=redis_server.port)
+def redis_backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "standalone")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """Three masters for the whole run, started on first use; emptied for each test."""
+    with started(LocalCluster, "hookstream-test-cluster-") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest, redis_backend: str) -> Iterator[str]:
+    """An empty server (or cluster) for this test. On the cluster, the test must leave no
+    MOVED, ASK, CROSSSLOT or NOSCRIPT error counted by any master (INFO errorstats), and no
+    COMMAND GETKEYS (the client asking a server where a command's keys are)."""
+    if redis_backend == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        yield cluster.url
+        assert cluster.routing_errors() == {}
+        assert cluster.calls("command|getkeys") == 0
+        return
+    server: EmbeddedServer = request.getfixturevalue("redis_server")
+    client = redis.Redis(port=server.port)
     client.flushall()
     client.close()
-    return redis_server.url
+    yield server.url
 
 
 @pytest.fixture

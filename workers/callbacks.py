@@ -46,7 +46,7 @@ def callback_body(
 def _callback_draft(source: Envelope, spec: CallbackSpec, payload: bytes, suffix: bytes) -> Draft:
     now = int(time.time() * 1000)
     envelope = Envelope(
-        id=new_message_id(0, keys_for(source.id).partition),
+        id=new_message_id(keys_for(source.id)),
         url=spec.url,
         method=spec.method,
         headers={"Content-Type": ["application/json"], **spec.headers},

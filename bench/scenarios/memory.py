@@ -11,7 +11,6 @@ from bench.lab import Lab
 from bench.proc import peak_rss_mib
 from bench.report import Report
 from bench.sizes import Sizes
-from broker.queue.keys import PartitionKeys
 
 NAME = "memory"
 
@@ -22,8 +21,8 @@ async def _bytes_per_message(lab: Lab, count: int, headers: dict[str, str]) -> d
     await lab.queue_messages(count, headers)
     after = await lab.used_memory()
     events = 0
-    for partition in range(lab.settings.partitions):
-        events += await lab.redis.memory_usage(PartitionKeys(partition).events, samples=0) or 0
+    for partition in lab.conn.partitions:
+        events += await lab.redis.memory_usage(partition.events, samples=0) or 0
     return {
         "per_message": round((after - before) / count),
         "events_share": round(events / count),

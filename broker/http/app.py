@@ -27,7 +27,7 @@ from broker.http.routes import (
     workflows,
 )
 from broker.queue.connection import Connection
-from broker.queue.durability import server_readiness
+from broker.queue.durability import readiness as redis_readiness
 from broker.queue.rate_limits import Limiter
 from broker.queue.signing_keys import keys_initialised
 
@@ -65,7 +65,7 @@ def build_app(conn: Connection) -> web.Application:
         routes.add_routes(app)
 
     async def readiness() -> Readiness:
-        verdict = await server_readiness(conn.redis, settings.allow_eviction)
+        verdict = await redis_readiness(conn, settings.allow_eviction)
         if not verdict.problem and not await keys_initialised(conn):
             return Readiness("signing keys are not initialised", verdict.persistence)
         return verdict

@@ -8,10 +8,11 @@ trimming by MINID is idempotent.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from broker.queue.connection import Connection
-from broker.queue.keys import GROUP
+from broker.queue.keys import GROUP, PartitionKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,28 +28,21 @@ class Backlog:
 
 
 async def read_backlog(conn: Connection) -> list[Backlog]:
-    """Every partition's backlog, one pipeline per partition."""
-    found = []
-    for partition in conn.partitions:
-        async with conn.redis.pipeline(transaction=False) as pipe:
-            pipe.xinfo_groups(partition.ready)
-            pipe.xpending_range(partition.ready, GROUP, min="-", max="+", count=1)
-            pipe.zcard(partition.delayed)
-            pipe.xlen(partition.dlq)
-            groups, oldest, delayed, dead = await pipe.execute()
-        group = next((g for g in groups if g["name"] == GROUP.encode()), None) or {}
-        age = oldest[0]["time_since_delivered"] / 1000 if oldest else 0.0
-        found.append(
-            Backlog(
-                partition.partition,
-                group.get("lag") or 0,
-                group.get("pending") or 0,
-                age,
-                delayed,
-                dead,
-            )
-        )
-    return found
+    """Every partition's backlog, one pipeline per partition, all partitions at once."""
+    return list(await asyncio.gather(*(_backlog(conn, p) for p in conn.partitions)))
+
+
+async def _backlog(conn: Connection, partition: PartitionKeys) -> Backlog:
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.xinfo_groups(partition.ready)
+        pipe.xpending_range(partition.ready, GROUP, min="-", max="+", count=1)
+        pipe.zcard(partition.delayed)
+        pipe.xlen(partition.dlq)
+        groups, oldest, delayed, dead = await pipe.execute()
+    group = next((g for g in groups if g["name"] == GROUP.encode()), None) or {}
+    age = oldest[0]["time_since_delivered"] / 1000 if oldest else 0.0
+    lag, pending = group.get("lag") or 0, group.get("pending") or 0
+    return Backlog(partition.partition, lag, pending, age, delayed, dead)
 
 
 async def trim_retention(conn: Connection) -> None:

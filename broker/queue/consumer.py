@@ -11,7 +11,7 @@ command or a script argument.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from broker.queue import scripts
-from broker.queue.connection import Connection, StreamEntries
+from broker.queue.connection import Client, Connection, StreamEntries
 from broker.queue.events import event_extra
 from broker.queue.flow_control import apply_message_settings
 from broker.queue.keys import DELAYED_HEAD_CHANNEL, GROUP, PROMOTE_SWEEP, PartitionKeys, dlq_id
@@ -104,7 +104,7 @@ class Consumer:
 
     def reader(self, partition: PartitionKeys) -> Reader:
         """A blocking reader of `partition` on a connection of its own (see Reader)."""
-        return Reader(self.conn.redis.client(), self.name, partition)
+        return Reader(lambda: self.conn.dedicated(partition.ready), self.name, partition)
 
     async def unblock(self, readers: Sequence[Reader]) -> int:
         """End the blocked reads of `readers` now, as if their block had timed out; how
@@ -112,7 +112,8 @@ class Consumer:
         unblocked = 0
         for reader in readers:
             if reader.client_id is not None:
-                unblocked += bool(await self.conn.redis.client_unblock(reader.client_id))
+                node = self.conn.node_of(reader.stream)
+                unblocked += bool(await node.execute_command("CLIENT UNBLOCK", reader.client_id))
         return unblocked
 
     async def reclaim(self, partition: PartitionKeys, count: int, idle_ms: int) -> list[Entry]:
@@ -288,25 +289,32 @@ class Reader:
     id (Consumer.unblock), instead of waiting it out or cancelling a command mid-flight.
     """
 
-    def __init__(self, client: Redis, consumer: str, partition: PartitionKeys) -> None:
-        self._client = client
+    def __init__(
+        self, connect: Callable[[], Redis], consumer: str, partition: PartitionKeys
+    ) -> None:
+        self._connect = connect
+        self._client: Redis | None = None
         self._consumer = consumer
-        self._stream = partition.ready
+        self.stream = partition.ready
         self.client_id: int | None = None
 
     async def read(self, count: int, block_ms: int) -> list[Entry]:
         """Entries newly delivered to this consumer (none when the block times out)."""
-        if self.client_id is None:
-            self.client_id = int(await self._client.client_id())
+        if self._client is None:
+            self._client = self._connect()
         try:
+            if self.client_id is None:
+                self.client_id = int(await self._client.client_id())
             reply = cast(
                 list[tuple[bytes, StreamEntries]],
                 await self._client.xreadgroup(
-                    GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms
+                    GROUP, self._consumer, {self.stream: ">"}, count=count, block=block_ms
                 ),
             )
         except Exception:
-            self.client_id = None  # a reconnect gives the connection a new id
+            # A new connection (maybe to another node, once the slot moved) next time.
+            self.client_id = None
+            await self.close()
             raise
         # One stream asked: one [stream name, entries] pair, or none when the block times out.
         if not reply:
@@ -314,7 +322,9 @@ class Reader:
         return [(eid.decode(), fields[b"id"].decode()) for eid, fields in reply[0][1]]
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
 
 
 class DelayedHeads:
@@ -323,7 +333,7 @@ class DelayedHeads:
     message published meanwhile on time. One subscription per worker, whatever the
     partition count."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self._pubsub: PubSub = redis.pubsub()
 
     async def __aenter__(self) -> DelayedHeads:

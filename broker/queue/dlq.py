@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
-from redis.asyncio import Redis
 
 from broker.queue import scripts
+from broker.queue.connection import Client
 from broker.queue.keys import PartitionKeys, dlq_id, new_message_id, parse_dlq_id
 from broker.queue.model import Envelope
 from broker.queue.producer import Draft, messages_tail
@@ -33,7 +33,7 @@ class DlqEntry:
 
 
 async def find_entries(
-    redis: Redis, partitions: Sequence[PartitionKeys], dlq_ids: Sequence[str]
+    redis: Client, partitions: Sequence[PartitionKeys], dlq_ids: Sequence[str]
 ) -> list[DlqEntry]:
     """The entries that exist among `dlq_ids`, in the order asked; unknown ids are skipped."""
     located: list[tuple[PartitionKeys, str]] = []
@@ -55,12 +55,12 @@ async def find_entries(
     ]
 
 
-async def load_entry(redis: Redis, entry: DlqEntry) -> StoredMessage | None:
+async def load_entry(redis: Client, entry: DlqEntry) -> StoredMessage | None:
     """The dead-lettered message, or None if it expired."""
     return await load_message(redis, entry.message_id)
 
 
-async def delete_entry(redis: Redis, entry: DlqEntry) -> bool:
+async def delete_entry(redis: Client, entry: DlqEntry) -> bool:
     """Remove the entry and its message; False when it was already gone."""
     async with redis.pipeline(transaction=True) as pipe:
         pipe.xdel(entry.partition.dlq, entry.stream_id)
@@ -95,7 +95,7 @@ async def retry_entry(
     runner: Scripts, entry: DlqEntry, message: StoredMessage, overrides: RetryOverrides
 ) -> str | None:
     """Publish the message again under a new id and drop the entry; None when already gone."""
-    new_id = new_message_id(0, entry.partition.partition)
+    new_id = new_message_id(entry.partition)
     envelope = overrides.apply(message.envelope, new_id, int(time.time() * 1000))
     draft = Draft(envelope, message.body or b"", delay_ms=overrides.delay_ms)
     keys = entry.partition.gate(envelope.queue_name, envelope.flow_control_key)

@@ -2,20 +2,30 @@
 (`maxmemory-policy`) and how it persists them (AOF and its fsync, RDB snapshots).
 
 Read from `CONFIG GET`, else, where a managed Redis disables CONFIG, from `INFO persistence`
-and `INFO memory`; what neither tells stays None ("unknown"). One function over one client,
-so a cluster can be checked node by node. /readyz refuses an evicting server
+and `INFO memory`; what neither tells stays None ("unknown"). The functions take one server
+(a client, or a cluster primary from `Connection.primaries`), and `readiness` runs them on
+every primary. /readyz refuses an evicting server
 (broker/health.py) and every role logs the persistence mode when it starts (docs/operations.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from broker.health import Readiness
+from broker.queue.connection import Connection
+
+
+class Server(Protocol):
+    """One Redis server: a standalone client, or a `Node` of a cluster."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]: ...
+
 
 UNKNOWN = "unknown"
 NO_EVICTION = "noeviction"
@@ -79,19 +89,30 @@ def eviction_problem(durability: Durability, allow_eviction: bool) -> str | None
     return None
 
 
-async def server_readiness(redis: Redis, allow_eviction: bool) -> Readiness:
+async def readiness(conn: Connection, allow_eviction: bool) -> Readiness:
+    """`server_readiness` of every primary: ready when each is, with their persistence
+    modes (one mode when they agree, as they should)."""
+    verdicts = await asyncio.gather(
+        *(server_readiness(node, allow_eviction) for node in conn.primaries())
+    )
+    problems = [v.problem for v in verdicts if v.problem]
+    modes = sorted({v.persistence or UNKNOWN for v in verdicts})
+    return Readiness(problems[0] if problems else None, ", ".join(modes))
+
+
+async def server_readiness(server: Server, allow_eviction: bool) -> Readiness:
     """Whether this server may hold acknowledged messages: it answers, and does not evict."""
-    await redis.ping()
-    durability = await read_durability(redis)
+    await server.execute_command("PING")
+    durability = await read_durability(server)
     return Readiness(eviction_problem(durability, allow_eviction), durability.mode)
 
 
-async def read_durability(redis: Redis) -> Durability:
+async def read_durability(server: Server) -> Durability:
     """The server's settings by CONFIG GET; by INFO where CONFIG is disabled or renamed."""
     try:
-        config = await _config(redis)
+        config = await _config(server)
     except ResponseError:
-        return await _from_info(redis)
+        return await _from_info(server)
     return Durability(
         eviction_policy=config.get("maxmemory-policy"),
         appendonly=_yes(config.get("appendonly")),
@@ -100,23 +121,21 @@ async def read_durability(redis: Redis) -> Durability:
     )
 
 
-async def _config(redis: Redis) -> dict[str, str]:
+async def _config(server: Server) -> dict[str, str]:
     """The four settings, one CONFIG GET each (several patterns in one need Redis 7)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for name in ("maxmemory-policy", "appendonly", "appendfsync", "save"):
-            pipe.config_get(name)
-        replies: list[dict[Any, Any]] = await pipe.execute()
+    names = ("maxmemory-policy", "appendonly", "appendfsync", "save")
+    replies = await asyncio.gather(*(server.execute_command("CONFIG GET", n) for n in names))
     config: dict[str, str] = {}
     for reply in replies:
         config |= {_text(k): _text(v) for k, v in reply.items()}
     return config
 
 
-async def _from_info(redis: Redis) -> Durability:
+async def _from_info(server: Server) -> Durability:
     """INFO tells the policy and whether the AOF is on, not the fsync mode or save points."""
     try:
-        memory = await redis.info("memory")
-        persistence = await redis.info("persistence")
+        memory = await server.execute_command("INFO", "memory")
+        persistence = await server.execute_command("INFO", "persistence")
     except ResponseError:
         return Durability(None, None, None, None)
     aof = persistence.get("aof_enabled")

@@ -8,6 +8,7 @@ message brings its settings, which win unless the key is pinned through the API.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ def _keys(conn: Connection, key: str) -> tuple[Any, list[str]]:
 
 async def _set(conn: Connection, key: str, settings: GateSettings) -> None:
     partition, keys = _keys(conn, key)
-    await set_gate(conn, partition, keys, settings)
+    await set_gate(conn, partition, keys, settings, (FLOW_CONTROL_INDEX, key))
 
 
 async def apply_message_settings(
@@ -36,9 +37,9 @@ async def apply_message_settings(
     """Create the key on first use and take the settings the message carries (with
     `create_only`, only create a missing key: a delayed message entering its gate).
 
-    The gate first, then its index entry: housekeeping.expire_idle_flow_keys deletes an idle
-    gate, then its entry, then looks again, so whichever way the two interleave, a gate that
-    exists keeps its entry.
+    The gate first, then its index entry (set_gate, only for a new gate):
+    housekeeping.expire_idle_flow_keys deletes an idle gate, then its entry, then looks
+    again, so whichever way the two interleave, a gate that exists keeps its entry.
     """
     if not envelope.flow_control_key:
         return
@@ -50,7 +51,6 @@ async def apply_message_settings(
         from_message=True,
     )
     await _set(conn, envelope.flow_control_key, settings)
-    await conn.redis.sadd(FLOW_CONTROL_INDEX, envelope.flow_control_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,7 @@ async def info(conn: Connection, key: str) -> FlowControlInfo | None:
 
 async def list_keys(conn: Connection, search: str = "") -> list[FlowControlInfo]:
     names = sorted(n.decode() for n in members(await conn.redis.smembers(FLOW_CONTROL_INDEX)))
-    found = [await info(conn, name) for name in names if search in name]
+    found = await asyncio.gather(*(info(conn, name) for name in names if search in name))
     return [item for item in found if item is not None]
 
 

@@ -1,8 +1,17 @@
 """Every Redis key name hookstream uses, and nothing else builds key names.
 
-All keys of one partition share the hash tag `{hs:<p>}`, so each Lua script touches one hash
-slot and the same code runs on a single Redis and on Redis Cluster. A message id carries its
-partition (`msg_<p>_<ulid>`), so any role derives every key of a message from the id alone.
+All keys of one partition share one hash tag, so each Lua script touches one hash slot and the
+same code runs on a single Redis and on Redis Cluster. Partition p of P takes the tag
+`{hs:<p>.<s>}`, where the salt s is the smallest number whose tag hashes into the middle half of
+slot range [p*16384/P, (p+1)*16384/P) (`partition_keys`). On a cluster whose masters hold
+contiguous, even slot ranges (what `--cluster create` and managed services set up), P = 48 puts
+exactly 48/N partitions on each of N = 1, 2, 3, 4, 6, 8, 12, 16, 24 or 48 masters; the middle
+half keeps that true whichever way a tool rounds the range ends. The tags are a pure function
+of (p, P), the same in every process; P is recorded in Redis (broker/queue/layout.py).
+
+A message id carries its partition's tag (`msg_<p>.<s>_<ulid>`), so any role derives every key
+of a message from the id alone. Ids of the first layout (`msg_<p>_<ulid>`, tag `{hs:<p>}`)
+still parse, to their old keys.
 """
 
 from __future__ import annotations
@@ -14,6 +23,9 @@ import re
 import time
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 GROUP = "workers"
 SIGNING_KEYS = "{hs:global}:signing-keys"
@@ -21,6 +33,7 @@ SIGNING_KEYS_CHANNEL = "hookstream:signing-keys-rotated"  # pub/sub: workers ref
 # pub/sub: a new head of a delayed set, announced by the scripts (partition.lua WAKE_CHANNEL)
 DELAYED_HEAD_CHANNEL = "hookstream:delayed-head"
 PROMOTE_SWEEP = "{hs:global}:promote-sweep"  # string with a TTL: who runs the safety sweep
+LAYOUT = "{hs:global}:layout"  # hash: partitions, tags (broker/queue/layout.py)
 
 # Schedules share one tag of their own, outside the message partitions: the API lists them and
 # the scheduler claims ticks across all of them in one slot. A tick's message is published
@@ -39,7 +52,7 @@ FLOW_CONTROL_INDEX = "{hs:flow}:index"  # set of flow-control keys
 
 def queue_partition(name: str, partitions: int) -> PartitionKeys:
     """The partition of an ordered queue (or flow-control key) and all of its messages."""
-    return PartitionKeys(zlib.crc32(name.encode()) % partitions)
+    return partition_keys(zlib.crc32(name.encode()) % partitions, partitions)
 
 
 def rate_limit(token: str) -> str:
@@ -65,15 +78,42 @@ def topic(name: str) -> str:
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+@lru_cache(maxsize=4096)
+def partition_keys(partition: int, partitions: int) -> PartitionKeys:
+    """Partition `partition` of `partitions`, with its slot-aligned tag (module docstring)."""
+    if not 0 <= partition < partitions <= REDIS_CLUSTER_HASH_SLOTS:
+        raise ValueError(f"no partition {partition} of {partitions}")
+    low, high = _slot_window(partition, partitions)
+    salt = 0
+    while not low <= key_slot(f"hs:{partition}.{salt}".encode()) < high:
+        salt += 1
+    return PartitionKeys(partition, salt)
+
+
+def _slot_window(partition: int, partitions: int) -> tuple[int, int]:
+    """The middle half of the partition's slot range (at least one slot)."""
+    start = partition * REDIS_CLUSTER_HASH_SLOTS // partitions
+    end = (partition + 1) * REDIS_CLUSTER_HASH_SLOTS // partitions
+    quarter = (end - start) // 4
+    return start + quarter, max(end - quarter, start + quarter + 1)
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionKeys:
-    """The keys of one partition."""
+    """The keys of one partition: number `partition`, tag salt `salt` (None: the first
+    layout's `{hs:<p>}`). Build them with `partition_keys` or `keys_for`."""
 
     partition: int
+    salt: int | None = None
 
     @property
     def tag(self) -> str:
-        return f"{{hs:{self.partition}}}"
+        return f"{{hs:{self.id_part}}}"
+
+    @property
+    def id_part(self) -> str:
+        """What a message id of this partition carries between `msg_` and the ULID."""
+        return str(self.partition) if self.salt is None else f"{self.partition}.{self.salt}"
 
     @property
     def ready(self) -> str:
@@ -167,7 +207,7 @@ def workflow_event(event_id: str) -> str:
 
 def run_partition(run_id: str, partitions: int) -> PartitionKeys:
     """The partition of a workflow run and all of its messages (the SDK picks the run id)."""
-    return PartitionKeys(zlib.crc32(b"wf\0" + run_id.encode()) % partitions)
+    return partition_keys(zlib.crc32(b"wf\0" + run_id.encode()) % partitions, partitions)
 
 
 def ulid(ms: int | None = None, entropy: bytes | None = None) -> str:
@@ -182,11 +222,14 @@ def ulid(ms: int | None = None, entropy: bytes | None = None) -> str:
     return "".join(reversed(chars))
 
 
-def new_message_id(partitions: int, partition: int | None = None) -> str:
-    """A fresh message id in the given (or a random) partition."""
-    if partition is None:
-        partition = random.randrange(partitions)
-    return f"msg_{partition}_{ulid()}"
+def new_message_id(partition: PartitionKeys) -> str:
+    """A fresh message id in `partition`."""
+    return f"msg_{partition.id_part}_{ulid()}"
+
+
+def random_partition(partitions: int) -> PartitionKeys:
+    """Any of the partitions, uniformly."""
+    return partition_keys(random.randrange(partitions), partitions)
 
 
 def schedule(schedule_id: str) -> str:
@@ -204,7 +247,7 @@ def tick_message_id(
     and `Upstash-Message-Id` stays stable.
     """
     entropy = hashlib.sha256(f"{schedule_id}\0{tick_ms}\0{index}".encode()).digest()[:10]
-    return f"msg_{partition.partition}_{ulid(tick_ms, entropy)}"
+    return f"msg_{partition.id_part}_{ulid(tick_ms, entropy)}"
 
 
 def tick_of(message_id: str) -> int:
@@ -217,15 +260,19 @@ def tick_of(message_id: str) -> int:
 
 def partition_of(message_id: str) -> int:
     """The partition a message id belongs to; ValueError for ids we never issued."""
-    prefix, partition, rest = [*message_id.split("_", 2), "", ""][:3]
-    if prefix != "msg" or not partition.isdigit() or not rest:
-        raise ValueError(f"not a message id: {message_id!r}")
-    return int(partition)
+    return keys_for(message_id).partition
 
 
 def keys_for(message_id: str) -> PartitionKeys:
-    """The partition keys of a message."""
-    return PartitionKeys(partition_of(message_id))
+    """The partition keys of a message; ValueError for ids we never issued."""
+    prefix, part, rest = [*message_id.split("_", 2), "", ""][:3]
+    partition, dot, salt = part.partition(".")
+    if prefix != "msg" or not partition.isdigit() or not rest or (dot and not salt.isdigit()):
+        raise ValueError(f"not a message id: {message_id!r}")
+    # Bounded like the ids we issue, so a hostile id never names a huge number.
+    if len(partition) > 5 or len(salt) > 6:
+        raise ValueError(f"not a message id: {message_id!r}")
+    return PartitionKeys(int(partition), int(salt) if dot else None)
 
 
 def dlq_id(stream_id: str, partition: int) -> str:

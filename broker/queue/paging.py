@@ -6,16 +6,15 @@ the partition breaks ties and the cursor `<stream id>/<partition>` is exact (exc
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from redis.asyncio import Redis
-
 from broker.errors import BadRequest
-from broker.queue.connection import stream_entries
+from broker.queue.connection import Client, stream_entries
 from broker.queue.keys import STREAM_ID_MAX
 
 T = TypeVar("T")
@@ -73,7 +72,7 @@ def _position(stream_id: bytes, partition: int) -> Position:
 
 
 async def _walk(
-    redis: Redis, key: str, partition: int, start: Position | None, newest_first: bool
+    redis: Client, key: str, partition: int, start: Position | None, newest_first: bool
 ) -> AsyncIterator[Entry]:
     """One partition's stream from `start` (exclusive) onwards, in batches."""
     bound = start.stream_id if start else ("+" if newest_first else "-")
@@ -95,7 +94,7 @@ async def _walk(
 
 
 async def merged(
-    redis: Redis, keys: Sequence[str], cursor: str | None, newest_first: bool
+    redis: Client, keys: Sequence[str], cursor: str | None, newest_first: bool
 ) -> AsyncGenerator[Entry, None]:
     """All partitions' entries in one order, starting after `cursor`."""
     start = parse_cursor(cursor, len(keys))
@@ -111,8 +110,8 @@ async def merged(
         if entry is not None:
             heapq.heappush(heap, (order(entry.position), index, entry))
 
-    for index in range(len(walkers)):
-        await advance(index)
+    # Every partition's first batch at once: on a cluster they are on different nodes.
+    await asyncio.gather(*(advance(index) for index in range(len(walkers))))
     while heap:
         _, index, entry = heapq.heappop(heap)
         yield entry

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +27,14 @@ from broker.metrics import count_published
 from broker.queue.connection import Connection
 from broker.queue.destinations import is_url, url_destination
 from broker.queue.flow_control import apply_message_settings
-from broker.queue.keys import PartitionKeys, new_message_id, queue_partition, run_partition
+from broker.queue.keys import (
+    PartitionKeys,
+    new_message_id,
+    partition_keys,
+    queue_partition,
+    random_partition,
+    run_partition,
+)
 from broker.queue.model import PublishOptions, WorkflowHeaders
 from broker.queue.names import check_name
 from broker.queue.producer import (
@@ -53,7 +59,7 @@ IdMaker = Callable[[PartitionKeys, int], str]
 
 
 def random_ids(partition: PartitionKeys, index: int) -> str:
-    return new_message_id(0, partition.partition)
+    return new_message_id(partition)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,15 +180,15 @@ def _partition(
     if gate:
         return queue_partition(gate, partitions)
     if digest:
-        return PartitionKeys(int(digest[:8], 16) % partitions)
+        return partition_keys(int(digest[:8], 16) % partitions, partitions)
     if routing.schedule_id:
         return queue_partition(routing.schedule_id, partitions)
-    return anywhere if anywhere is not None else PartitionKeys(random.randrange(partitions))
+    return anywhere if anywhere is not None else random_partition(partitions)
 
 
 def any_partition(settings: Settings) -> PartitionKeys:
     """A partition at random: where messages bound to none (no gate, no dedup) may go."""
-    return PartitionKeys(random.randrange(settings.partitions))
+    return random_partition(settings.partitions)
 
 
 def plan(

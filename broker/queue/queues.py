@@ -8,6 +8,7 @@ workers and survives any of them dying.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import cast
 
@@ -41,13 +42,12 @@ async def set_queue(
 ) -> None:
     """Create or update a queue; with `create_only`, leave an existing one untouched."""
     partition = queue_partition(name, conn.settings.partitions)
-    await conn.redis.sadd(QUEUES_INDEX, name)
     settings = GateSettings(
         parallelism="" if parallelism is None else str(parallelism),
         paused="" if paused is None else ("1" if paused else "0"),
         create_only=create_only,
     )
-    await set_gate(conn, partition, partition.queue_keys(name), settings)
+    await set_gate(conn, partition, partition.queue_keys(name), settings, (QUEUES_INDEX, name))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,9 +63,17 @@ class GateSettings:
 
 
 async def set_gate(
-    conn: Connection, partition: PartitionKeys, gate_keys: list[str], settings: GateSettings
+    conn: Connection,
+    partition: PartitionKeys,
+    gate_keys: list[str],
+    settings: GateSettings,
+    index: tuple[str, str],
 ) -> None:
-    """Create or change a gate (queue or flow-control key) and admit what it now allows."""
+    """Create or change a gate (queue or flow-control key) and admit what it now allows.
+
+    `index` is (index set, name): the name is added there when the gate is new, the gate
+    first. Only then: an enqueue or flow-controlled publish to an existing gate writes
+    nothing to the index's slot, which on a cluster is one master for every queue."""
     gate, wait = gate_keys
     args: dict[str, Arg] = {
         "parallelism": settings.parallelism,
@@ -75,7 +83,9 @@ async def set_gate(
         "period_ms": settings.period_ms,
         "from_message": "1" if settings.from_message else "0",
     }
-    await conn.scripts.call(scripts.GATE_SET, partition, {"gate": gate, "wait": wait}, args)
+    if await conn.scripts.call(scripts.GATE_SET, partition, {"gate": gate, "wait": wait}, args):
+        await conn.redis.sadd(*index)
+        await conn.redis.hset(gate, "indexed", "1")  # a cut-short indexing is redone
 
 
 async def read_gate(conn: Connection, gate_keys: list[str]) -> tuple[dict[bytes, bytes], int]:
@@ -120,7 +130,7 @@ async def get_queue(conn: Connection, name: str) -> QueueInfo | None:
 
 async def list_queues(conn: Connection) -> list[QueueInfo]:
     names = sorted(n.decode() for n in members(await conn.redis.smembers(QUEUES_INDEX)))
-    found = [await get_queue(conn, name) for name in names]
+    found = await asyncio.gather(*(get_queue(conn, name) for name in names))
     return [queue for queue in found if queue is not None]
 
 
@@ -133,7 +143,9 @@ async def delete_queue(conn: Connection, name: str) -> None:
     a message enqueued during the deletion is never left in a deleted list.
     """
     partition = queue_partition(name, conn.settings.partitions)
-    await conn.redis.srem(QUEUES_INDEX, name)  # first: an enqueue after this re-adds it
+    # First: the loop below deletes the gate, and an enqueue after that creates it anew,
+    # which indexes it again.
+    await conn.redis.srem(QUEUES_INDEX, name)
     async for message in scan_messages(conn.redis, [partition]):
         if message.envelope.queue_name == name and message.state != State.FAILED:
             await cancel_message(conn, message.envelope.id)

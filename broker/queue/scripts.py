@@ -18,12 +18,16 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.asyncio import RedisCluster
+from redis.asyncio.cluster import ClusterNode
+from redis.exceptions import NoScriptError, RedisError
 
 from broker.queue.keys import GROUP, PartitionKeys
+
+if TYPE_CHECKING:
+    from broker.queue.connection import Client
 
 Arg = bytes | str | int
 PARTITION_KEYS = ("ready", "delayed", "events", "dlq")
@@ -185,9 +189,14 @@ class Scripts:
     pipeline: a busy worker settles dozens of deliveries per turn, and one round trip for
     all of them instead of one each cut CPU per delivery by a quarter (docs/performance-log.md).
     Each script stays atomic on its own; callers see no difference but the saved latency.
+
+    On a cluster a turn's calls are split by the node that owns their first key, one
+    pipeline per node, sent together: a node that fails fails only its own callers. Script
+    caches are per node (and empty after a failover or on a new node), so a NOSCRIPT reply
+    loads the script on every primary, outside any pipeline, and resends just those calls.
     """
 
-    def __init__(self, redis: Redis, events_max: int) -> None:
+    def __init__(self, redis: Client, events_max: int) -> None:
         self._redis = redis
         self._events_max = events_max
         self._loaded = {s.name: _loaded(s) for s in ALL}
@@ -225,14 +234,34 @@ class Scripts:
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
+        groups = self._by_node(batch)
+        await asyncio.gather(*(self._run(calls, node) for node, calls in groups.items()))
+
+    def _by_node(self, batch: list[_Call]) -> dict[ClusterNode | None, list[_Call]]:
+        """The batch split by the node owning each call's keys (one group, None, off a
+        cluster, or before the cluster client has learnt its slot map)."""
+        client = self._redis
+        if not isinstance(client, RedisCluster) or not client.nodes_manager.slots_cache:
+            return {None: batch}
+        groups: dict[ClusterNode | None, list[_Call]] = {}
+        for call in batch:
+            try:
+                node = client.get_node_from_key(call.keys[0])
+            except RedisError:  # an uncovered slot: the pipeline reports it per call
+                node = None
+            groups.setdefault(node, []).append(call)
+        return groups
+
+    async def _run(self, batch: list[_Call], node: ClusterNode | None) -> None:
         try:
-            results = await self._send(batch)
+            results = await self._send(batch, node)
             missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-            if missing:  # Redis restarted or flushed its script cache: load, resend those
-                resent = await self._send([batch[i] for i in missing], load_first=True)
+            if missing:  # a restart, a failover, a new node: load, resend those
+                await self._load({batch[i].script.name for i in missing})
+                resent = await self._send([batch[i] for i in missing], node)
                 for index, result in zip(missing, resent, strict=True):
                     results[index] = result
-        except Exception as exc:  # every waiting caller gets the failure
+        except Exception as exc:  # every waiting caller of this node gets the failure
             results = [exc] * len(batch)
         for call, result in zip(batch, results, strict=True):
             if call.future.done():  # its caller was cancelled meanwhile
@@ -242,19 +271,32 @@ class Scripts:
             else:
                 call.future.set_result(result)
 
-    async def _send(self, batch: list[_Call], load_first: bool = False) -> list[Any]:
+    async def _send(self, batch: list[_Call], node: ClusterNode | None) -> list[Any]:
         """EVALSHA each call in one pipeline. Calling redis-py's script objects on a pipeline
         would send SCRIPT EXISTS before every batch (a third of all round trips); a NOSCRIPT
-        reply instead means that call never ran, so resending it is safe."""
+        reply instead means that call never ran, so resending it is safe. EVALSHA goes as a
+        raw command: the cluster pipeline refuses `evalsha`.
+
+        On a cluster the node is named, sparing redis-py's per-command routing (it parses
+        every key of every call: half the client's CPU on the cluster); a MOVED reply (a
+        slot that moved since) is still followed, routed by the keys."""
+        route = {"target_nodes": node} if node is not None else {}
         async with self._redis.pipeline(transaction=False) as pipe:
-            if load_first:
-                for name in {call.script.name for call in batch}:
-                    pipe.script_load(self._loaded[name].source)
             for call in batch:
                 sha = self._loaded[call.script.name].sha
-                pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
+                keys, args = call.keys, call.args
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args, **route)
             results: list[Any] = await pipe.execute(raise_on_error=False)
-        return results[len(results) - len(batch) :]
+        return results
+
+    async def load_all(self) -> None:
+        """Load every script up front (on every primary), so that steady state sees no
+        NOSCRIPT round trip; `call` still recovers when a cache is emptied later."""
+        await self._load(set(self._loaded))
+
+    async def _load(self, names: set[str]) -> None:
+        """SCRIPT LOAD on the server, or on every primary of a cluster."""
+        await asyncio.gather(*(self._redis.script_load(self._loaded[n].source) for n in names))
 
 
 def _loaded(script: Script) -> _Loaded:

@@ -7,11 +7,10 @@ import secrets
 from types import TracebackType
 from typing import cast
 
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from broker.queue import scripts
-from broker.queue.connection import Connection
+from broker.queue.connection import Client, Connection
 from broker.queue.keys import SIGNING_KEYS, SIGNING_KEYS_CHANNEL
 
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -67,7 +66,7 @@ async def rotate_keys(conn: Connection) -> tuple[str, str]:
 class RotationFeed:
     """Announcements of rotations, for workers to refresh their key the moment one happens."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self._pubsub: PubSub = redis.pubsub()
 
     async def __aenter__(self) -> RotationFeed:

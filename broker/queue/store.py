@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
+from broker.queue.connection import Client, scan_keys
 from broker.queue.keys import PartitionKeys, keys_for
 from broker.queue.model import Envelope, Response, State, decode_envelope, decode_response
 
@@ -28,7 +27,7 @@ class StoredMessage:
 _FIELDS = ("m", "b", "state", "attempts", "last", "dlq")
 
 
-async def load_message(redis: Redis, message_id: str) -> StoredMessage | None:
+async def load_message(redis: Client, message_id: str) -> StoredMessage | None:
     """The message with this id, or None when unknown or expired (a delivered one is kept
     for HOOKSTREAM_DELIVERED_RETENTION)."""
     try:
@@ -39,12 +38,12 @@ async def load_message(redis: Redis, message_id: str) -> StoredMessage | None:
 
 
 async def scan_messages(
-    redis: Redis, partitions: Sequence[PartitionKeys]
+    redis: Client, partitions: Sequence[PartitionKeys]
 ) -> AsyncIterator[StoredMessage]:
     """Every stored message not yet delivered (waiting, in flight or dead-lettered), in no
     particular order: the delivered ones kept for reading are no work for a bulk action."""
     for partition in partitions:
-        async for key in redis.scan_iter(match=partition.message_pattern, count=1000):
+        async for key in scan_keys(redis, partition.message_pattern, near=partition.tag):
             message = _stored(await redis.hmget(key, *_FIELDS))
             if message is not None and message.state != State.DELIVERED:
                 yield message

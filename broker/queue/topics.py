@@ -7,14 +7,15 @@ write under WATCH, so concurrent endpoint upserts never lose one another.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import msgspec
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from broker.egress import DestinationPolicy
 from broker.errors import BadRequest
-from broker.queue.connection import members
+from broker.queue.connection import Client, members
 from broker.queue.destinations import validate_url
 from broker.queue.keys import TOPICS_INDEX, topic
 from broker.queue.names import check_name
@@ -70,12 +71,12 @@ def _text(value: object, what: str) -> str:
     return value
 
 
-async def get_group(redis: Redis, name: str) -> UrlGroup | None:
+async def get_group(redis: Client, name: str) -> UrlGroup | None:
     raw = await redis.get(topic(name))
     return _decoder.decode(raw) if raw else None
 
 
-async def list_groups(redis: Redis) -> list[UrlGroup]:
+async def list_groups(redis: Client) -> list[UrlGroup]:
     names = sorted(n.decode() for n in members(await redis.smembers(TOPICS_INDEX)))
     raws = await redis.mget([topic(n) for n in names]) if names else []
     return [_decoder.decode(raw) for raw in raws if raw]
@@ -87,7 +88,7 @@ def _too_many(count: int, most: int) -> str:
     )
 
 
-async def upsert_endpoints(redis: Redis, name: str, added: list[Endpoint], most: int) -> None:
+async def upsert_endpoints(redis: Client, name: str, added: list[Endpoint], most: int) -> None:
     """Create the group if needed; add endpoints, replacing those with the same url. A group
     that would end up with more than `most` endpoints is left as it was (BadRequest)."""
 
@@ -105,10 +106,10 @@ async def upsert_endpoints(redis: Redis, name: str, added: list[Endpoint], most:
         pipe.set(topic(name), _encoder.encode(updated))
         pipe.sadd(TOPICS_INDEX, name)
 
-    await redis.transaction(change, topic(name))
+    await _transaction(redis, change, topic(name))
 
 
-async def remove_endpoints(redis: Redis, name: str, removed: list[Endpoint]) -> bool:
+async def remove_endpoints(redis: Client, name: str, removed: list[Endpoint]) -> bool:
     """Drop matching endpoints (by url or name); the group goes when it becomes empty."""
     found = True
 
@@ -130,11 +131,19 @@ async def remove_endpoints(redis: Redis, name: str, removed: list[Endpoint]) -> 
             pipe.delete(topic(name))
             pipe.srem(TOPICS_INDEX, name)
 
-    await redis.transaction(change, topic(name))
+    await _transaction(redis, change, topic(name))
     return found
 
 
-async def delete_group(redis: Redis, name: str) -> None:
+async def _transaction(
+    redis: Client, change: Callable[[Pipeline], Awaitable[None]], watched: str
+) -> None:
+    """WATCH `watched`, run `change`, EXEC, again after a conflict. The same on a cluster (all
+    keys in one slot), where redis-py types the callable as a coroutine by mistake."""
+    await cast(Any, redis).transaction(change, watched)
+
+
+async def delete_group(redis: Client, name: str) -> None:
     async with redis.pipeline(transaction=True) as pipe:
         pipe.delete(topic(name))
         pipe.srem(TOPICS_INDEX, name)

@@ -27,7 +27,13 @@ from broker.queue import scripts
 from broker.queue.cancel import cancel_message
 from broker.queue.connection import Connection
 from broker.queue.flow_control import apply_message_settings
-from broker.queue.keys import PartitionKeys, keys_for, new_message_id, run_partition
+from broker.queue.keys import (
+    PartitionKeys,
+    keys_for,
+    new_message_id,
+    partition_keys,
+    run_partition,
+)
 from broker.queue.model import CallbackSpec, Envelope, PublishOptions, WorkflowHeaders
 from broker.queue.producer import Draft, Routing, messages_tail
 
@@ -92,7 +98,7 @@ async def partition_of_run(conn: Connection, run_id: str) -> PartitionKeys:
     pointer = await conn.redis.get(own.workflow_home(run_id))
     if pointer is None or not 0 <= int(pointer) < conn.settings.partitions:
         return own
-    return PartitionKeys(int(pointer))
+    return partition_keys(int(pointer), conn.settings.partitions)
 
 
 def check_message(fan_out: bool, options: PublishOptions, routing: Routing) -> None:
@@ -216,7 +222,7 @@ async def append(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> st
             "supported by hookstream yet"
         )
     if keys_for(env.id) != home:
-        env = msgspec.structs.replace(env, id=new_message_id(0, home.partition))
+        env = msgspec.structs.replace(env, id=new_message_id(home))
     draft = _as_step(replace(draft, envelope=env), run_id, headers.call_type, int(stored[1]))
     await apply_message_settings(conn, draft.envelope)  # an idle gate may have expired
     await _store_step(conn, home, draft, headers.call_type)

@@ -75,7 +75,7 @@ async def wait(
         raise BadRequest(f"workflow run {run_id} does not exist")
     home, config, created = found
     url = request.timeoutUrl or request.url
-    base = build_draft(url, options, b"", new_message_id(0, home.partition), Routing())
+    base = build_draft(url, options, b"", new_message_id(home), Routing())
     template = msgspec.structs.replace(
         inherit(base.envelope, config),
         workflow_run_id=run_id,
@@ -168,7 +168,7 @@ async def _notify_run(conn: Connection, run_id: str, event_id: str, data: bytes)
     step = _json.encode(waiter.step | {"out": base64.b64encode(data).decode()})
     now = int(time.time() * 1000)
     envelope = msgspec.structs.replace(
-        waiter.template, id=new_message_id(0, home.partition), created_at=now, not_before=now
+        waiter.template, id=new_message_id(home), created_at=now, not_before=now
     )
     draft = Draft(envelope, step)
     keys = home.workflow_run(run_id) | {"waits": waits}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from broker.queue.keys import keys_for
 from tests.support.api import PeakConcurrency, api, events_of, eventually
 from tests.support.barriers import nothing_due, pending_entries, wait_for_log
 from tests.support.hookstream import Hookstream
@@ -133,7 +134,7 @@ async def test_poison_message_is_dead_lettered(redis_url: str, sink: Sink) -> No
     server = await Hookstream(redis_url, with_worker=False, max_reclaims=0).start()
     try:
         message_id = (await server.publish(sink.url(), "x"))["messageId"]
-        partition = server.conn.partitions[int(message_id.split("_")[1])]
+        partition = keys_for(message_id)
         # A "worker" takes the entry and dies without a trace but its pending entry.
         await server.conn.redis.xreadgroup("workers", "ghost", {partition.ready: ">"}, count=1)
         await server.start_worker()

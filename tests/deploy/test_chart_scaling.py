@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+
+from broker.queue.keys import partition_keys
 
 # Metadata keys of KEDA's redis-streams scaler (KEDA 2.x docs): its CRD accepts any string map,
 # so a misspelt key would only show up as a scaler error in the cluster.
@@ -68,7 +71,8 @@ def test_autoscaled_worker_leaves_replicas_to_one_autoscaler(chart, scaled_case)
 
 
 def test_keda_has_one_lag_trigger_per_partition(chart):
-    """redis-streams mode: one trigger per {hs:N}:ready stream, on the workers group's lag."""
+    """redis-streams mode: one trigger per partition's ready stream (the tags the code
+    computes), on the workers group's lag."""
     values = chart.values("keda")
     partitions = int(values["config"]["HOOKSTREAM_PARTITIONS"])
     docs = chart.render(values)
@@ -76,7 +80,7 @@ def test_keda_has_one_lag_trigger_per_partition(chart):
     assert scaled["spec"]["scaleTargetRef"] == {"name": f"{chart.fullname}-worker"}
     triggers = scaled["spec"]["triggers"]
     assert [t["metadata"]["stream"] for t in triggers] == [
-        f"{{hs:{n}}}:ready" for n in range(partitions)
+        partition_keys(n, partitions).ready for n in range(partitions)
     ]
     for trigger in triggers:
         meta = trigger["metadata"]
@@ -132,3 +136,22 @@ def test_hpa_cpu_also_scales_the_api(chart):
         hpa = chart.one(docs, "HorizontalPodAutoscaler", f"{chart.fullname}-{role}")
         assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
         assert "replicas" not in chart.deployment(docs, role)["spec"]
+
+
+def test_the_charts_partition_salts_are_the_codes(repo):
+    """files/partition-salts.json (Helm has no CRC16) holds, for every partition count it
+    lists, the salts keys.py computes; 48 and the counts up to 64 are there."""
+    salts = json.loads((repo / "deploy/helm/hookstream/files/partition-salts.json").read_text())
+    assert {"48", "64", "96"} <= set(salts)
+    for count, listed in salts.items():
+        assert listed == [partition_keys(p, int(count)).salt for p in range(int(count))]
+
+
+@pytest.mark.parametrize("mode", ["cluster", "sentinel"])
+def test_keda_redis_streams_refuses_a_cluster_or_sentinel(chart, helm, mode):
+    """The redis-streams scaler reads one server: on a cluster or Sentinel the chart says
+    to use the prometheus trigger instead of rendering triggers that read the wrong node."""
+    values = chart.values("keda")
+    values["config"] = {**values["config"], "HOOKSTREAM_REDIS_MODE": mode}
+    with pytest.raises(helm.HelmError, match=r"use worker\.autoscaling\.keda\.trigger: prometheus"):
+        chart.render(values)

@@ -19,6 +19,7 @@ from tests.support.sink import Sink
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.cluster
 async def test_mixed_batch_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
     """A URL, a URL group and a queue item: answers in order, the group's as a nested list."""
     await api(hookstream, "POST", "/v2/topics/pair/endpoints",

@@ -26,6 +26,7 @@ from tests.support.sink import Sink
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.cluster
 async def test_callback_after_every_attempt_and_failure_callback(
     hookstream: Hookstream, sink: Sink
 ) -> None:
@@ -79,6 +80,7 @@ async def test_callback_on_success(hookstream: Hookstream, sink: Sink) -> None:
     assert body["retried"] == 0
 
 
+@pytest.mark.cluster
 async def test_cancel_waiting_message(hookstream: Hookstream, sink: Sink) -> None:
     """A delayed message cancelled before its time leaves the delayed set at once, ends
     CANCELED and is never delivered; a second cancel is 404."""
@@ -122,6 +124,7 @@ async def test_cancel_in_flight_is_not_retried(hookstream: Hookstream, sink: Sin
     assert dlq["messages"] == []
 
 
+@pytest.mark.cluster
 async def test_bulk_cancel_both_wire_forms(hookstream: Hookstream, sink: Sink) -> None:
     """JSON ids, an empty JSON list, a query filter, and no body (= everything)."""
     delay = {"Upstash-Delay": "1h"}
@@ -151,6 +154,7 @@ async def test_bulk_cancel_both_wire_forms(hookstream: Hookstream, sink: Sink) -
     assert (await api(hookstream, "GET", f"/v2/messages/{second}"))[0] == 404
 
 
+@pytest.mark.cluster
 async def test_events_filters_and_paging_with_the_sdk(hookstream: Hookstream, sink: Sink) -> None:
     """log.list filters by message id, state and label and pages with its cursor."""
     ids = [

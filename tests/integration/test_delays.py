@@ -57,6 +57,7 @@ async def test_not_before_in_the_past_is_immediate(hookstream: Hookstream, sink:
     assert json_body(callback.body)["notBefore"] == 1_700_000_000_000
 
 
+@pytest.mark.cluster
 async def test_not_before_in_the_future_waits(hookstream: Hookstream, sink: Sink) -> None:
     """Not-Before (unix seconds) wins over Delay, is visible on the message while it waits,
     and the delivery does not come before it."""

@@ -28,6 +28,7 @@ async def _publish(
     assert code == 201, answer
 
 
+@pytest.mark.cluster
 async def test_parallelism_is_bounded(hookstream: Hookstream, sink: Sink) -> None:
     """parallelism=2: never more than 2 of the key's requests at the sink at once."""
     responder = PeakConcurrency(hold=0.05)
@@ -38,6 +39,7 @@ async def test_parallelism_is_bounded(hookstream: Hookstream, sink: Sink) -> Non
     assert responder.peak == 2
 
 
+@pytest.mark.cluster
 async def test_rate_bounds_admissions_in_every_period(hookstream: Hookstream, sink: Sink) -> None:
     """rate=4, period=1s: by the times Redis recorded, message n+4k starts no sooner than k
     seconds after message n was published, and the gate keeps at most 4 admission times."""
@@ -91,6 +93,7 @@ async def test_bad_values(hookstream: Hookstream, sink: Sink, value: str) -> Non
     assert (await api(hookstream, "GET", "/v2/flowControl/k"))[0] == 404
 
 
+@pytest.mark.cluster
 async def test_pause_pin_and_info_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
     """flow_control.get/pause/resume/pin/unpin/reset_rate, and global parallelism counting the
     one message in flight."""

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from broker.queue.keys import LAYOUT
 from tests.support.api import api
 from tests.support.hookstream import Hookstream
 
@@ -23,9 +24,10 @@ async def ingress(redis_url: str) -> AsyncIterator[Hookstream]:
 
 
 async def _written(hookstream: Hookstream) -> list[bytes]:
-    """Every key but the signing keys the ingress creates at start."""
+    """Every key but those the ingress creates at start (signing keys, layout, streams)."""
     keys = await hookstream.conn.redis.keys("*")
-    return sorted(k for k in keys if b"signing-keys" not in k and not k.endswith(b":ready"))
+    started = (b"{hs:global}:signing-keys", LAYOUT.encode())
+    return sorted(k for k in keys if k not in started and not k.endswith(b":ready"))
 
 
 @pytest.mark.parametrize(

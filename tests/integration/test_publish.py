@@ -14,6 +14,7 @@ from tests.support.state import redis_snapshot
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.cluster
 async def test_publish_is_delivered_signed(hookstream: Hookstream, sink: Sink) -> None:
     """Body, content type, forwarded headers and Upstash-* headers reach the destination,
     and the signature verifies with the official Receiver and the keys from /v2/keys."""
@@ -151,6 +152,7 @@ async def test_unknown_message_is_404(hookstream: Hookstream) -> None:
             assert "not found" in (await resp.json())["error"]
 
 
+@pytest.mark.cluster
 async def test_rotate_keys(hookstream: Hookstream) -> None:
     """Rotation makes next the current key and generates a fresh next."""
     assert hookstream.http is not None
@@ -175,6 +177,7 @@ async def test_health_endpoints(hookstream: Hookstream) -> None:
             assert "hookstream_http_requests_total" in await resp.text()
 
 
+@pytest.mark.cluster
 async def test_v2_readiness(hookstream: Hookstream) -> None:
     """GET /v2/readiness answers {"ready": true}, as QStash; it is an API path, so it wants
     the token (no SDK calls it; /readyz is the open probe)."""
@@ -186,6 +189,7 @@ async def test_v2_readiness(hookstream: Hookstream) -> None:
         assert resp.status == 401
 
 
+@pytest.mark.cluster
 async def test_delivery_right_after_rotation_uses_the_new_key(
     hookstream: Hookstream, sink: Sink
 ) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from qstash import AsyncQStash
 
-from broker.queue.keys import queue_partition
+from broker.queue.keys import QUEUES_INDEX, queue_partition
 from tests.support.api import PeakConcurrency, api, events_of, eventually
 from tests.support.barriers import nothing_due
 from tests.support.hookstream import TEST_TOKEN, Hookstream
@@ -29,6 +29,7 @@ async def _enqueue(
     return await api(hookstream, "POST", f"/v2/enqueue/{queue}/{url}", data=body, headers=headers)
 
 
+@pytest.mark.cluster
 async def test_fifo_with_parallelism_one_holds_through_retries(
     hookstream: Hookstream, sink: Sink
 ) -> None:
@@ -98,6 +99,7 @@ async def test_enqueue_rules(hookstream: Hookstream, sink: Sink) -> None:
     assert received.body == b"second"
 
 
+@pytest.mark.cluster
 async def test_queue_api_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
     """upsert, get, list, pause, resume, enqueue_json and delete through qstash.AsyncQStash."""
     client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
@@ -119,6 +121,7 @@ async def test_queue_api_with_the_python_sdk(hookstream: Hookstream, sink: Sink)
         await client.http._client.aclose()
 
 
+@pytest.mark.cluster
 async def test_delete_queue_cancels_waiting_messages(hookstream: Hookstream, sink: Sink) -> None:
     """Deleting a paused queue cancels what it held: a sentinel enqueued afterwards under the
     same name (parallelism 1, FIFO) is the first and only delivery."""
@@ -176,3 +179,38 @@ async def test_a_queue_name_that_is_no_string_is_refused(
     status, body = await api(hookstream, "POST", "/v2/queues", json={"queueName": name})
     assert (status, body) == (400, {"error": "queueName must be a string"})
     assert await api(hookstream, "GET", "/v2/queues") == (200, [])
+
+
+async def _index_writes(hookstream: Hookstream) -> int:
+    """SADD calls the server counted since the last CONFIG RESETSTAT."""
+    stats = await hookstream.conn.redis.info("commandstats")
+    return int(stats.get("cmdstat_sadd", {}).get("calls", 0))
+
+
+async def test_only_a_new_queue_writes_the_queue_index(hookstream: Hookstream, sink: Sink) -> None:
+    """Five enqueues to one new queue add it to the index once (the index is one slot for
+    every queue); its listing shows it. Deleting and enqueueing again indexes it again."""
+    await hookstream.conn.redis.config_resetstat()
+    for n in range(5):
+        assert (await _enqueue(hookstream, "once", sink.url(), str(n)))[0] == 201
+    assert await _index_writes(hookstream) == 1
+    _, listed = await api(hookstream, "GET", "/v2/queues")
+    assert [q["name"] for q in listed] == ["once"]
+    await sink.wait_for(5)
+    assert (await api(hookstream, "DELETE", "/v2/queues/once"))[0] == 200
+    assert (await _enqueue(hookstream, "once", sink.url(), "again"))[0] == 201
+    _, listed = await api(hookstream, "GET", "/v2/queues")
+    assert [q["name"] for q in listed] == ["once"]
+
+
+async def test_an_indexing_cut_short_is_redone(hookstream: Hookstream, sink: Sink) -> None:
+    """A gate created by a caller that failed before indexing it (no `indexed` mark, no index
+    entry) is indexed by the next enqueue."""
+    assert (await _enqueue(hookstream, "cut", sink.url(), "1"))[0] == 201
+    gate, _ = queue_partition("cut", hookstream.conn.settings.partitions).queue_keys("cut")
+    await hookstream.conn.redis.hdel(gate, "indexed")
+    await hookstream.conn.redis.srem(QUEUES_INDEX, "cut")
+    assert (await api(hookstream, "GET", "/v2/queues"))[1] == []
+    assert (await _enqueue(hookstream, "cut", sink.url(), "2"))[0] == 201
+    _, listed = await api(hookstream, "GET", "/v2/queues")
+    assert [q["name"] for q in listed] == ["cut"]

@@ -19,6 +19,7 @@ from tests.support.sink import Sink
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.cluster
 async def test_retries_until_success(hookstream: Hookstream, sink: Sink) -> None:
     """Two 500s then a 200: three attempts, Upstash-Retried counts up, events tell the story."""
     answers = itertools.chain([500, 500], itertools.repeat(200))
@@ -41,6 +42,7 @@ async def test_retries_until_success(hookstream: Hookstream, sink: Sink) -> None
     ]  # fmt: skip
 
 
+@pytest.mark.cluster
 async def test_exhausted_retries_land_in_the_dlq(hookstream: Hookstream, sink: Sink) -> None:
     """Retries=1 against a 404: two attempts, then a DLQ entry the SDK reads and deletes."""
     sink.respond = status(404, "404 Not Found")
@@ -139,6 +141,7 @@ async def test_redirects_are_failures(hookstream: Hookstream, sink: Sink) -> Non
     assert [r.path for r in sink.received] == ["/moved"]
 
 
+@pytest.mark.cluster
 async def test_dlq_bulk_forms_and_retry(hookstream: Hookstream, sink: Sink) -> None:
     """Query-form bulk delete and retry (TypeScript ≥ 2.10), JSON-form delete (Python)."""
     sink.respond = by_path({"/fail": status(500)})

@@ -22,6 +22,7 @@ async def _group(hookstream: Hookstream, name: str, endpoints: list[dict[str, st
     assert code == 200
 
 
+@pytest.mark.cluster
 async def test_fan_out_with_one_failing_endpoint(hookstream: Hookstream, sink: Sink) -> None:
     """Three endpoints: each gets its own message; only the failing one retries and dead-letters."""
     sink.respond = by_path({"/bad": status(500)})
@@ -60,6 +61,7 @@ async def test_fan_out_with_one_failing_endpoint(hookstream: Hookstream, sink: S
     assert {e["endpointName"] for e in events["events"] if "endpointName" in e} == {"a"}
 
 
+@pytest.mark.cluster
 async def test_url_group_api_with_the_python_sdk(hookstream: Hookstream, sink: Sink) -> None:
     """upsert, get, list, remove endpoints, publish to the group, delete."""
     client = AsyncQStash(TEST_TOKEN, base_url=hookstream.url)
@@ -107,6 +109,7 @@ async def test_endpoint_validation(hookstream: Hookstream) -> None:
     assert code == 404
 
 
+@pytest.mark.cluster
 async def test_concurrent_identical_dedup_publishes_deliver_once(
     hookstream: Hookstream, sink: Sink
 ) -> None:
@@ -132,6 +135,7 @@ async def test_concurrent_identical_dedup_publishes_deliver_once(
     assert len(sink.received) == 1
 
 
+@pytest.mark.cluster
 async def test_content_based_dedup(hookstream: Hookstream, sink: Sink) -> None:
     """Same destination, body and headers dedupe (Python's `True` spelling); a new body does not."""
     flag = {"Upstash-Content-Based-Deduplication": "True", "Content-Type": "text/plain"}

@@ -94,6 +94,7 @@ async def _redis_now(hookstream: Hookstream) -> int:
 # -- the API ---------------------------------------------------------------------------------
 
 
+@pytest.mark.cluster
 async def test_create_with_every_option_and_read_back(ingress: Hookstream) -> None:
     """The docs' curl call plus every publish option: 200 {scheduleId: scd_...}, and GET shows
     each option with the next UTC midnight as nextScheduleTime."""
@@ -282,6 +283,7 @@ async def test_python_sdk_manages_schedules(ingress: Hookstream) -> None:
 # -- ticks -----------------------------------------------------------------------------------
 
 
+@pytest.mark.cluster
 async def test_ticks_fire_on_the_boundary_with_the_schedule_id(
     scheduled: Hookstream, sink: Sink
 ) -> None:
@@ -383,6 +385,7 @@ async def _claimed(hookstream: Hookstream, ticker: Ticker, destination: str) -> 
     return claim
 
 
+@pytest.mark.cluster
 async def test_claim_left_by_a_crash_is_published_exactly_once(api_only: Hookstream) -> None:
     """A tick claimed by a replica that died before publishing is published by the next one;
     replaying a claim that was already published creates nothing."""

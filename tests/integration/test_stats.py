@@ -21,6 +21,7 @@ async def _stats(hookstream: Hookstream) -> dict[str, Any]:
     return body  # type: ignore[no-any-return]
 
 
+@pytest.mark.cluster
 async def test_stats_count_backlog_rates_and_failures(hookstream: Hookstream, sink: Sink) -> None:
     """Delivered, dead-lettered and delayed messages show in the figures; the failures list
     names the dead letter; without a token the endpoint is refused."""

@@ -28,7 +28,7 @@ import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from broker.queue.keys import GROUP, PartitionKeys
+from broker.queue.keys import GROUP, partition_keys
 from tests.support.sink import Sink
 
 
@@ -80,7 +80,7 @@ class Ledger:
         record: Callable[[Verdict], None] | None = None,
     ) -> None:
         self.redis = redis  # direct, never through a fault proxy
-        self.partitions = [PartitionKeys(p) for p in range(partitions)]
+        self.partitions = [partition_keys(p, partitions) for p in range(partitions)]
         self.case = case
         self.record = record
         self.attempted: set[str] = set()  # client keys (each message's body)

@@ -87,6 +87,10 @@ def test_variables_are_parsed_into_their_fields() -> None:
         ("HOOKSTREAM_RATE_LIMIT", "many/1s", "must be an integer"),
         ("HOOKSTREAM_RATE_LIMIT", "10/soon", "invalid duration"),
         ("HOOKSTREAM_RATE_LIMIT", "10/0s", "longer than 0"),
+        ("HOOKSTREAM_REDIS_MODE", "ring", "must be one of auto, standalone, cluster"),
+        ("HOOKSTREAM_REDIS_TIMEOUT", "1s", "must be at least 2000ms"),
+        ("HOOKSTREAM_REDIS_SENTINELS", "s1:26379,s2", "must be host:port"),
+        ("HOOKSTREAM_REDIS_SENTINELS", "s1:99999", "must be host:port"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
@@ -148,3 +152,18 @@ def test_bad_poll_interval_is_refused(env: dict[str, str], message: str) -> None
     """A zero poll, one the lease could expire in, or no duration stops the process."""
     with pytest.raises(ConfigError, match=f"^HOOKSTREAM_SCHEDULER_POLL_INTERVAL.*{message}"):
         scheduler_settings_from_env(env)
+
+
+def test_sentinels_parse_to_host_port_pairs() -> None:
+    """A comma-separated list, IPv6 in brackets."""
+    settings = settings_from_env({"HOOKSTREAM_REDIS_SENTINELS": "s1:26379, [::1]:26380"})
+    assert settings.redis_sentinels == (("s1", 26379), ("::1", 26380))
+
+
+def test_the_redis_timeout_floor_exceeds_the_workers_read_block() -> None:
+    """A blocked XREADGROUP returns before the socket timeout could cut it."""
+    from broker.settings import READ_BLOCK_CEILING_MS, REDIS_TIMEOUT_FLOOR_MS
+    from workers.worker import READ_BLOCK_MS
+
+    assert READ_BLOCK_MS <= READ_BLOCK_CEILING_MS < REDIS_TIMEOUT_FLOOR_MS
+    assert Settings().redis_timeout_ms >= REDIS_TIMEOUT_FLOOR_MS

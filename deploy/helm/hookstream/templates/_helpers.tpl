@@ -86,8 +86,9 @@ app.kubernetes.io/component: {{ .role }}
 {{- if and (not .Values.secret.existingSecret) (not .Values.secret.tokens) -}}
 {{- fail "set secret.tokens (comma-separated API tokens) or secret.existingSecret" -}}
 {{- end -}}
-{{- if not (or .Values.redis.url .Values.secret.redisUrl .Values.secret.existingSecret) -}}
-{{- fail "set redis.url, secret.redisUrl, or REDIS_URL in secret.existingSecret: the chart needs an external Redis" -}}
+{{- $sentinel := and (eq (toString .Values.config.HOOKSTREAM_REDIS_MODE) "sentinel") .Values.config.HOOKSTREAM_REDIS_SENTINELS -}}
+{{- if not (or .Values.redis.url .Values.secret.redisUrl .Values.secret.existingSecret $sentinel) -}}
+{{- fail "set redis.url, secret.redisUrl, REDIS_URL in secret.existingSecret, or HOOKSTREAM_REDIS_MODE=sentinel with HOOKSTREAM_REDIS_SENTINELS: the chart needs an external Redis" -}}
 {{- end -}}
 {{- if and .Values.metrics.serviceMonitor.enabled .Values.metrics.podMonitor.enabled -}}
 {{- fail "enable metrics.serviceMonitor or metrics.podMonitor, not both: every pod would be scraped twice" -}}
