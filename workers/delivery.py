@@ -74,9 +74,11 @@ async def send(
             timeout=timeout,
         ) as answer:
             content = await _read_capped(answer.content, RESPONSE_BODY_CAP)
-            # A 2xx without a callback is settled from its status alone: its headers would
-            # be collected for nothing on the hottest path.
-            kept = envelope.callback is not None or not 200 <= answer.status < 300
+            # A 2xx is settled from its status alone, unless a callback or a workflow
+            # trigger's endpoint check (workers/workflow.py) reads its headers: collecting
+            # them for nothing would cost the hottest path.
+            reads = envelope.callback is not None or envelope.workflow_detect_trigger
+            kept = reads or not 200 <= answer.status < 300
             answered = _header_map(answer) if kept else {}
             return Response(status=answer.status, headers=answered, body=content)
     except TimeoutError:

@@ -272,11 +272,11 @@ async def test_a_flow_controlled_run_lives_with_its_gate(
     assert code == 201
     home = await workflow_runs.partition_of_run(hookstream.conn, run_id)
     assert home == queue_partition("fk", len(partitions))
-    assert first["messageId"].startswith(f"msg_{home.partition}_")
+    assert first["messageId"].startswith(f"msg_{home.id_part}_")
     await sink.wait_for(1, path="/wf")
     code, step = await _publish(hookstream, url, "s1", _workflow(False, run_id))
     assert code == 201
-    assert step["messageId"].startswith(f"msg_{home.partition}_")
+    assert step["messageId"].startswith(f"msg_{home.id_part}_")
     _, message = await api(hookstream, "GET", f"/v2/messages/{step['messageId']}")
     assert message["flowControlKey"] == "fk"
     deliveries = await sink.wait_for(2, path="/wf")
