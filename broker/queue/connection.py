@@ -323,7 +323,8 @@ class Connection:
             username=kwargs.get("username"),
             password=kwargs.get("password"),
             single_connection_client=True,
-            **_socket_options(self.settings),
+            retry=_no_retry(),
+            **{k: v for k, v in _socket_options(self.settings).items() if k.startswith("socket")},
         )
 
     async def ping_all(self) -> None:

@@ -94,7 +94,7 @@ async def _half_writable(tmp_path: Path) -> AsyncIterator[tuple[Hookstream, Redi
         )  # fmt: skip
         await admin.acl_setuser(
             "default", enabled=True, nopass=True, reset_keys=True,
-            keys=["~{hs:0}*", "%R~*"], commands=["+@all"],
+            keys=[f"~{hookstream.conn.partitions[0].tag}*", "%R~*"], commands=["+@all"],
         )  # fmt: skip
         yield hookstream, admin
     finally:
