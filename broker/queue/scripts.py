@@ -103,8 +103,9 @@ SETTLE_RETRY = Script(
 )
 SETTLE_FAILED = Script(
     "settle_failed",
-    _SETTLE_KEYS,
-    "consumer entry_id message_id last_response extra retention_ms dlq_suffix messages...",
+    "gate wait message run steps members messages...",
+    "consumer entry_id message_id last_response extra retention_ms dlq_suffix own_callbacks "
+    "fails_run run_retention_ms messages...",
 )
 SETTLE_CANCELLED = Script("settle_cancelled", "gate wait message", "consumer entry_id message_id")
 GATE_ENTER = Script("gate_enter", "gate wait message", "entry_id message_id")

@@ -22,6 +22,7 @@ from tests.support.api import (
 )
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Received, Sink
+from workers import workflow as worker_workflow
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +138,20 @@ async def test_cancel_drops_the_runs_delayed_steps(hookstream: Hookstream, sink:
     assert logs["runs"] == []
 
 
+def _trigger_failing_at_once(sink: Sink) -> dict[str, str]:
+    """A trigger with no retries and the SDK's failure callback to the sink's /failure."""
+    return _workflow(
+        True,
+        **{
+            "Upstash-Retries": "0",
+            "Upstash-Failure-Callback": sink.url("/failure"),
+            "Upstash-Failure-Callback-Workflow-Runid": RUN,
+            "Upstash-Failure-Callback-Workflow-Calltype": "failureCall",
+            "Upstash-Failure-Callback-Forward-Upstash-Workflow-Is-Failure": "true",
+        },
+    )
+
+
 async def test_a_step_out_of_retries_fails_the_run_with_its_failure_callback(
     hookstream: Hookstream, sink: Sink
 ) -> None:
@@ -148,17 +163,7 @@ async def test_a_step_out_of_retries_fails_the_run_with_its_failure_callback(
         {"/wf": status(500, '{"message":"boom"}'), "/wf-plain": status(500, "plain failure")}
     )
     url = sink.url("/wf")
-    trigger = _workflow(
-        True,
-        **{
-            "Upstash-Retries": "0",
-            "Upstash-Failure-Callback": sink.url("/failure"),
-            "Upstash-Failure-Callback-Workflow-Runid": RUN,
-            "Upstash-Failure-Callback-Workflow-Calltype": "failureCall",
-            "Upstash-Failure-Callback-Forward-Upstash-Workflow-Is-Failure": "true",
-        },
-    )
-    await _publish(hookstream, url, "initial", trigger)
+    await _publish(hookstream, url, "initial", _trigger_failing_at_once(sink))
     [failure] = await sink.wait_for(1, path="/failure")
     assert failure.headers["Upstash-Workflow-RunId"] == RUN
     assert failure.headers["Upstash-Workflow-Is-Failure"] == "true"
@@ -436,3 +441,30 @@ async def _timeout_message(hookstream: Hookstream) -> str:
         if await hookstream.conn.redis.hexists(home.message(member.decode()), "wtev"):
             return str(member.decode())
     raise AssertionError("no timeout message")
+
+
+async def test_a_worker_dying_right_after_the_dead_letter_still_fails_the_run(
+    hookstream: Hookstream, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crash injection: everything the worker does after a step's settle raises, as if the
+    worker died there. The run still ends RUN_FAILED and its failure callback arrives once,
+    because both are written by the dead-letter settle itself."""
+
+    async def killed(*_: Any) -> None:
+        raise RuntimeError("worker killed right after the settle")
+
+    monkeypatch.setattr(worker_workflow, "settled", killed)
+    sink.respond = by_path({"/wf": status(500, '{"message":"boom"}')})
+    await _publish(hookstream, sink.url("/wf"), "initial", _trigger_failing_at_once(sink))
+    [failure] = await sink.wait_for(1, path="/failure")
+    body = json_body(failure.body)
+    assert (body["workflowRunId"], base64.b64decode(body["sourceBody"])) == (RUN, b"initial")
+    _, dlq = await api(hookstream, "GET", "/v2/dlq", params={"source": "workflow"})
+    [entry] = dlq["messages"]
+    assert body["dlqId"] == entry["dlqId"]
+    run = await workflow_runs.load(hookstream.conn, RUN)
+    assert run is not None
+    assert run.state == workflow_runs.FAILED
+    await hookstream.publish(sink.url("/after"), "x")  # a later delivery: the worker is idle
+    await sink.wait_for(1, path="/after")
+    assert len([r for r in sink.received if r.path == "/failure"]) == 1
