@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from broker.queue import workflow_runs
+from broker.queue import workflow_runs, workflow_waits
 from broker.queue.keys import queue_partition, run_partition
 from tests.support.api import (
     api,
@@ -468,3 +468,85 @@ async def test_a_worker_dying_right_after_the_dead_letter_still_fails_the_run(
     await hookstream.publish(sink.url("/after"), "x")  # a later delivery: the worker is idle
     await sink.wait_for(1, path="/after")
     assert len([r for r in sink.received if r.path == "/failure"]) == 1
+
+
+async def _wait(hookstream: Hookstream, url: str, event_id: str, run_id: str = RUN) -> int:
+    """The SDK's POST /v2/wait for run `run_id` (timeout 60 s, a timeout body); its status."""
+    step = {"stepId": 1, "stepName": "w", "stepType": "Wait", "concurrent": 1}
+    wait = {"url": url, "timeout": "60s", "timeoutUrl": url, "timeoutBody": "tb", "step": step}
+    headers = _workflow(False, run_id)
+    code, _ = await api(
+        hookstream, "POST", f"/v2/wait/{event_id}", data=json.dumps(wait), headers=headers
+    )
+    return int(code)
+
+
+def _out(delivery: Received) -> bytes:
+    """The event data a notified step delivery carries in its last step."""
+    last = json.loads(base64.b64decode(_steps(delivery)[-1]["body"]))
+    return base64.b64decode(last["out"])
+
+
+async def test_a_notify_by_run_id_before_the_wait_is_taken_by_the_wait(
+    hookstream: Hookstream, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lookback: a notify naming the run, before the run waits, is held (a NotifyResponse
+    with no waiter and no message yet); the run's wait then takes it at once: the notified
+    step is delivered with the data, and no waiter or timeout message is left. The run holds
+    at most MAX_HELD_EVENTS events; an unknown run is a 404."""
+    monkeypatch.setattr(workflow_waits, "MAX_HELD_EVENTS", 2)
+    url = sink.url("/wf")
+    await _publish(hookstream, url, "{}", _workflow(True))
+    await sink.wait_for(1, path="/wf")
+    code, held = await api(hookstream, "POST", f"/v2/notify/{RUN}/early", data=b'"paid"')
+    assert code == 200
+    assert (held["workflowRunId"], held["messageId"], held["error"]) == (RUN, "", "")
+    assert held["workflowCreatedAt"] > 0
+    assert "waiter" not in held
+    assert await _wait(hookstream, url, "early") == 200
+    notified = (await sink.wait_for(2, path="/wf"))[1]
+    assert _out(notified) == b'"paid"'
+    with pytest.raises(AssertionError, match="no timeout message"):
+        await _timeout_message(hookstream)  # the wait never registered
+    _, listed = await api(hookstream, "GET", "/v2/waiters/early")
+    assert listed == []
+
+    for event in ("a", "b"):
+        code, _ = await api(hookstream, "POST", f"/v2/notify/{RUN}/{event}", data=b"x")
+        assert code == 200
+    code, full = await api(hookstream, "POST", f"/v2/notify/{RUN}/c", data=b"x")
+    assert code == 400
+    assert "holds 2 events" in full["error"]
+    code, _ = await api(hookstream, "POST", "/v2/notify/wfr_unknown/early", data=b"x")
+    assert code == 404
+
+
+async def test_get_waiters_lists_the_runs_waiting_for_an_event(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """GET /v2/waiters/{eventId}: one Waiter per waiting run (url, deadline in seconds, the
+    delivery headers, timeoutUrl, timeoutBody, timeoutHeaders); none once a notify took them,
+    and none for an event nobody waits for."""
+    url = sink.url("/wf")
+    runs = [RUN, "wfr_test-run-2"]
+    for run_id in runs:
+        await _publish(hookstream, url, "{}", _workflow(True, run_id))
+    await sink.wait_for(2, path="/wf")
+    before = await hookstream.conn.now_ms() // 1000
+    for run_id in runs:
+        assert await _wait(hookstream, url, "shared", run_id) == 200
+    code, listed = await api(hookstream, "GET", "/v2/waiters/shared")
+    assert code == 200
+    assert len(listed) == 2
+    for waiter in listed:
+        assert (waiter["url"], waiter["timeoutUrl"], waiter["timeoutBody"]) == (url, url, "tb")
+        assert before + 59 <= waiter["deadline"] <= before + 62
+        assert waiter["headers"]["Upstash-Workflow-Sdk-Version"] == ["1"]
+        assert waiter["timeoutHeaders"] == waiter["headers"]
+    code, answers = await api(hookstream, "POST", "/v2/notify/shared", data=b"go")
+    assert sorted(a["workflowRunId"] for a in answers) == sorted(runs)
+    assert all(a["waiter"]["url"] == url for a in answers)
+    _, listed = await api(hookstream, "GET", "/v2/waiters/shared")
+    assert listed == []
+    code, none = await api(hookstream, "GET", "/v2/waiters/nobody")
+    assert (code, none) == (200, [])
