@@ -22,7 +22,7 @@ async def settle(consumer: Consumer, attempt: Attempt, outcome: Outcome) -> Sett
             settled = await consumer.settle_retry(attempt, due, response, callbacks)
         case DeadLetter(response=response):
             callbacks += failure_callback(env, body, attempts, response)
-            run = await workflow.run_failure(consumer, attempt, response)  # a workflow step's
+            run = await workflow.run_failure(consumer, attempt, response)  # None unless a step
             settled = await consumer.settle_failed(attempt, response, callbacks, run_failure=run)
     _count(settled, outcome, len(callbacks))
     return settled
