@@ -18,12 +18,12 @@ from pathlib import Path
 
 import uvloop
 
-from bench import profile
+from bench import profile, targets
 from bench.lab import Lab
 from bench.peers import run as peers
 from bench.proc import background_busy
 from bench.report import Report
-from bench.scenarios import delay, drain, latency, memory, publish, retry
+from bench.scenarios import delay, drain, idle, latency, memory, publish, retry
 from bench.sizes import Sizes
 
 RESULTS = Path(__file__).parent / "results"
@@ -36,6 +36,7 @@ SCENARIOS: dict[str, Scenario] = {
     "delay": delay.run,
     "retry": retry.run,
     "memory": memory.run,
+    "idle": idle.run,
 }
 
 
@@ -52,8 +53,12 @@ async def run_scenarios(scenarios: dict[str, Scenario], sizes: Sizes, title: str
     print(f"\n{title}: one run of {elapsed} s on a shared machine, {os.cpu_count()} cores, "
           f"{background:.0%} busy with others before it started\n")  # fmt: skip
     print(report.table())
+    summary = targets.table(report.data)
+    if summary:
+        print(f"\ntargets (issue 17), each from this run:\n{summary}")
     extra = {"command": title, "sizes": sizes.__dict__, "seconds": elapsed,
-             "background_busy": background, "logs": str(lab.logs)}  # fmt: skip
+             "background_busy": background, "logs": str(lab.logs),
+             "targets": targets.rows(report.data)}  # fmt: skip
     print(f"\nresults: {report.write(RESULTS, extra)}")
 
 

@@ -45,7 +45,7 @@ class Report:
     def table(self) -> str:
         header = ("scenario", "metric", "value", "unit", "target", "")
         lines = [header] + [
-            (r.scenario, r.metric, _number(r.value), r.unit, r.target, _verdict(r.ok))
+            (r.scenario, r.metric, number(r.value), r.unit, r.target, _verdict(r.ok))
             for r in self.rows
         ]
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -69,7 +69,8 @@ class Report:
         return path
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
+    """A table cell: thousands separators, three significant digits below 100."""
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
     if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 100):

@@ -8,6 +8,7 @@ stuck at 0 and a worker no scheduler "last tick" of 1970.
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
@@ -130,3 +131,25 @@ def export_role_metrics(role: str) -> None:
 def status_class(status: int) -> str:
     """`2xx`..`5xx`, or `none` when no HTTP answer came."""
     return f"{status // 100}xx" if 100 <= status < 600 else "none"
+
+
+@functools.cache
+def _published_child(source: str) -> Counter:
+    return PUBLISHED.labels(source)
+
+
+def count_published(source: str, count: int = 1) -> None:
+    """`count` messages stored by `source` (api, schedule, retry, callback: a bounded set),
+    its labelled child looked up once."""
+    _published_child(source).inc(count)
+
+
+@functools.cache
+def _delivery_child(outcome: str, status_group: str) -> Counter:
+    return DELIVERIES.labels(outcome, status_group)
+
+
+def count_delivery(outcome: str, status: int) -> None:
+    """One delivery attempt in DELIVERIES. The labelled child is looked up once per
+    (outcome, status class), a bounded set, not once per delivery (a lock and a dict)."""
+    _delivery_child(outcome, status_class(status)).inc()

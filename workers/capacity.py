@@ -1,5 +1,12 @@
-"""A counting limit on in-flight deliveries that a reader can take several slots from at once
-(asyncio.Semaphore cannot), so one XREADGROUP asks for exactly as many entries as fit."""
+"""A worker's delivery slots (HOOKSTREAM_WORKER_CONCURRENCY), shared by its partitions'
+readers with a fair cap, and taken several at a time (asyncio.Semaphore cannot), so one
+XREADGROUP asks for exactly as many entries as fit.
+
+The cap follows demand: each busy partition (holding slots, or waiting for one) may hold
+ceil(size / busy) slots. A hot partition alone gets all of them; when others get busy too,
+it takes no new slot until it is under their common share, and the freed slots go to them.
+So 64 slots over 48 partitions allow 64 deliveries in flight, not 48 x ceil(64/48) = 96.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +14,41 @@ import asyncio
 
 
 class Capacity:
-    """`free` slots out of `size`."""
+    """`free` slots out of `size`, held per partition."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, partitions: int) -> None:
         self.size = size
         self.free = size
-        self._released = asyncio.Event()
+        self.held = [0] * partitions
+        self._busy: set[int] = set()
+        self._waiting: dict[int, asyncio.Event] = {}
 
-    async def take_up_to(self, limit: int) -> int:
-        """Wait until a slot is free, then take as many as are free, up to `limit`."""
-        while self.free == 0:
-            self._released.clear()
-            await self._released.wait()
-        taken = min(self.free, limit)
+    def share(self) -> int:
+        """The most slots one busy partition may hold now."""
+        return max(1, -(-self.size // max(1, len(self._busy))))
+
+    def _room(self, partition: int) -> int:
+        return min(self.free, self.share() - self.held[partition])
+
+    async def take(self, partition: int, limit: int) -> int:
+        """Wait until `partition` may take a slot, then take as many as it may, up to `limit`."""
+        self._busy.add(partition)
+        while self._room(partition) <= 0:
+            waiting = self._waiting[partition] = asyncio.Event()
+            try:
+                await waiting.wait()
+            finally:
+                self._waiting.pop(partition, None)
+        taken = min(self._room(partition), limit)
+        self.held[partition] += taken
         self.free -= taken
         return taken
 
-    def give_back(self, count: int = 1) -> None:
+    def give_back(self, partition: int, count: int = 1) -> None:
+        self.held[partition] -= count
         self.free += count
-        self._released.set()
+        if self.held[partition] == 0 and partition not in self._waiting:
+            self._busy.discard(partition)
+        for other, waiting in self._waiting.items():
+            if self._room(other) > 0:
+                waiting.set()

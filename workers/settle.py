@@ -4,7 +4,7 @@ no retry, dead letter or callback."""
 
 from __future__ import annotations
 
-from broker.metrics import DEAD_LETTERED, PUBLISHED, RETRIES
+from broker.metrics import DEAD_LETTERED, RETRIES, count_published
 from broker.queue.consumer import Attempt, Consumer, Settled, SettleResult
 from workers import workflow
 from workers.callbacks import attempt_callback, failure_callback
@@ -42,4 +42,4 @@ def _count(settled: Settled, outcome: Outcome, callbacks: int) -> None:
         case _:
             return  # gone, stolen, or cancelled before any callback was stored
     if callbacks:
-        PUBLISHED.labels("callback").inc(callbacks)
+        count_published("callback", callbacks)

@@ -9,6 +9,7 @@ workers' consumer names), and a signing-key refresh (rotation takes effect witho
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -17,17 +18,17 @@ import aiohttp
 import structlog
 
 from broker.lifecycle import pause, process_name
-from broker.metrics import (
-    CONCURRENCY,
-    DELIVERIES,
-    DELIVERY_DURATION,
-    DELIVERY_WAIT,
-    INFLIGHT,
-    status_class,
-)
+from broker.metrics import CONCURRENCY, DELIVERY_DURATION, DELIVERY_WAIT, INFLIGHT, count_delivery
 from broker.queue.backlog import trim_retention
 from broker.queue.connection import Connection
-from broker.queue.consumer import Attempt, CancelledInGate, Consumer, DueForGate, Entry
+from broker.queue.consumer import (
+    Attempt,
+    CancelledInGate,
+    Consumer,
+    DelayedHeads,
+    DueForGate,
+    Entry,
+)
 from broker.queue.housekeeping import expire_idle_flow_keys, remove_dead_consumers
 from broker.queue.keys import PartitionKeys
 from broker.queue.model import Response
@@ -42,12 +43,21 @@ from workers.outcome import DeadLetter, Failure, Outcome, failure_of
 from workers.settle import settle
 
 log = structlog.get_logger()
+# A partition with work blocks briefly (holding the slots it asked for); an idle one
+# holds none and blocks long: its idle cost is one command per IDLE_BLOCK_MS. Stopping
+# unblocks both at once. Well under redis-py's 5 s socket timeout, which a block reaching it
+# would turn into an error and a reconnect.
 READ_BLOCK_MS = 1000
+IDLE_BLOCK_MS = 3500
 READ_BATCH = 100
 KEY_REFRESH_SECONDS = 5.0
-GAUGE_SECONDS = 5.0
+# Backlog gauges: every worker samples the same values, and Prometheus scrapes every 15-30 s.
+GAUGE_SECONDS = 15.0
 RETENTION_SECONDS = 60.0
 HOUSEKEEPING_SECONDS = 60.0
+# The safety sweep's lease, as a share of the promote interval: shorter than the interval,
+# so the next worker whose interval runs out always finds it expired.
+SWEEP_LEASE = 0.9
 
 
 class Worker:
@@ -57,10 +67,10 @@ class Worker:
         self.conn = conn
         self.settings = conn.settings
         self.consumer = Consumer(conn, process_name())
-        share = max(1, -(-self.settings.worker_concurrency // self.settings.partitions))
-        self._capacity = {p.partition: Capacity(share) for p in conn.partitions}
+        self._capacity = Capacity(self.settings.worker_concurrency, self.settings.partitions)
         self._inflight: dict[int, set[str]] = {p.partition: set() for p in conn.partitions}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._readers = {p.partition: self.consumer.reader(p) for p in conn.partitions}
         self._stopping = asyncio.Event()
         self._signing_key = ""
         self._session: aiohttp.ClientSession | None = None
@@ -70,6 +80,8 @@ class Worker:
         await self.conn.ensure_groups()
         await self._refresh_signing_key()
         CONCURRENCY.set(self.settings.worker_concurrency)
+        # Read when scraped, instead of a locked inc and dec around every delivery.
+        INFLIGHT.set_function(lambda: len(self._tasks))
         # Every connection passes the destination policy at connect time, on the very address
         # dialled, so names that resolve to a denied address (and DNS rebinding) are refused.
         connector = make_connector(
@@ -88,6 +100,8 @@ class Worker:
             background = [asyncio.create_task(loop) for loop in loops]
             await self._stopping.wait()
             await self._drain(background)
+            for reader in self._readers.values():
+                await reader.close()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -96,9 +110,14 @@ class Worker:
         """Stop reading, give in-flight deliveries the grace period, leave the rest pending.
 
         Loops end by themselves once `_stopping` is set (a blocked XREADGROUP returns within
-        READ_BLOCK_MS), so no Redis command is cancelled halfway.
+        IDLE_BLOCK_MS, and at once when CLIENT UNBLOCK reaches them), so no Redis command is
+        cancelled halfway.
         """
-        _, stuck = await asyncio.wait(background, timeout=READ_BLOCK_MS / 1000 + 5)
+        try:
+            await self.consumer.unblock(list(self._readers.values()))
+        except Exception:  # they still end within their block
+            log.exception("worker.unblock_failed")
+        _, stuck = await asyncio.wait(background, timeout=IDLE_BLOCK_MS / 1000 + 5)
         for task in stuck:
             task.cancel()
         if self._tasks:
@@ -148,45 +167,82 @@ class Worker:
     # -- reading ----------------------------------------------------------------------------
 
     async def _read_loop(self, partition: PartitionKeys) -> None:
-        """Fill this partition's free slots: new entries, and every half visibility timeout,
-        entries a dead worker left pending. One loop owns the slots, so neither starves."""
-        capacity = self._capacity[partition.partition]
+        """Fill this partition's share of the worker's slots: new entries, and every half
+        visibility timeout, entries a dead worker left pending. One loop owns the partition's
+        slots, so neither starves. An idle partition holds no slot while it waits for work:
+        its blocking read asks for one entry, which then waits for a slot like any other."""
         reclaim_every = self.settings.visibility_timeout_ms / 2000
-        next_reclaim = time.monotonic() + reclaim_every
+        # A random first round, so the partitions' reclaims (and the pool connections they
+        # need at once) spread over the period instead of all coming in the same instant.
+        next_reclaim = time.monotonic() + reclaim_every * random.uniform(0.5, 1.0)
+        idle = True
         while not self._stopping.is_set():
-            slots = await capacity.take_up_to(READ_BATCH)
-            if self._stopping.is_set():
-                capacity.give_back(slots)
-                return
             reclaiming = time.monotonic() >= next_reclaim
             if reclaiming:
                 next_reclaim = time.monotonic() + reclaim_every
             try:
-                entries = await (
-                    self._reclaim(partition, slots)
-                    if reclaiming
-                    else self.consumer.read(partition, slots, READ_BLOCK_MS)
-                )
-                capacity.give_back(slots - len(entries))
-                slots = len(entries)  # from here on, each entry holds one slot
+                if idle and not reclaiming:
+                    entries = await self._wait_for_work(partition)
+                else:
+                    entries = await self._read_batch(partition, reclaiming)
+                idle = not entries
                 await self._start(partition, entries, reclaimed=reclaiming)
             except Exception:
-                capacity.give_back(slots)
                 log.exception("worker.read_failed", partition=partition.partition)
                 await self._pause(1)
 
+    async def _wait_for_work(self, partition: PartitionKeys) -> list[Entry]:
+        """A blocking read of one entry holding no slot, then a slot for it."""
+        entries = await self._readers[partition.partition].read(1, IDLE_BLOCK_MS)
+        if entries:
+            # Heartbeats cover it while it waits, so no one reclaims it meanwhile.
+            waiting = self._inflight[partition.partition]
+            waiting.add(entries[0][0])
+            try:
+                await self._capacity.take(partition.partition, 1)
+            finally:
+                waiting.discard(entries[0][0])
+        return entries
+
+    async def _read_batch(self, partition: PartitionKeys, reclaiming: bool) -> list[Entry]:
+        """As many entries as the partition may take slots for; each entry keeps one."""
+        slots = await self._capacity.take(partition.partition, READ_BATCH)
+        try:
+            entries = await (
+                self._reclaim(partition, slots)
+                if reclaiming
+                else self._readers[partition.partition].read(slots, READ_BLOCK_MS)
+            )
+        except Exception:
+            self._capacity.give_back(partition.partition, slots)
+            raise
+        if self._stopping.is_set() and not entries:
+            self._capacity.give_back(partition.partition, slots)
+            return []
+        self._capacity.give_back(partition.partition, slots - len(entries))
+        return entries
+
     async def _start(self, partition: PartitionKeys, entries: list[Entry], reclaimed: bool) -> None:
-        """Count the attempts and load the messages in one script call, then deliver each."""
-        capacity = self._capacity[partition.partition]
-        for started in await self.consumer.start(partition, entries, reclaimed):
+        """Count the attempts and load the messages in one script call, then deliver each.
+        Every entry holds a slot; those that turn out to be no attempt give theirs back."""
+        try:
+            started_all = await self.consumer.start(partition, entries, reclaimed)
+        except Exception:
+            self._capacity.give_back(partition.partition, len(entries))
+            raise
+        for started in started_all:
             if isinstance(started, Attempt):
                 self._spawn(self._deliver(started))
                 continue
-            if isinstance(started, CancelledInGate):
-                await self.consumer.settle_cancelled(started)
-            elif isinstance(started, DueForGate):
-                await self.consumer.enter_gate(started)
-            capacity.give_back()
+            try:
+                if isinstance(started, CancelledInGate):
+                    await self.consumer.settle_cancelled(started)
+                elif isinstance(started, DueForGate):
+                    await self.consumer.enter_gate(started)
+            except Exception:  # its entry stays pending: reclaimed and tried again later
+                log.exception("worker.gate_step_failed", partition=partition.partition)
+            finally:
+                self._capacity.give_back(partition.partition)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -198,7 +254,6 @@ class Worker:
     async def _deliver(self, attempt: Attempt) -> None:
         inflight = self._inflight[attempt.partition.partition]
         inflight.add(attempt.entry_id)
-        INFLIGHT.inc()
         # Log fields are passed per call rather than bound into contextvars for every
         # delivery: binding cost ~3% of worker CPU (docs/performance-log.md), even unlogged.
         try:
@@ -221,8 +276,7 @@ class Worker:
             )
         finally:
             inflight.discard(attempt.entry_id)
-            INFLIGHT.dec()
-            self._capacity[attempt.partition.partition].give_back()
+            self._capacity.give_back(attempt.partition.partition)
 
     async def _attempt(self, attempt: Attempt) -> Outcome:
         envelope = attempt.envelope
@@ -241,7 +295,7 @@ class Worker:
             DELIVERY_WAIT.observe(max(0.0, started - envelope.not_before / 1000))
         response = await self._send(attempt)
         DELIVERY_DURATION.observe(time.time() - started)
-        DELIVERIES.labels(_outcome_label(response), status_class(response.status)).inc()
+        count_delivery(_outcome_label(response), response.status)
         return await self._decide(attempt, response)
 
     async def _send(self, attempt: Attempt) -> Response:
@@ -273,21 +327,46 @@ class Worker:
     # -- background loops -------------------------------------------------------------------
 
     async def _promote_loop(self) -> None:
-        """Move due delayed messages to the ready streams; sleep until the next one is due."""
-        interval = self.settings.promote_interval_ms
-        wait_ms = 0
-        while not await self._pause(wait_ms / 1000):
-            wait_ms = interval
-            for partition in self.conn.partitions:
-                try:
-                    moved, next_due = await self.consumer.promote(partition, READ_BATCH)
-                except Exception:
-                    log.exception("worker.promote_failed")
-                    moved, next_due = 0, -1
-                if moved == READ_BATCH:
-                    wait_ms = 0
-                elif next_due >= 0:
-                    wait_ms = min(wait_ms, next_due)
+        """Move due delayed messages to the ready streams, then sleep until the next one is
+        due, at most HOOKSTREAM_PROMOTE_INTERVAL_MS; an announced new head due sooner wakes
+        it earlier. A sweep with nothing known to be due (the interval ran out) is only a
+        safety net for lost announcements, so one worker per interval runs it (a lease), not
+        every worker: an idle system's promote cost does not grow with the worker count."""
+        while not self._stopping.is_set():
+            try:
+                async with DelayedHeads(self.conn.redis) as heads:
+                    known = True
+                    while not self._stopping.is_set():
+                        seconds = await self._promote_due(known)
+                        known = await self._sleep_until_due(heads, seconds)
+            except Exception:
+                log.exception("worker.promote_failed")
+                await self._pause(1)
+
+    async def _promote_due(self, known: bool) -> float:
+        """Promote every partition (unless this is a safety sweep another worker runs);
+        seconds until the next sweep is needed."""
+        interval_ms = self.settings.promote_interval_ms
+        if not known and not await self.consumer.lease_sweep(int(interval_ms * SWEEP_LEASE)):
+            return interval_ms / 1000
+        next_ms = await self.consumer.promote_all(self.conn.partitions, READ_BATCH)
+        return interval_ms / 1000 if next_ms < 0 else min(interval_ms, next_ms) / 1000
+
+    async def _sleep_until_due(self, heads: DelayedHeads, seconds: float) -> bool:
+        """Sleep `seconds` or until an announced head is due; True when something is known
+        to be due at the wake-up (an announcement, or a due time within the interval)."""
+        known = seconds < self.settings.promote_interval_ms / 1000
+        wake_at = time.monotonic() + seconds
+        while not self._stopping.is_set():
+            left = wake_at - time.monotonic()
+            if left <= 0:
+                break
+            # At most a second per wait, so a stop is seen within one, whatever the interval.
+            announced_ms = await heads.wait(min(left, 1.0))
+            if announced_ms is not None:
+                known = True
+                wake_at = min(wake_at, time.monotonic() + announced_ms / 1000)
+        return known
 
     async def _reclaim(self, partition: PartitionKeys, count: int) -> list[Entry]:
         """Take over entries idle past the visibility timeout (their worker died)."""

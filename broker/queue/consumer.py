@@ -10,16 +10,21 @@ command or a script argument.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import TracebackType
 from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 
 from broker.queue import scripts
 from broker.queue.connection import Connection, StreamEntries
 from broker.queue.events import event_extra
 from broker.queue.flow_control import apply_message_settings
-from broker.queue.keys import GROUP, PartitionKeys, dlq_id
+from broker.queue.keys import DELAYED_HEAD_CHANNEL, GROUP, PROMOTE_SWEEP, PartitionKeys, dlq_id
 from broker.queue.model import Envelope, Response, decode_envelope, encode
 from broker.queue.producer import Draft, messages_tail
 
@@ -97,18 +102,18 @@ class Consumer:
         self.conn = conn
         self.name = name
 
-    async def read(self, partition: PartitionKeys, count: int, block_ms: int) -> list[Entry]:
-        """Entries newly delivered to this consumer (none when the block times out)."""
-        # One stream asked: one [stream name, entries] pair, or none when the block times out.
-        reply = cast(
-            list[tuple[bytes, StreamEntries]],
-            await self.conn.redis.xreadgroup(
-                GROUP, self.name, {partition.ready: ">"}, count=count, block=block_ms
-            ),
-        )
-        if not reply:
-            return []
-        return [(eid.decode(), fields[b"id"].decode()) for eid, fields in reply[0][1]]
+    def reader(self, partition: PartitionKeys) -> Reader:
+        """A blocking reader of `partition` on a connection of its own (see Reader)."""
+        return Reader(self.conn.redis.client(), self.name, partition)
+
+    async def unblock(self, readers: Sequence[Reader]) -> int:
+        """End the blocked reads of `readers` now, as if their block had timed out; how
+        many were blocked."""
+        unblocked = 0
+        for reader in readers:
+            if reader.client_id is not None:
+                unblocked += bool(await self.conn.redis.client_unblock(reader.client_id))
+        return unblocked
 
     async def reclaim(self, partition: PartitionKeys, count: int, idle_ms: int) -> list[Entry]:
         """Take over entries idle longer than `idle_ms` (their worker died)."""
@@ -152,6 +157,20 @@ class Consumer:
             scripts.PROMOTE, partition, keys={}, args={"limit": limit}
         )
         return int(moved), int(next_due)
+
+    async def promote_all(self, partitions: Sequence[PartitionKeys], limit: int) -> int:
+        """Promote every partition at once (one round trip: the script runner pipelines the
+        calls of one turn); ms until the next promote is needed: 0 when a partition had more
+        than `limit` due, -1 when no delayed message is left anywhere."""
+        replies = await asyncio.gather(*(self.promote(p, limit) for p in partitions))
+        if any(moved >= limit for moved, _ in replies):
+            return 0
+        return min((due for _, due in replies if due >= 0), default=-1)
+
+    async def lease_sweep(self, ttl_ms: int) -> bool:
+        """Whether this consumer runs the next safety sweep of the delayed sets (the first
+        to ask within `ttl_ms` does)."""
+        return bool(await self.conn.redis.set(PROMOTE_SWEEP, self.name, nx=True, px=ttl_ms))
 
     async def settle_delivered(
         self, attempt: Attempt, response: Response, callbacks: Sequence[Draft]
@@ -274,3 +293,69 @@ def _settled(reply: str) -> Settled:
         return Settled(SettleResult(reply))
     except ValueError:
         return Settled(SettleResult.DEAD_LETTERED, dlq_id=reply)
+
+
+class Reader:
+    """Reads of one partition's ready stream on a connection of its own.
+
+    An idle partition's read blocks for seconds (one command per block is its whole idle
+    cost); a stopping worker ends the block at once with CLIENT UNBLOCK on that connection's
+    id (Consumer.unblock), instead of waiting it out or cancelling a command mid-flight.
+    """
+
+    def __init__(self, client: Redis, consumer: str, partition: PartitionKeys) -> None:
+        self._client = client
+        self._consumer = consumer
+        self._stream = partition.ready
+        self.client_id: int | None = None
+
+    async def read(self, count: int, block_ms: int) -> list[Entry]:
+        """Entries newly delivered to this consumer (none when the block times out)."""
+        if self.client_id is None:
+            self.client_id = int(await self._client.client_id())
+        try:
+            reply = cast(
+                list[tuple[bytes, StreamEntries]],
+                await self._client.xreadgroup(
+                    GROUP, self._consumer, {self._stream: ">"}, count=count, block=block_ms
+                ),
+            )
+        except Exception:
+            self.client_id = None  # a reconnect gives the connection a new id
+            raise
+        # One stream asked: one [stream name, entries] pair, or none when the block times out.
+        if not reply:
+            return []
+        return [(eid.decode(), fields[b"id"].decode()) for eid, fields in reply[0][1]]
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class DelayedHeads:
+    """Announcements of a new head of some delayed set (partition.lua `delay_until`), so an
+    idle promoter can sleep until the earliest due time it knows of and still promote a
+    message published meanwhile on time. One subscription per worker, whatever the
+    partition count."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._pubsub: PubSub = redis.pubsub()
+
+    async def __aenter__(self) -> DelayedHeads:
+        await self._pubsub.subscribe(DELAYED_HEAD_CHANNEL)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._pubsub.aclose()
+
+    async def wait(self, seconds: float) -> int | None:
+        """ms until the announced member is due, or None when nothing came within `seconds`."""
+        message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
+        if message is None:
+            return None
+        try:
+            return max(0, int(message["data"]))
+        except (TypeError, ValueError):  # not ours: wake at once, the sweep decides
+            return 0

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 GROUP = "workers"
 SIGNING_KEYS = "{hs:global}:signing-keys"
 SIGNING_KEYS_CHANNEL = "hookstream:signing-keys-rotated"  # pub/sub: workers refresh at once
+# pub/sub: a new head of a delayed set, announced by the scripts (partition.lua WAKE_CHANNEL)
+DELAYED_HEAD_CHANNEL = "hookstream:delayed-head"
+PROMOTE_SWEEP = "{hs:global}:promote-sweep"  # string with a TTL: who runs the safety sweep
 
 # Schedules share one tag of their own, outside the message partitions: the API lists them and
 # the scheduler claims ticks across all of them in one slot. A tick's message is published

@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from broker.errors import BadRequest, NotFound
-from broker.metrics import PUBLISHED
+from broker.metrics import count_published
 from broker.queue.connection import Connection
 from broker.queue.destinations import is_url, url_destination
 from broker.queue.flow_control import apply_message_settings
@@ -204,13 +204,19 @@ def plan(
         check_message(targets.topic_name is not None, options, routing)
     digest = _dedup_digest(destination, options, body)
     partition = _partition(conn.settings.partitions, options, routing, digest, anywhere)
-    routing = replace(routing, topic_name=targets.topic_name)
+    if targets.topic_name is not None:
+        routing = replace(routing, topic_name=targets.topic_name)
     drafts = tuple(
-        build_draft(url, options, body, ids(partition, index), replace(routing, endpoint_name=name))
+        build_draft(url, options, body, ids(partition, index), _endpoint(routing, name))
         for index, (url, name) in enumerate(targets.endpoints)
     )
     dedup = Dedup(partition.dedup(digest), conn.settings.dedup_window_ms) if digest else None
     return Plan(drafts, dedup, fan_out=targets.topic_name is not None, workflow=options.workflow)
+
+
+def _endpoint(routing: Routing, name: str | None) -> Routing:
+    """The routing of one URL group endpoint (a plain URL has no name: no copy to make)."""
+    return routing if name is None else replace(routing, endpoint_name=name)
 
 
 async def commit(conn: Connection, planned: Plan, source: str = "api") -> Published:
@@ -254,7 +260,7 @@ async def _open_gate(conn: Connection, planned: Plan) -> None:
 
 def _count(planned: Plan, published: Published, source: str) -> None:
     if not published.deduplicated:
-        PUBLISHED.labels(source).inc(len(planned.drafts))
+        count_published(source, len(planned.drafts))
 
 
 def _answers(planned: Plan) -> list[dict[str, Any]]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
-from tests.support.api import api, json_body
+from tests.support.api import api, json_body, status
 from tests.support.barriers import events
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
@@ -69,3 +71,54 @@ async def test_not_before_in_the_future_waits(hookstream: Hookstream, sink: Sink
     await hookstream.start_worker()
     (received,) = await sink.wait_for(1, timeout=15)
     assert received.at >= due
+
+
+# A promoter that would sleep a whole minute: anything delivered within the waits below was
+# woken by the announcement of a new head of the delayed set, not by its timer.
+SLEEPY = {"promote_interval_ms": 60_000}
+
+
+async def _ok(_: web.Request, __: bytes) -> web.StreamResponse:
+    return web.Response(text="ok")
+
+
+@pytest.fixture
+async def sleepy(redis_url: str) -> AsyncIterator[Hookstream]:
+    server = await Hookstream(redis_url, **SLEEPY).start()
+    yield server
+    await server.stop()
+
+
+async def test_new_head_wakes_an_idle_promoter(sleepy: Hookstream, sink: Sink) -> None:
+    """An idle worker (nothing delayed) sleeps its whole interval; a delayed publish that
+    becomes the new head is announced and delivered on time, as is an earlier one published
+    after a later one (a new head again), in due order."""
+    await asyncio.sleep(0.2)  # the promoter's first sweep found nothing: it sleeps a minute
+    late = await sleepy.publish(sink.url(), "late", Upstash_Delay="2s")
+    early = await sleepy.publish(sink.url(), "early", Upstash_Delay="300ms")
+    received = await sink.wait_for(2, timeout=10)
+    assert [r.headers["Upstash-Message-Id"] for r in received] == [
+        early["messageId"],
+        late["messageId"],
+    ]
+
+
+async def test_retry_wakes_an_idle_promoter(sleepy: Hookstream, sink: Sink) -> None:
+    """A retry's backoff goes into the delayed set from the settle script: it is announced
+    too, so the retry comes without waiting for the promoter's timer."""
+    answers = iter([status(500), _ok])
+    sink.respond = lambda request, body: next(answers)(request, body)
+    await sleepy.publish(sink.url(), "x")
+    received = await sink.wait_for(2, timeout=10)
+    assert [r.headers["Upstash-Retried"] for r in received] == ["0", "1"]
+
+
+async def test_idle_worker_sweeps_once_per_interval(sleepy: Hookstream) -> None:
+    """With nothing delayed, a worker runs no promote between its sweeps (it used to run
+    one per partition every 20 ms): over a second, no script runs at all."""
+    await asyncio.sleep(0.2)  # past the first sweep
+    redis = sleepy.conn.redis
+    await redis.config_resetstat()
+    await asyncio.sleep(1.0)
+    stats = await redis.info("commandstats")
+    assert stats.get("cmdstat_evalsha", {"calls": 0})["calls"] == 0

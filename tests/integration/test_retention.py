@@ -129,7 +129,10 @@ async def test_a_second_settle_frees_the_gate_slot_once(hookstream: Hookstream, 
         assert code == 201
     partition = queue_partition("once", hookstream.conn.settings.partitions)
     consumer = Consumer(hookstream.conn, "test-consumer")
-    (started,) = await consumer.start(partition, await consumer.read(partition, 10, 100), False)
+    reader = consumer.reader(partition)
+    entries = await reader.read(10, 100)
+    await reader.close()
+    (started,) = await consumer.start(partition, entries, False)
     assert isinstance(started, Attempt)
     ok = Response(status=200)
     first = await consumer.settle_delivered(started, ok, [])

@@ -343,8 +343,8 @@ async def test_a_trigger_that_reaches_no_workflow_app_fails_the_run(
         return "DELIVERED" in await events_of(hookstream, app["messageId"])
 
     await eventually(app_delivered)  # settled: a wrong detection would have ended the run
-    code, _ = await _publish(hookstream, sink.url("/app"), "s1", _workflow(False, "wfr_app"))
-    assert code == 201
+    code, answer = await _publish(hookstream, sink.url("/app"), "s1", _workflow(False, "wfr_app"))
+    assert code == 201, answer
     assert (await run("wfr_app"))["workflowState"] == "RUN_STARTED"
 
 

@@ -8,6 +8,7 @@ from importlib import resources
 import pytest
 
 from broker.queue import scripts
+from broker.queue.keys import DELAYED_HEAD_CHANNEL
 
 FOLDER = resources.files("broker.queue") / "scripts"
 PRELUDES = {"core.lua", "partition.lua"}
@@ -61,3 +62,10 @@ def test_binding_refuses_a_wrong_or_missing_name() -> None:
         scripts.CANCEL.bind({"gate": "g", "wait": "w", "message": "m"}, {})
     keys, args = scripts.CANCEL.bind({"gate": "g", "wait": "w", "message": "m"}, {"message_id": 7})
     assert (keys, args) == (["g", "w", "m"], [7])
+
+
+def test_delayed_head_channel_is_the_one_workers_subscribe_to() -> None:
+    """partition.lua announces new delayed heads on the channel keys.py names (Lua cannot
+    import it): a rename on one side only would silently stop every wake-up."""
+    prelude = (resources.files("broker.queue") / "scripts" / "partition.lua").read_text()
+    assert f"local WAKE_CHANNEL = '{DELAYED_HEAD_CHANNEL}'" in prelude

@@ -33,6 +33,21 @@ local function ack(entry_id)
   redis.call('XDEL', READY, entry_id)
 end
 
+-- Put a message into the delayed set, due at `due` (ms). Promoters sleep until the earliest
+-- due time they know of (at most HOOKSTREAM_PROMOTE_INTERVAL_MS): a member that becomes the
+-- new head of a delayed set may be due before they wake, so it is announced on WAKE_CHANNEL
+-- with the ms until it is due (broker/queue/keys.py DELAYED_HEAD_CHANNEL, the same name).
+-- Most members join behind the head, which costs one ZRANGE and nothing else; a lost
+-- announcement only makes the member as late as the promoters' longest sleep.
+local WAKE_CHANNEL = 'hookstream:delayed-head'
+local function delay_until(id, due, now)
+  local head = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', DELAYED, due, id)
+  if #head == 0 or due < tonumber(head[2]) then
+    redis.call('PUBLISH', WAKE_CHANNEL, math.max(0, due - (now or now_ms())))
+  end
+end
+
 -- Gates: ordered queues and flow-control keys. At most `parallelism` (0 = no limit) of a
 -- gate's messages are admitted (in the ready stream, in flight, or waiting for a retry) at
 -- once; the rest wait in FIFO order in the wait list. `active` counts the admitted ones
@@ -102,7 +117,7 @@ local function pump(gate, wait)
     local id = redis.call('LPOP', wait)
     if not id then break end
     if at > now then
-      redis.call('ZADD', DELAYED, at, id)
+      delay_until(id, at, now)
     else
       redis.call('XADD', READY, '*', 'id', id)
     end
@@ -138,7 +153,7 @@ local function create_message(message_key, id, envelope, body, not_before, delay
   local extra = '{}'
   if due > now then
     if wait then redis.call('HSET', message_key, 'gate_due', 1) end
-    redis.call('ZADD', DELAYED, due, id)
+    delay_until(id, due, now)
     extra = string.format('{"nextDeliveryTime":%d}', due)
   elseif wait then
     redis.call('HSET', message_key, 'queued', 1)

@@ -9,6 +9,6 @@ local refused, h = settle_attempt(function() create_messages(nil) end)
 if refused then return refused end
 local due = tonumber(ARG.due)
 redis.call('HSET', key, 'state', 'RETRY', 'last', ARG.last_response)
-redis.call('ZADD', DELAYED, due, message_id)
+delay_until(message_id, due)
 add_event(message_id, 'RETRY', h, string.format('{"nextDeliveryTime":%d}', due))
 return 'retrying'
