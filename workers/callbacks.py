@@ -63,9 +63,12 @@ def _callback_draft(source: Envelope, spec: CallbackSpec, payload: bytes, suffix
     return Draft(envelope, payload, delay_ms=spec.delay_ms, body_suffix=suffix)
 
 
-def workflow_failure_draft(source: Envelope, spec: CallbackSpec, payload: bytes) -> Draft:
-    """A workflow run's failure callback, sent once the run fails (workers/workflow.py)."""
-    return _callback_draft(source, spec, payload, b"")
+def workflow_failure_draft(
+    source: Envelope, spec: CallbackSpec, initial: bytes, attempts: int, response: Response
+) -> Draft:
+    """A workflow run's failure callback once `source`, a step of the run, is dead-lettered:
+    the payload it quotes is the run's initial one (workers/workflow.py)."""
+    return _quoting_dlq_id(source, spec, callback_body(source, initial, attempts, response))
 
 
 def attempt_callback(
@@ -84,6 +87,12 @@ def failure_callback(
     """The failure callback once the source is dead-lettered; its body carries the DLQ id."""
     if source.failure_callback is None or source.source_message_id is not None:
         return []
-    fields = callback_body(source, body, attempts, response, dlq_id=_DLQ_ID_SLOT)
+    fields = callback_body(source, body, attempts, response)
+    return [_quoting_dlq_id(source, source.failure_callback, fields)]
+
+
+def _quoting_dlq_id(source: Envelope, spec: CallbackSpec, fields: Callback) -> Draft:
+    """A failure callback whose body carries the DLQ id, which the settle script fills in."""
+    fields = msgspec.structs.replace(fields, dlq_id=_DLQ_ID_SLOT)
     prefix, _, suffix = _json.encode(fields).partition(_json.encode(_DLQ_ID_SLOT)[1:-1])
-    return [_callback_draft(source, source.failure_callback, prefix, suffix)]
+    return _callback_draft(source, spec, prefix, suffix)

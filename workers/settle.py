@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from broker.metrics import DEAD_LETTERED, RETRIES, count_published
 from broker.queue.consumer import Attempt, Consumer, Settled, SettleResult
+from workers import workflow
 from workers.callbacks import attempt_callback, failure_callback
 from workers.outcome import DeadLetter, Delivered, Outcome, RetryAt
 
@@ -21,7 +22,8 @@ async def settle(consumer: Consumer, attempt: Attempt, outcome: Outcome) -> Sett
             settled = await consumer.settle_retry(attempt, due, response, callbacks)
         case DeadLetter(response=response):
             callbacks += failure_callback(env, body, attempts, response)
-            settled = await consumer.settle_failed(attempt, response, callbacks)
+            run = await workflow.run_failure(consumer, attempt, response)  # None unless a step
+            settled = await consumer.settle_failed(attempt, response, callbacks, run_failure=run)
     _count(settled, outcome, len(callbacks))
     return settled
 

@@ -144,7 +144,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v2/wait/{event_id}"): Op("Wait for an event in a workflow run", body=RAW),
     ("POST", "/v2/notify/{event_id}"): Op("Notify the waiters of an event", body=RAW),
     ("POST", "/v2/notify/{run_id}/{event_id}"): Op(
-        "Notify one workflow run's waiter of an event", body=RAW,
+        "Notify one workflow run's waiter of an event, or hold it for the run's next wait",
+        body=RAW,
+    ),
+    ("GET", "/v2/waiters/{event_id}"): Op(
+        "The workflow runs' waiters for an event", answer=list[dict[str, Any]],
     ),
 }  # fmt: skip
 

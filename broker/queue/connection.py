@@ -323,8 +323,8 @@ class Connection:
             username=kwargs.get("username"),
             password=kwargs.get("password"),
             single_connection_client=True,
-            retry=_no_retry(),
-            **{k: v for k, v in _socket_options(self.settings).items() if k.startswith("socket")},
+            # The options every pool gets, but retry_on_timeout (deprecated here: a warning).
+            **{k: v for k, v in _socket_options(self.settings).items() if k != "retry_on_timeout"},
         )
 
     async def ping_all(self) -> None:

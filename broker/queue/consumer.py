@@ -11,7 +11,7 @@ command or a script argument.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -196,17 +196,31 @@ class Consumer:
         return await self._settle(scripts.SETTLE_RETRY, attempt, args, callbacks)
 
     async def settle_failed(
-        self, attempt: Attempt, response: Response, callbacks: Sequence[Draft]
+        self,
+        attempt: Attempt,
+        response: Response,
+        callbacks: Sequence[Draft],
+        run_failure: Sequence[Draft] | None = None,
     ) -> Settled:
         """No attempts left: into the DLQ (kept for the retention time) with its last
-        response; `callbacks` may quote the DLQ id (Draft.body_suffix)."""
+        response; `callbacks` may quote the DLQ id (Draft.body_suffix). A workflow step
+        (`run_failure` given) fails its run in the same script, and `run_failure` (the
+        run's failure callback) is created only if that ended the run (docs/workflow.md)."""
+        settings = self.conn.settings
         args: dict[str, scripts.Arg] = {
             "last_response": encode(response),
             "extra": _error_extra(response),
-            "retention_ms": self.conn.settings.dlq_retention_ms,
+            "retention_ms": settings.dlq_retention_ms,
             "dlq_suffix": dlq_id("", attempt.partition.partition),
+            "own_callbacks": len(callbacks),
+            "fails_run": "0" if run_failure is None else "1",
+            "run_retention_ms": settings.workflow_retention_ms,
         }
-        return await self._settle(scripts.SETTLE_FAILED, attempt, args, callbacks)
+        # Other messages name the keys of the empty run id, which are never created.
+        run_id = attempt.envelope.workflow_run_id if run_failure is not None else None
+        run = attempt.partition.workflow_run(run_id or "")
+        tail = [*callbacks, *(run_failure or ())]
+        return await self._settle(scripts.SETTLE_FAILED, attempt, args, tail, run)
 
     async def settle_cancelled(self, cancelled: CancelledInGate) -> None:
         """Ack a gated message found cancelled on read, and free its gate slot."""
@@ -234,9 +248,10 @@ class Consumer:
         attempt: Attempt,
         outcome_args: dict[str, scripts.Arg],
         callbacks: Sequence[Draft],
+        more_keys: Mapping[str, str] | None = None,
     ) -> Settled:
         env = attempt.envelope
-        keys = _message_keys(attempt.partition, env)
+        keys = _message_keys(attempt.partition, env) | dict(more_keys or {})
         args: dict[str, scripts.Arg] = {
             "consumer": self.name,
             "entry_id": attempt.entry_id,

@@ -192,6 +192,11 @@ class PartitionKeys:
         """Hash: event id -> the run's waiter for it (msgpack workflow_waits.Waiter)."""
         return f"{self.tag}:wf:{run_id}:waits"
 
+    def workflow_held(self, run_id: str) -> str:
+        """Hash: event id -> the data of an event notified to this run before it waited
+        (lookback); its next wait for the event takes it."""
+        return f"{self.tag}:wf:{run_id}:held"
+
     def workflow_home(self, run_id: str) -> str:
         """String, in the run id's own partition: the partition a run with a flow-control key
         lives in instead (its key's, where its gate is)."""

@@ -107,8 +107,9 @@ SETTLE_RETRY = Script(
 )
 SETTLE_FAILED = Script(
     "settle_failed",
-    _SETTLE_KEYS,
-    "consumer entry_id message_id last_response extra retention_ms dlq_suffix messages...",
+    "gate wait message run steps members messages...",
+    "consumer entry_id message_id last_response extra retention_ms dlq_suffix own_callbacks "
+    "fails_run run_retention_ms messages...",
 )
 SETTLE_CANCELLED = Script("settle_cancelled", "gate wait message", "consumer entry_id message_id")
 GATE_ENTER = Script("gate_enter", "gate wait message", "entry_id message_id")
@@ -146,12 +147,15 @@ WORKFLOW_APPEND = Script(
 WORKFLOW_RENDER = Script("workflow_render", "run steps message waits", "max_bytes")
 WORKFLOW_WAIT = Script(
     "workflow_wait",
-    "run members waits messages...",
+    "run members waits held messages...",
     "event_id waiter timeout_step idle_ms messages...",
 )
 WORKFLOW_NOTIFY = Script(
-    "workflow_notify", "run steps members waits messages...", "event_id waiter step messages..."
+    "workflow_notify",
+    "run steps members pending messages...",
+    "event_id expected step messages...",
 )
+WORKFLOW_HOLD = Script("workflow_hold", "run waits held", "event_id data max_held idle_ms")
 WORKFLOW_END = Script(
     "workflow_end", "run steps members messages...", "state result error retention_ms messages..."
 )
@@ -162,7 +166,7 @@ ALL = (
     GATE_DELETE,
     FLOW_CONTROL_EXPIRE, CONSUMERS_PRUNE, SCHEDULE_SAVE, SCHEDULE_CLAIM, SCHEDULE_DELETE,
     SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE, WORKFLOW_TRIGGER, WORKFLOW_APPEND,
-    WORKFLOW_RENDER, WORKFLOW_END, WORKFLOW_WAIT, WORKFLOW_NOTIFY,
+    WORKFLOW_RENDER, WORKFLOW_END, WORKFLOW_WAIT, WORKFLOW_NOTIFY, WORKFLOW_HOLD,
 )  # fmt: skip
 
 

@@ -278,6 +278,21 @@ async def run_config(conn: Connection, run_id: str) -> tuple[PartitionKeys, RunC
     return home, _config_decoder.decode(stored[0]), int(stored[1])
 
 
+async def failure_context(conn: Connection, step: Envelope) -> tuple[CallbackSpec | None, bytes]:
+    """What a failing step's run sends: its failure callback (None when it has none or the
+    run is unknown) and its initial payload, which that callback quotes."""
+    keys = keys_for(step.id).workflow_run(step.workflow_run_id or "")  # with its messages
+    async with conn.redis.pipeline(transaction=False) as pipe:
+        pipe.hget(keys["run"], "c")
+        pipe.lindex(keys["steps"], 0)
+        replies: list[Any] = await pipe.execute()
+    config, first = replies
+    if config is None:
+        return None, b""
+    initial = base64.b64decode(_steps.decode(first).body) if first else b""
+    return _config_decoder.decode(config).failure_callback, initial
+
+
 async def render(conn: Connection, envelope: Envelope) -> bytes | None:
     """A step delivery's body: the run's raw steps up to and including this message, or
     empty (the SDK then fetches them) when the run has ended or the list is too large. None

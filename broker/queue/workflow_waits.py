@@ -8,7 +8,9 @@ message. `POST /v2/notify/[{runId}/]{eventId}` appends `{...step, out: base64(da
 waiting run and delivers it now, in the script that removes the waiter. The timeout message,
 when due, joins the steps as `{...step, waitTimeout: true}` only if its waiter is still there
 (workflow_render.lua); otherwise it has nothing to deliver. An event with no waiter is lost,
-as QStash documents for this "unsafe" notify.
+as QStash documents for this "unsafe" notify; but one notified to a run by its id is held in
+the run (`held` hash, at most MAX_HELD_EVENTS, expiring like an idle run), and the run's next
+wait for it takes it at once, as the notify would have (lookback, "safe" notify).
 """
 
 from __future__ import annotations
@@ -24,12 +26,17 @@ from broker.durations import parse_duration_ms
 from broker.errors import BadRequest
 from broker.queue import scripts
 from broker.queue.connection import Connection
-from broker.queue.keys import new_message_id, workflow_event
+from broker.queue.keys import PartitionKeys, new_message_id, workflow_event
 from broker.queue.model import Envelope, PublishOptions
 from broker.queue.producer import Draft, Routing, build_draft, messages_tail
 from broker.queue.workflow_runs import RawStep, idle_ms, inherit, partition_of_run, run_config
 
 MAX_EVENT_ID = 256
+MAX_HELD_EVENTS = 100
+"""Most events one run holds that it does not wait for yet (each at most a request body)."""
+MAX_LISTED_WAITERS = 1000
+"""Most waiters `GET /v2/waiters/{eventId}` lists (runs in id order)."""
+_RACES = 3  # a wait and a notify crossing each other more often than this is a 400
 
 
 class WaitRequest(msgspec.Struct, frozen=True):
@@ -39,6 +46,7 @@ class WaitRequest(msgspec.Struct, frozen=True):
     step: dict[str, Any]
     timeout: str | int = "7d"
     timeoutUrl: str | None = None  # noqa: N815 - the SDK's key
+    timeoutBody: str | None = None  # noqa: N815 - the SDK's key; only shown to getWaiters
 
 
 class Waiter(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +57,7 @@ class Waiter(msgspec.Struct, frozen=True, kw_only=True):
     template: Envelope
     timeout_message_id: str
     deadline_ms: int
+    timeout_body: str | None = None
 
 
 _waiter_encoder = msgspec.msgpack.Encoder()
@@ -94,26 +103,46 @@ async def wait(
         template=template,
         timeout_message_id=template.id,
         deadline_ms=template.created_at + timeout_ms,
+        timeout_body=request.timeoutBody,
     )
     index = workflow_event(event_id)
     await conn.redis.sadd(index, run_id)
     await conn.redis.pexpire(index, idle_ms(conn))
+    await _register(conn, home, event_id, waiter, timeout_message=timeout)
+
+
+async def _register(
+    conn: Connection, home: PartitionKeys, event_id: str, waiter: Waiter, timeout_message: Draft
+) -> None:
+    """Store the waiter and its timeout message; but when the run holds the event already
+    (notified by run id before it waited), hand that over instead: the run goes on now."""
+    run_id = timeout_message.envelope.workflow_run_id
+    assert run_id is not None
     keys = {
         "run": home.workflow_run(run_id)["run"],
         "members": home.workflow_run(run_id)["members"],
         "waits": home.workflow_waits(run_id),
+        "held": home.workflow_held(run_id),
     }
     args: dict[str, scripts.Arg] = {
         "event_id": event_id,
         "waiter": _waiter_encoder.encode(waiter),
-        "timeout_step": _raw(timeout.envelope.id, timeout_step),
+        "timeout_step": _raw(timeout_message.envelope.id, timeout_message.body),
         "idle_ms": idle_ms(conn),
     }
-    reply = await conn.scripts.call(
-        scripts.WORKFLOW_WAIT, home, keys, args, *messages_tail([timeout])
-    )
-    if reply != b"ok":
-        raise BadRequest(f"workflow run {run_id} is not running")
+    for _ in range(_RACES):
+        reply = await conn.scripts.call(
+            scripts.WORKFLOW_WAIT, home, keys, args, *messages_tail([timeout_message])
+        )
+        if reply == b"ok":
+            return
+        if reply != b"held":
+            raise BadRequest(f"workflow run {run_id} is not running")
+        data: Any = await conn.redis.hget(keys["held"], event_id)
+        taken = (keys["held"], data)
+        if data is not None and await _hand_over(conn, home, run_id, event_id, waiter, data, taken):
+            return
+    raise BadRequest(f"the wait for {event_id} kept crossing a notify; try again")
 
 
 def _timeout(raw: str | int, most_ms: int) -> int:
@@ -134,28 +163,59 @@ def _raw(message_id: str, step: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Notified:
-    """One waiter an event reached: its run and the message that delivers the event."""
+    """One run an event reached: the message that delivers the event to its waiter, or no
+    message and no waiter when the run holds the event for a later wait."""
 
     run_id: str
     message_id: str
-    waiter: Waiter
+    waiter: Waiter | None
+    created_at: int
 
 
-async def notify(
-    conn: Connection, event_id: str, data: bytes, run_id: str | None = None
-) -> list[Notified]:
-    """Hand the event to every run waiting for it (or to run `run_id` only)."""
+async def notify(conn: Connection, event_id: str, data: bytes) -> list[Notified]:
+    """Hand the event to every run waiting for it; an event nobody waits for is lost."""
     index = workflow_event(event_id)
     members: Any = await conn.redis.smembers(index)
-    runs = [run_id] if run_id else sorted(member.decode() for member in members)
     notified = []
-    for waiting in runs:
+    for waiting in sorted(member.decode() for member in members):
         found = await _notify_run(conn, waiting, event_id, data)
         if found is None:
             await conn.redis.srem(index, waiting)
         else:
             notified.append(found)
     return notified
+
+
+async def notify_run(conn: Connection, run_id: str, event_id: str, data: bytes) -> Notified | None:
+    """Hand the event to run `run_id`'s waiter, or hold it in the run until the run waits
+    for it; None when the run is unknown or has ended."""
+    home = await partition_of_run(conn, run_id)
+    keys = {
+        "run": home.workflow_run(run_id)["run"],
+        "waits": home.workflow_waits(run_id),
+        "held": home.workflow_held(run_id),
+    }
+    args: dict[str, scripts.Arg] = {
+        "event_id": event_id,
+        "data": data,
+        "max_held": MAX_HELD_EVENTS,
+        "idle_ms": idle_ms(conn),
+    }
+    for _ in range(_RACES):
+        found = await _notify_run(conn, run_id, event_id, data)
+        if found is not None:
+            return found
+        reply = await conn.scripts.call(scripts.WORKFLOW_HOLD, home, keys, args)
+        if reply == b"held":
+            created: Any = await conn.redis.hget(keys["run"], "created")
+            return Notified(run_id, "", None, int(created or 0))
+        if reply == b"full":
+            raise BadRequest(
+                f"workflow run {run_id} holds {MAX_HELD_EVENTS} events it does not wait for"
+            )
+        if reply != b"waiting":  # 'waiting': a wait came in meanwhile, notify it
+            return None
+    raise BadRequest(f"the notify of {event_id} kept crossing a wait; try again")
 
 
 async def _notify_run(conn: Connection, run_id: str, event_id: str, data: bytes) -> Notified | None:
@@ -165,37 +225,79 @@ async def _notify_run(conn: Connection, run_id: str, event_id: str, data: bytes)
     if raw_waiter is None:
         return None
     waiter = _waiter_decoder.decode(raw_waiter)
+    message_id = await _hand_over(conn, home, run_id, event_id, waiter, data, (waits, raw_waiter))
+    if message_id is None:
+        return None
+    return Notified(run_id, message_id, waiter, waiter.template.workflow_created_at or 0)
+
+
+async def _hand_over(
+    conn: Connection,
+    home: PartitionKeys,
+    run_id: str,
+    event_id: str,
+    waiter: Waiter,
+    data: bytes,
+    taken: tuple[str, bytes],
+) -> str | None:
+    """Deliver the event to the run's wait now: `{...step, out: base64(data)}` joins the
+    steps, and `taken` (a hash and the value this takes from it for the event: the run's
+    waiter, or the event it held) goes. The new message's id, or None when something else
+    took that entry first."""
     step = _json.encode(waiter.step | {"out": base64.b64encode(data).decode()})
     now = int(time.time() * 1000)
     envelope = msgspec.structs.replace(
         waiter.template, id=new_message_id(home), created_at=now, not_before=now
     )
-    draft = Draft(envelope, step)
-    keys = home.workflow_run(run_id) | {"waits": waits}
+    pending, expected = taken
+    keys = home.workflow_run(run_id) | {"pending": pending}
     args: dict[str, scripts.Arg] = {
         "event_id": event_id,
-        "waiter": raw_waiter,
+        "expected": expected,
         "step": _raw(envelope.id, step),
     }
     done = await conn.scripts.call(
-        scripts.WORKFLOW_NOTIFY, home, keys, args, *messages_tail([draft])
+        scripts.WORKFLOW_NOTIFY, home, keys, args, *messages_tail([Draft(envelope, step)])
     )
-    return Notified(run_id, envelope.id, waiter) if done else None
+    return envelope.id if done else None
+
+
+def waiter_view(waiter: Waiter) -> dict[str, Any]:
+    """A `Waiter` of the SDKs (getWaiters, and in a NotifyResponse); `deadline` in seconds."""
+    template = waiter.template
+    view: dict[str, Any] = {
+        "url": template.url,
+        "deadline": waiter.deadline_ms // 1000,
+        "headers": template.headers,
+        "timeoutUrl": template.url,
+        "timeoutHeaders": template.headers,
+    }
+    if waiter.timeout_body is not None:
+        view["timeoutBody"] = waiter.timeout_body
+    return view
 
 
 def notify_answer(notified: Notified) -> dict[str, Any]:
-    """A `NotifyResponse` of the SDKs."""
-    waiter = notified.waiter
-    return {
-        "waiter": {
-            "url": waiter.template.url,
-            "deadline": waiter.deadline_ms // 1000,
-            "headers": waiter.template.headers,
-            "timeoutUrl": waiter.template.url,
-            "timeoutHeaders": waiter.template.headers,
-        },
+    """A `NotifyResponse` of the SDKs; an event held for a later wait has no waiter and no
+    message yet."""
+    answer: dict[str, Any] = {
         "messageId": notified.message_id,
         "error": "",
         "workflowRunId": notified.run_id,
-        "workflowCreatedAt": waiter.template.workflow_created_at or 0,
+        "workflowCreatedAt": notified.created_at,
     }
+    if notified.waiter is not None:
+        answer["waiter"] = waiter_view(notified.waiter)
+    return answer
+
+
+async def waiters(conn: Connection, event_id: str) -> list[Waiter]:
+    """The runs' waiters for an event, at most MAX_LISTED_WAITERS, by run id."""
+    members: Any = await conn.redis.smembers(workflow_event(event_id))
+    found = []
+    for run_id in sorted(member.decode() for member in members)[:MAX_LISTED_WAITERS]:
+        home = await partition_of_run(conn, run_id)
+        raw: Any = await conn.redis.hget(home.workflow_waits(run_id), event_id)
+        if raw is not None:
+            found.append(_waiter_decoder.decode(raw))
+    return found

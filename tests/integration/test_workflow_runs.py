@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from broker.queue import workflow_runs
+from broker.queue import workflow_runs, workflow_waits
 from broker.queue.keys import queue_partition, run_partition
 from tests.support.api import (
     api,
@@ -22,6 +22,7 @@ from tests.support.api import (
 )
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Received, Sink
+from workers import workflow as worker_workflow
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +138,20 @@ async def test_cancel_drops_the_runs_delayed_steps(hookstream: Hookstream, sink:
     assert logs["runs"] == []
 
 
+def _trigger_failing_at_once(sink: Sink) -> dict[str, str]:
+    """A trigger with no retries and the SDK's failure callback to the sink's /failure."""
+    return _workflow(
+        True,
+        **{
+            "Upstash-Retries": "0",
+            "Upstash-Failure-Callback": sink.url("/failure"),
+            "Upstash-Failure-Callback-Workflow-Runid": RUN,
+            "Upstash-Failure-Callback-Workflow-Calltype": "failureCall",
+            "Upstash-Failure-Callback-Forward-Upstash-Workflow-Is-Failure": "true",
+        },
+    )
+
+
 async def test_a_step_out_of_retries_fails_the_run_with_its_failure_callback(
     hookstream: Hookstream, sink: Sink
 ) -> None:
@@ -148,17 +163,7 @@ async def test_a_step_out_of_retries_fails_the_run_with_its_failure_callback(
         {"/wf": status(500, '{"message":"boom"}'), "/wf-plain": status(500, "plain failure")}
     )
     url = sink.url("/wf")
-    trigger = _workflow(
-        True,
-        **{
-            "Upstash-Retries": "0",
-            "Upstash-Failure-Callback": sink.url("/failure"),
-            "Upstash-Failure-Callback-Workflow-Runid": RUN,
-            "Upstash-Failure-Callback-Workflow-Calltype": "failureCall",
-            "Upstash-Failure-Callback-Forward-Upstash-Workflow-Is-Failure": "true",
-        },
-    )
-    await _publish(hookstream, url, "initial", trigger)
+    await _publish(hookstream, url, "initial", _trigger_failing_at_once(sink))
     [failure] = await sink.wait_for(1, path="/failure")
     assert failure.headers["Upstash-Workflow-RunId"] == RUN
     assert failure.headers["Upstash-Workflow-Is-Failure"] == "true"
@@ -338,8 +343,8 @@ async def test_a_trigger_that_reaches_no_workflow_app_fails_the_run(
         return "DELIVERED" in await events_of(hookstream, app["messageId"])
 
     await eventually(app_delivered)  # settled: a wrong detection would have ended the run
-    code, _ = await _publish(hookstream, sink.url("/app"), "s1", _workflow(False, "wfr_app"))
-    assert code == 201
+    code, answer = await _publish(hookstream, sink.url("/app"), "s1", _workflow(False, "wfr_app"))
+    assert code == 201, answer
     assert (await run("wfr_app"))["workflowState"] == "RUN_STARTED"
 
 
@@ -436,3 +441,112 @@ async def _timeout_message(hookstream: Hookstream) -> str:
         if await hookstream.conn.redis.hexists(home.message(member.decode()), "wtev"):
             return str(member.decode())
     raise AssertionError("no timeout message")
+
+
+async def test_a_worker_dying_right_after_the_dead_letter_still_fails_the_run(
+    hookstream: Hookstream, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crash injection: everything the worker does after a step's settle raises, as if the
+    worker died there. The run still ends RUN_FAILED and its failure callback arrives once,
+    because both are written by the dead-letter settle itself."""
+
+    async def killed(*_: Any) -> None:
+        raise RuntimeError("worker killed right after the settle")
+
+    monkeypatch.setattr(worker_workflow, "settled", killed)
+    sink.respond = by_path({"/wf": status(500, '{"message":"boom"}')})
+    await _publish(hookstream, sink.url("/wf"), "initial", _trigger_failing_at_once(sink))
+    [failure] = await sink.wait_for(1, path="/failure")
+    body = json_body(failure.body)
+    assert (body["workflowRunId"], base64.b64decode(body["sourceBody"])) == (RUN, b"initial")
+    _, dlq = await api(hookstream, "GET", "/v2/dlq", params={"source": "workflow"})
+    [entry] = dlq["messages"]
+    assert body["dlqId"] == entry["dlqId"]
+    run = await workflow_runs.load(hookstream.conn, RUN)
+    assert run is not None
+    assert run.state == workflow_runs.FAILED
+    await hookstream.publish(sink.url("/after"), "x")  # a later delivery: the worker is idle
+    await sink.wait_for(1, path="/after")
+    assert len([r for r in sink.received if r.path == "/failure"]) == 1
+
+
+async def _wait(hookstream: Hookstream, url: str, event_id: str, run_id: str = RUN) -> int:
+    """The SDK's POST /v2/wait for run `run_id` (timeout 60 s, a timeout body); its status."""
+    step = {"stepId": 1, "stepName": "w", "stepType": "Wait", "concurrent": 1}
+    wait = {"url": url, "timeout": "60s", "timeoutUrl": url, "timeoutBody": "tb", "step": step}
+    headers = _workflow(False, run_id)
+    code, _ = await api(
+        hookstream, "POST", f"/v2/wait/{event_id}", data=json.dumps(wait), headers=headers
+    )
+    return int(code)
+
+
+def _out(delivery: Received) -> bytes:
+    """The event data a notified step delivery carries in its last step."""
+    last = json.loads(base64.b64decode(_steps(delivery)[-1]["body"]))
+    return base64.b64decode(last["out"])
+
+
+async def test_a_notify_by_run_id_before_the_wait_is_taken_by_the_wait(
+    hookstream: Hookstream, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lookback: a notify naming the run, before the run waits, is held (a NotifyResponse
+    with no waiter and no message yet); the run's wait then takes it at once: the notified
+    step is delivered with the data, and no waiter or timeout message is left. The run holds
+    at most MAX_HELD_EVENTS events; an unknown run is a 404."""
+    monkeypatch.setattr(workflow_waits, "MAX_HELD_EVENTS", 2)
+    url = sink.url("/wf")
+    await _publish(hookstream, url, "{}", _workflow(True))
+    await sink.wait_for(1, path="/wf")
+    code, held = await api(hookstream, "POST", f"/v2/notify/{RUN}/early", data=b'"paid"')
+    assert code == 200
+    assert (held["workflowRunId"], held["messageId"], held["error"]) == (RUN, "", "")
+    assert held["workflowCreatedAt"] > 0
+    assert "waiter" not in held
+    assert await _wait(hookstream, url, "early") == 200
+    notified = (await sink.wait_for(2, path="/wf"))[1]
+    assert _out(notified) == b'"paid"'
+    with pytest.raises(AssertionError, match="no timeout message"):
+        await _timeout_message(hookstream)  # the wait never registered
+    _, listed = await api(hookstream, "GET", "/v2/waiters/early")
+    assert listed == []
+
+    for event in ("a", "b"):
+        code, _ = await api(hookstream, "POST", f"/v2/notify/{RUN}/{event}", data=b"x")
+        assert code == 200
+    code, full = await api(hookstream, "POST", f"/v2/notify/{RUN}/c", data=b"x")
+    assert code == 400
+    assert "holds 2 events" in full["error"]
+    code, _ = await api(hookstream, "POST", "/v2/notify/wfr_unknown/early", data=b"x")
+    assert code == 404
+
+
+async def test_get_waiters_lists_the_runs_waiting_for_an_event(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """GET /v2/waiters/{eventId}: one Waiter per waiting run (url, deadline in seconds, the
+    delivery headers, timeoutUrl, timeoutBody, timeoutHeaders); none once a notify took them,
+    and none for an event nobody waits for."""
+    url = sink.url("/wf")
+    runs = [RUN, "wfr_test-run-2"]
+    for run_id in runs:
+        await _publish(hookstream, url, "{}", _workflow(True, run_id))
+    await sink.wait_for(2, path="/wf")
+    before = await hookstream.conn.now_ms() // 1000
+    for run_id in runs:
+        assert await _wait(hookstream, url, "shared", run_id) == 200
+    code, listed = await api(hookstream, "GET", "/v2/waiters/shared")
+    assert code == 200
+    assert len(listed) == 2
+    for waiter in listed:
+        assert (waiter["url"], waiter["timeoutUrl"], waiter["timeoutBody"]) == (url, url, "tb")
+        assert before + 59 <= waiter["deadline"] <= before + 62
+        assert waiter["headers"]["Upstash-Workflow-Sdk-Version"] == ["1"]
+        assert waiter["timeoutHeaders"] == waiter["headers"]
+    code, answers = await api(hookstream, "POST", "/v2/notify/shared", data=b"go")
+    assert sorted(a["workflowRunId"] for a in answers) == sorted(runs)
+    assert all(a["waiter"]["url"] == url for a in answers)
+    _, listed = await api(hookstream, "GET", "/v2/waiters/shared")
+    assert listed == []
+    code, none = await api(hookstream, "GET", "/v2/waiters/nobody")
+    assert (code, none) == (200, [])

@@ -23,7 +23,7 @@ class _Consumer:
         self.result = result
         self.callbacks: list[Draft] = []
 
-    async def _answer(self, *args: Any) -> Settled:
+    async def _answer(self, *args: Any, **_: Any) -> Settled:
         callbacks: Sequence[Draft] = args[-1]
         self.callbacks = list(callbacks)
         return self.result

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 
 import aiohttp
 import pytest
@@ -203,10 +204,14 @@ async def _waiting(hookstream: Hookstream, run_id: str, event_id: str) -> bool:
 
 
 async def test_wait_for_event_gets_the_notified_data(hookstream: Hookstream, app: App) -> None:
-    """waitForEvent, then client.notify: the run gets the event's data (timeout false),
-    notify answers the waiter's run, and a second notify finds no waiter."""
+    """waitForEvent, then client.notify: client.getWaiters lists the run's waiter, the run
+    gets the event's data (timeout false), notify answers the waiter's run, and a second
+    notify finds no waiter."""
     run_id = await app.trigger("/wait", body={"event": "order-paid", "timeout": 60})
     await eventually(lambda: _waiting(hookstream, run_id, "order-paid"), RUN_TIMEOUT)
+    [waiter] = await app.node({"op": "waiters", "params": {"eventId": "order-paid"}})
+    assert (waiter["url"], waiter["timeoutUrl"]) == (app.url + "/wait", app.url + "/wait")
+    assert waiter["deadline"] > time.time() + 30
     data = {"amount": 42, "note": "naïve"}
     answers = await app.node(
         {"op": "notify", "params": {"eventId": "order-paid", "eventData": data}}

@@ -1,6 +1,7 @@
 // One @upstash/workflow Client call against hookstream; prints its answer as JSON.
 // Usage: node trigger.mjs '<json>' with {op: "trigger", options} (Client.trigger's options),
-// {op: "cancel", ids}, {op: "logs", params}, {op: "notify", params} or {op: "dlq", params}. Environment: QSTASH_URL, QSTASH_TOKEN.
+// {op: "cancel", ids}, {op: "logs", params}, {op: "notify", params}, {op: "waiters", params}
+// or {op: "dlq", params}. Environment: QSTASH_URL, QSTASH_TOKEN.
 import { Client } from "@upstash/workflow";
 
 const client = new Client({ baseUrl: process.env.QSTASH_URL, token: process.env.QSTASH_TOKEN });
@@ -10,6 +11,7 @@ const calls = {
   cancel: () => client.cancel(request.ids),
   logs: () => client.logs(request.params),
   notify: () => client.notify(request.params),
+  waiters: () => client.getWaiters(request.params),
   dlq: () => client.dlq.list(request.params),
 };
 try {

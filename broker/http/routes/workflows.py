@@ -10,6 +10,9 @@ cancelling runs, and the run logs.
 - `GET /v2/workflows/events?groupBy=workflowRunId` (`client.logs`) and `/v2/workflows/logs`
   (the OpenAPI's name): runs newest first, filtered by `workflowRunId`, `workflowUrl`,
   `state`, `label`, `fromDate`/`toDate`, paged by `cursor`.
+- `POST /v2/wait/{eventId}`, `POST /v2/notify/[{runId}/]{eventId}` and
+  `GET /v2/waiters/{eventId}`: waitForEvent, notify (with lookback by run id) and getWaiters
+  (broker/queue/workflow_waits.py).
 """
 
 from __future__ import annotations
@@ -234,21 +237,30 @@ async def wait_for_event(request: web.Request) -> web.Response:
 
 
 async def notify_event(request: web.Request) -> web.Response:
-    """`POST /v2/notify/{eventId}` (every waiting run: a list) and
-    `/v2/notify/{runId}/{eventId}` (that run only: one answer, 404 without a waiter)."""
-    conn = connection(request)
+    """`POST /v2/notify/{eventId}`: every waiting run, a list (an event nobody waits for is
+    lost)."""
     event_id = workflow_waits.check_event_id(request.match_info["event_id"])
-    run_id = request.match_info.get("run_id")
+    notified = await workflow_waits.notify(connection(request), event_id, await request.read())
+    return respond([workflow_waits.notify_answer(n) for n in notified])
+
+
+async def notify_run(request: web.Request) -> web.Response:
+    """`POST /v2/notify/{runId}/{eventId}`: that run only, one answer; the run holds an event
+    it does not wait for yet until it does (lookback); 404 for a run that is not running."""
+    run_id = _run_id(request.match_info["run_id"])
+    event_id = workflow_waits.check_event_id(request.match_info["event_id"])
     data = await request.read()
-    notified = await workflow_waits.notify(
-        conn, event_id, data, _run_id(run_id) if run_id else None
-    )
-    answers = [workflow_waits.notify_answer(n) for n in notified]
-    if run_id is None:
-        return respond(answers)
-    if not answers:
-        raise NotFound(f"workflow run {run_id} waits for no event {event_id}")
-    return respond(answers[0])
+    notified = await workflow_waits.notify_run(connection(request), run_id, event_id, data)
+    if notified is None:
+        raise NotFound(f"workflow run {run_id} not found or already ended")
+    return respond(workflow_waits.notify_answer(notified))
+
+
+async def list_waiters(request: web.Request) -> web.Response:
+    """`GET /v2/waiters/{eventId}`: the runs' waiters for the event (`client.getWaiters`)."""
+    event_id = workflow_waits.check_event_id(request.match_info["event_id"])
+    found = await workflow_waits.waiters(connection(request), event_id)
+    return respond([workflow_waits.waiter_view(waiter) for waiter in found])
 
 
 _wait_request = msgspec.json.Decoder(workflow_waits.WaitRequest)
@@ -257,7 +269,8 @@ _wait_request = msgspec.json.Decoder(workflow_waits.WaitRequest)
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v2/wait/{event_id}", wait_for_event)
     app.router.add_post("/v2/notify/{event_id}", notify_event)
-    app.router.add_post("/v2/notify/{run_id}/{event_id}", notify_event)
+    app.router.add_post("/v2/notify/{run_id}/{event_id}", notify_run)
+    app.router.add_get("/v2/waiters/{event_id}", list_waiters)
     app.router.add_get("/v2/workflows/runs/{run_id}", get_steps)
     app.router.add_delete("/v2/workflows/runs/{run_id}", end_run)
     app.router.add_delete("/v2/workflows/runs", cancel_runs)

@@ -167,10 +167,12 @@ end
 -- Create the messages of the script's tail: seven ARGV each from ARG_TAIL on (id, envelope,
 -- body prefix, body suffix, not-before ms or 0, delay ms, event header), with their hash keys
 -- in KEYS from KEY_TAIL on. A failure callback's body is prefix .. dlq id .. suffix, because
--- the DLQ id only exists once this script has added the entry.
-local function create_messages(dlq_id, wait)
-  local key_at, argv_at, n = KEY_TAIL, ARG_TAIL, 0
-  while ARGV[argv_at] do
+-- the DLQ id only exists once this script has added the entry. `skip` and `count` (optional)
+-- create only `count` of them after the first `skip`.
+local function create_messages(dlq_id, wait, skip, count)
+  skip = skip or 0
+  local key_at, argv_at, n = KEY_TAIL + skip, ARG_TAIL + 7 * skip, 0
+  while ARGV[argv_at] and n ~= count do
     local id, envelope, prefix, suffix = ARGV[argv_at], ARGV[argv_at + 1], ARGV[argv_at + 2], ARGV[argv_at + 3]
     local body = prefix
     if suffix ~= '' then body = prefix .. (dlq_id or '') .. suffix end
@@ -209,4 +211,15 @@ local function settle_attempt(after_error)
     return 'cancelled'
   end
   return nil, h
+end
+
+-- End a running workflow run (docs/workflow.md) in `state`: its keys then expire after the
+-- retention. False when the run is unknown or has ended already, so a run ends once.
+local function end_run(run, steps, members, state, retention_ms)
+  if redis.call('HGET', run, 'state') ~= 'RUN_STARTED' then return false end
+  redis.call('HSET', run, 'state', state, 'ended', now_ms())
+  for _, key in ipairs({run, steps, members}) do
+    redis.call('PEXPIRE', key, tonumber(retention_ms))
+  end
+  return true
 end
