@@ -108,6 +108,8 @@ async def test_every_page_is_labelled_and_reachable_by_keyboard(
     assert (await browser.focused())["text"] == "Signing keys"
     await browser.press("Enter")
     await browser.wait(role("heading", "Signing keys"))
+    # The heading comes before the keys are fetched; tabbing earlier would pass no button.
+    await browser.wait(role("button", "Rotate keys"))
     for _ in range(3):  # Reveal current, Reveal next, Rotate keys
         await browser.press("Tab")
     assert (await browser.focused())["text"] == "Rotate keys"
