@@ -35,13 +35,15 @@ async def ensure_layout(conn: Connection) -> None:
             "let the workers empty every {hs:N}:ready, :delayed and queue), then start this "
             "one; or start on an empty Redis (docs/scaling.md)"
         )
-    if not recorded:
-        # HSETNX: of two roles starting at once with different settings, one wins and the
-        # other finds the record below and refuses.
-        await conn.redis.hsetnx(LAYOUT, "partitions", conn.settings.partitions)
-        await conn.redis.hsetnx(LAYOUT, "tags", TAG_SCHEME)
-        recorded = await _read(conn)
     wanted = {"partitions": str(conn.settings.partitions), "tags": TAG_SCHEME}
+    missing = {field: value for field, value in wanted.items() if field not in recorded}
+    if missing:
+        # HSETNX per field: of two roles starting at once with different settings, one wins
+        # each field and the other finds the record below and refuses. A record another role
+        # is still writing (one field so far) is completed, not mistaken for a mismatch.
+        for field, value in missing.items():
+            await conn.redis.hsetnx(LAYOUT, field, value)
+        recorded = await _read(conn)
     if recorded != wanted:
         raise ConfigError(
             f"this Redis holds {recorded.get('partitions')} partitions (tags "

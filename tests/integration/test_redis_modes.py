@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeout
 
 from broker.errors import ConfigError
 from broker.queue.connection import BoundedCluster, Connection
-from broker.queue.keys import PartitionKeys, partition_keys
+from broker.queue.keys import LAYOUT, PartitionKeys, partition_keys
 from broker.queue.scripts import PROMOTE
 from broker.settings import Settings
 from tests.support.api import eventually
@@ -209,6 +209,21 @@ async def test_a_role_with_another_partition_count_refuses_to_start(redis_url: s
         await Hookstream(redis_url, partitions=3).start()
     again = await Hookstream(redis_url, partitions=2).start()
     await again.stop()
+
+
+@pytest.mark.cluster
+async def test_a_layout_record_being_written_is_completed_not_refused(redis_url: str) -> None:
+    """Two roles starting at once: one has written the record's first field only when the
+    other reads it. The second completes it and starts; a different P is still refused."""
+    conn = await Connection.connect(Settings(partitions=2), redis_url)
+    try:
+        await conn.redis.hset(LAYOUT, "partitions", "2")  # the first role's first HSETNX
+    finally:
+        await conn.close()
+    started = await Hookstream(redis_url, partitions=2).start()
+    await started.stop()
+    with pytest.raises(ConfigError, match=r"holds 2 partitions .* HOOKSTREAM_PARTITIONS is 3"):
+        await Hookstream(redis_url, partitions=3).start()
 
 
 @pytest.mark.cluster
