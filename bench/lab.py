@@ -26,6 +26,7 @@ from bench.sink import SinkClient
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
 from broker.queue.keys import new_message_id, random_partition
+from broker.queue.layout import ensure_layout
 from broker.queue.producer import Draft, Routing, build_draft, publish
 from broker.redis_server import EmbeddedServer, free_port
 from broker.settings import Settings
@@ -170,6 +171,9 @@ class Lab:
         await self.stop_roles()
         # SYNC: valkey frees lazily by default, which would skew the memory deltas.
         await asyncio.gather(*(node.execute_command("FLUSHALL", "SYNC") for node in self.nodes))
+        # Recorded before any role starts: roles started together race to write the record's
+        # two fields, and one that reads it half-written refuses to start.
+        await ensure_layout(self.conn)
         await self.sink.reset(fail_first=fail_first)
 
     # -- data -------------------------------------------------------------------------------
