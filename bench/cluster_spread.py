@@ -32,6 +32,7 @@ from bench.measure import measure_drain
 from bench.proc import background_busy
 from bench.report import Report, number
 from bench.scenarios import idle
+from bench.sizes import Sizes
 from bench.stats import ratio, summary_ms
 from tests.support.cluster import ROUTING_ERRORS, LocalCluster, started
 
@@ -40,7 +41,7 @@ PARTITIONS = 48
 WORKERS = (1, 2, 4)
 PACED_RATE = 300
 PACED_COUNT = 900
-IDLE_SECONDS = 5.0
+IDLE_SECONDS = Sizes().idle_seconds  # the idle scenario's window: one round of each loop
 TOPOLOGIES = ("1 node", "3 masters")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -166,14 +166,16 @@ class Lab:
         await asyncio.gather(*(role.stop() for role in self.roles))
         self.roles.clear()
 
-    async def clean(self, fail_first: bool = False) -> None:
-        """Stop every role, empty Redis, and start a new recording at the sink."""
+    async def clean(self, fail_first: bool = False, partitions: int = 0) -> None:
+        """Stop every role, empty Redis, record the layout of `partitions` (default: the
+        lab's), and start a new recording at the sink."""
         await self.stop_roles()
         # SYNC: valkey frees lazily by default, which would skew the memory deltas.
         await asyncio.gather(*(node.execute_command("FLUSHALL", "SYNC") for node in self.nodes))
         # Recorded before any role starts: roles started together race to write the record's
         # two fields, and one that reads it half-written refuses to start.
-        await ensure_layout(self.conn)
+        settings = replace(self.settings, partitions=partitions or self.settings.partitions)
+        await ensure_layout(replace(self.conn, settings=settings))
         await self.sink.reset(fail_first=fail_first)
 
     # -- data -------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ async def _calls(lab: Lab) -> dict[str, int]:
 
 
 async def measure(lab: Lab, workers: int, partitions: int, seconds: float) -> dict[str, Any]:
-    await lab.clean()
+    await lab.clean(partitions=partitions)
     roles = lab.workers(workers, HOOKSTREAM_PARTITIONS=str(partitions))
     for role in roles:
         await role.wait_ready()
