@@ -107,7 +107,7 @@ bench: install  ## performance scenarios and their ceilings: one table, JSON in 
 	$(BIN)/python -m bench
 
 # Not part of `make test`: one Redis against a local 3-master cluster (docs/scaling.md).
-bench-cluster: install  ## script calls and server CPU per master, client CPU per delivery: 1 node vs 3 masters
+bench-cluster: install  ## 1 node vs 3 masters by 1/2/4 worker processes: deliveries/s, latency, CPU per master, script spread, idle cost
 	$(BIN)/python -m bench.cluster_spread
 
 # The peers (taskiq, saq) get their own venv, so their dependencies never touch .venv.

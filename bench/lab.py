@@ -3,13 +3,17 @@
 Every role is a real child process with the same environment variables an operator would
 set. `clean()` stops them all and empties Redis between scenarios, so no scenario sees
 another's leftovers (consumer groups, delayed messages, signing keys).
+
+By default the lab runs its own embedded Redis; `masters` (ports on 127.0.0.1) points it at a
+running cluster instead (bench/cluster_spread.py), and `nodes` then holds one client per master.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -22,6 +26,7 @@ from bench.sink import SinkClient
 from broker.options import parse_publish_headers
 from broker.queue.connection import Connection
 from broker.queue.keys import new_message_id, random_partition
+from broker.queue.layout import ensure_layout
 from broker.queue.producer import Draft, Routing, build_draft, publish
 from broker.redis_server import EmbeddedServer, free_port
 from broker.settings import Settings
@@ -43,22 +48,33 @@ class Endpoint:
 class Lab:
     """Start with `async with Lab(run_dir) as lab:`; everything stops on exit."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(
+        self, run_dir: Path, partitions: int = PARTITIONS, masters: Sequence[int] = ()
+    ) -> None:
         self.run_dir = run_dir
         self.logs = run_dir / "logs"
         self.server = EmbeddedServer(run_dir / "redis", appendonly=False)
+        self.masters = list(masters)
         self.sink = SinkClient(free_port())
         self.roles: list[Role] = []
         self._sink_role: Role | None = None
         self.redis: Redis
+        self.nodes: list[Redis] = []
         self.conn: Connection
-        self.settings = Settings(partitions=PARTITIONS, worker_concurrency=CONCURRENCY)
+        self.settings = Settings(partitions=partitions, worker_concurrency=CONCURRENCY)
+
+    @property
+    def url(self) -> str:
+        """The REDIS_URL of every role: the lab's own server, or the cluster's first master."""
+        return f"redis://127.0.0.1:{self.masters[0]}" if self.masters else self.server.url
 
     async def __aenter__(self) -> Lab:
         # Same settings as the test server: no AOF, so disk speed is not part of the numbers.
-        await asyncio.to_thread(self.server.start)
-        self.redis = Redis.from_url(self.server.url)
-        self.conn = Connection.open(self.settings, self.server.url)
+        if not self.masters:
+            await asyncio.to_thread(self.server.start)
+        self.redis = Redis.from_url(self.url)
+        self.nodes = [Redis(port=port) for port in self.masters] or [self.redis]
+        self.conn = await Connection.connect(self.settings, self.url)
         self._sink_role = spawn(
             "sink",
             [sys.executable, "-m", "bench.sink", str(self.sink.port)],
@@ -77,7 +93,7 @@ class Lab:
             await self._sink_role.stop()
         await self.sink.close()
         await self.conn.close()
-        await self.redis.aclose()
+        await asyncio.gather(*(node.aclose() for node in {*self.nodes, self.redis}))
         await asyncio.to_thread(self.server.stop)
 
     # -- roles ------------------------------------------------------------------------------
@@ -94,7 +110,7 @@ class Lab:
     def hookstream_env(self, **overrides: str) -> dict[str, str]:
         """The environment of a hookstream role; each role gets its own ports."""
         return {
-            "REDIS_URL": self.server.url,
+            "REDIS_URL": self.url,
             "HOOKSTREAM_TOKENS": TOKEN,
             "HOOKSTREAM_HOST": "127.0.0.1",
             "HOOKSTREAM_PORT": str(free_port()),
@@ -102,7 +118,7 @@ class Lab:
             "HOOKSTREAM_LOG_LEVEL": "warning",
             # The sink runs on loopback, which the destination policy denies by default.
             "HOOKSTREAM_ALLOWED_DESTINATIONS": "127.0.0.1/32",
-            "HOOKSTREAM_PARTITIONS": str(PARTITIONS),
+            "HOOKSTREAM_PARTITIONS": str(self.settings.partitions),
             "HOOKSTREAM_WORKER_CONCURRENCY": str(CONCURRENCY),
             **overrides,
         }
@@ -150,11 +166,16 @@ class Lab:
         await asyncio.gather(*(role.stop() for role in self.roles))
         self.roles.clear()
 
-    async def clean(self, fail_first: bool = False) -> None:
-        """Stop every role, empty Redis, and start a new recording at the sink."""
+    async def clean(self, fail_first: bool = False, partitions: int = 0) -> None:
+        """Stop every role, empty Redis, record the layout of `partitions` (default: the
+        lab's), and start a new recording at the sink."""
         await self.stop_roles()
         # SYNC: valkey frees lazily by default, which would skew the memory deltas.
-        await self.redis.execute_command("FLUSHALL", "SYNC")
+        await asyncio.gather(*(node.execute_command("FLUSHALL", "SYNC") for node in self.nodes))
+        # Recorded before any role starts: roles started together race to write the record's
+        # two fields, and one that reads it half-written refuses to start.
+        settings = replace(self.settings, partitions=partitions or self.settings.partitions)
+        await ensure_layout(replace(self.conn, settings=settings))
         await self.sink.reset(fail_first=fail_first)
 
     # -- data -------------------------------------------------------------------------------
@@ -171,7 +192,7 @@ class Lab:
         url = self.sink.hook_url
 
         def draft(seq: int) -> Draft:
-            message_id = new_message_id(random_partition(PARTITIONS))
+            message_id = new_message_id(random_partition(self.settings.partitions))
             return build_draft(url, options, make_body(seq), message_id, Routing())
 
         for start in range(0, count, FILL_BATCH * 4):
@@ -196,6 +217,8 @@ class Lab:
 
     @property
     def bystanders(self) -> dict[str, int]:
-        """The processes every scenario shares the machine with, by name."""
+        """The processes every scenario shares the machine with, by name (a cluster's masters
+        are not the lab's children: their CPU comes from INFO cpu instead)."""
         assert self._sink_role is not None
-        return {"sink": self._sink_role.pid, "redis": self.redis_pid}
+        own = {} if self.masters else {"redis": self.redis_pid}
+        return {"sink": self._sink_role.pid, **own}

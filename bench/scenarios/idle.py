@@ -26,12 +26,17 @@ TARGET_CPU_PERCENT = 1.0
 
 
 async def _calls(lab: Lab) -> dict[str, int]:
-    stats = await lab.redis.info("commandstats")
-    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+    """Calls per command, summed over every master of the lab."""
+    totals: dict[str, int] = {}
+    for node in lab.nodes:
+        for name, v in (await node.info("commandstats")).items():
+            command = name.removeprefix("cmdstat_")
+            totals[command] = totals.get(command, 0) + int(v["calls"])
+    return totals
 
 
-async def _measure(lab: Lab, workers: int, partitions: int, seconds: float) -> dict[str, Any]:
-    await lab.clean()
+async def measure(lab: Lab, workers: int, partitions: int, seconds: float) -> dict[str, Any]:
+    await lab.clean(partitions=partitions)
     roles = lab.workers(workers, HOOKSTREAM_PARTITIONS=str(partitions))
     for role in roles:
         await role.wait_ready()
@@ -45,7 +50,7 @@ async def _measure(lab: Lab, workers: int, partitions: int, seconds: float) -> d
     after, cpu_after = await _calls(lab), sum(r.cpu_seconds() for r in roles)
     elapsed = time.monotonic() - started
     delta = {name: after[name] - before.get(name, 0) for name in after}
-    delta["info"] = delta.get("info", 0) - 1  # the second INFO is ours
+    delta["info"] = delta.get("info", 0) - len(lab.nodes)  # each node's second INFO is ours
     delta = {name: calls for name, calls in delta.items() if calls > 0}
     return {
         "workers": workers,
@@ -59,7 +64,7 @@ async def _measure(lab: Lab, workers: int, partitions: int, seconds: float) -> d
 
 async def run(lab: Lab, sizes: Sizes, report: Report) -> None:
     results = [
-        await _measure(lab, workers, partitions, sizes.idle_seconds)
+        await measure(lab, workers, partitions, sizes.idle_seconds)
         for partitions in PARTITIONS
         for workers in WORKERS
     ]
