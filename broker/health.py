@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -31,7 +32,10 @@ CHECK_FAILED = "readiness check failed"
 # redis-py's failures to reach Redis at all (refused, reset, timed out, still loading), as
 # opposed to a reply Redis gave (ResponseError), which is a bug. Whatever else a readiness
 # check raises is answered CHECK_FAILED.
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, TimeoutError)
+# The probes' timeoutSeconds is 3 (deploy/): a check still waiting on a silent server after
+# this long answers 503 itself, so the kubelet logs why instead of a bare probe timeout.
+READINESS_DEADLINE_S = 2.5
 
 # A Callable is no class, so it goes in as the type argument rather than AppKey's `t`.
 _READINESS = web.AppKey[ReadinessCheck]("readiness")
@@ -55,7 +59,8 @@ async def _readyz(request: web.Request) -> web.Response:
     """Anyone may ask, so the answer names the problem only in general terms (no address, no
     exception text); the log line has the details."""
     try:
-        verdict = await request.app[_READINESS]()
+        async with asyncio.timeout(READINESS_DEADLINE_S):
+            verdict = await request.app[_READINESS]()
     except Exception as exc:
         log.warning("readiness.failed", reason=f"{type(exc).__name__}: {exc}")
         return _unready(UNREACHABLE if isinstance(exc, REDIS_DOWN) else CHECK_FAILED)

@@ -139,13 +139,12 @@ async def test_readiness_pings_every_primary(cluster: LocalCluster) -> None:
         assert server.http is not None
         async with server.http.get("/readyz") as resp:
             assert resp.status == 200
-        cluster.nodes[2].run("execute_command", "CLIENT", "PAUSE", "10000", "ALL")
-        with pytest.raises(RedisTimeout):
-            await server.conn.ping_all()
-        async with server.http.get("/readyz") as resp:
-            assert resp.status == 503
+        with cluster.nodes[2].paused():
+            with pytest.raises(RedisTimeout):
+                await server.conn.ping_all()
+            async with server.http.get("/readyz") as resp:
+                assert resp.status == 503
     finally:
-        cluster.nodes[2].run("execute_command", "CLIENT", "UNPAUSE")
         await server.stop()
 
 
@@ -160,17 +159,16 @@ async def test_one_nodes_failure_fails_only_its_callers(cluster: LocalCluster) -
             conn.redis.get_node_from_key(p.ready).port == paused.port for p in conn.partitions
         ]
         assert on_paused.count(True) == 2
-        paused.run("execute_command", "CLIENT", "PAUSE", "6000", "ALL")
-        replies = await asyncio.gather(
-            *(conn.scripts.call(PROMOTE, p, {}, {"limit": 1}) for p in conn.partitions),
-            return_exceptions=True,
-        )
+        with paused.paused():
+            replies = await asyncio.gather(
+                *(conn.scripts.call(PROMOTE, p, {}, {"limit": 1}) for p in conn.partitions),
+                return_exceptions=True,
+            )
         # The first read times out; the connection is then dropped under the second.
         failed = [isinstance(r, RedisTimeout | RedisConnectionError) for r in replies]
         assert failed == on_paused, replies
         assert all(r == [0, -1] for r, out in zip(replies, on_paused, strict=True) if not out)
     finally:
-        paused.run("execute_command", "CLIENT", "UNPAUSE")
         await conn.close()
 
 

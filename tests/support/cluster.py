@@ -90,6 +90,20 @@ class Server:
         """A client of this server alone; close it (or use `run`)."""
         return redis.Redis(port=self.port, socket_timeout=2, single_connection_client=True)
 
+    @contextmanager
+    def paused(self, seconds: float = 15) -> Iterator[None]:
+        """Every client's commands wait (CLIENT PAUSE ALL) for `seconds`, which must outlast
+        the block; the node still answers the cluster bus, so no failover starts. The pause
+        cannot be lifted early: CLIENT UNPAUSE waits behind it like every other command, so
+        the block's end waits for it to expire."""
+        self.run("execute_command", "CLIENT", "PAUSE", str(int(seconds * 1000)), "ALL")
+        ends = time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            time.sleep(max(0.0, ends - time.monotonic()))
+            wait_until(lambda: self.run("ping"), 10, f"valkey-server on {self.port} unpaused")
+
     def run(self, method: str, *args: Any) -> Any:
         """`client().<method>(*args)` on a client that is closed right after."""
         with self.client() as client:
