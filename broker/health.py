@@ -59,8 +59,7 @@ async def _readyz(request: web.Request) -> web.Response:
     """Anyone may ask, so the answer names the problem only in general terms (no address, no
     exception text); the log line has the details."""
     try:
-        async with asyncio.timeout(READINESS_DEADLINE_S):
-            verdict = await request.app[_READINESS]()
+        verdict = await _within_deadline(request.app[_READINESS]())
     except Exception as exc:
         log.warning("readiness.failed", reason=f"{type(exc).__name__}: {exc}")
         return _unready(UNREACHABLE if isinstance(exc, REDIS_DOWN) else CHECK_FAILED)
@@ -69,6 +68,25 @@ async def _readyz(request: web.Request) -> web.Response:
         log.warning("readiness.failed", reason=verdict.problem)
         return _unready(verdict.problem, extra)
     return web.json_response({"status": "ready", **extra})
+
+
+async def _within_deadline(check: Awaitable[Readiness]) -> Readiness:
+    """The check's verdict, or TimeoutError once the deadline passes. The check is left to
+    finish on its own rather than awaited through its cancellation: redis-py turns a
+    cancelled read into its own TimeoutError, and the cluster client may then carry on
+    (reinitialising) for many seconds."""
+    task = asyncio.ensure_future(check)
+    done, _ = await asyncio.wait({task}, timeout=READINESS_DEADLINE_S)
+    if not done:
+        task.cancel()
+        task.add_done_callback(_discard_outcome)
+        raise TimeoutError(f"no verdict within {READINESS_DEADLINE_S}s")
+    return task.result()
+
+
+def _discard_outcome(task: asyncio.Future[Readiness]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 def _unready(reason: str, extra: dict[str, str] | None = None) -> web.Response:
