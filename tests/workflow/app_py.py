@@ -94,6 +94,19 @@ async def sleeping(context: AsyncWorkflowContext[Any]) -> None:
     await context.run("after", after)
 
 
+@serve.post("/nap")
+async def napping(context: AsyncWorkflowContext[Any]) -> None:
+    """A run that stays RUN_STARTED for ten minutes after its first step (for cancel)."""
+    enter(context)
+
+    async def before() -> None:
+        body_of(context, "before")
+
+    await context.run("before", before)
+    await context.sleep("long-nap", 600)
+    await context.run("after", before)
+
+
 @serve.post("/call")
 async def calling(context: AsyncWorkflowContext[Any]) -> None:
     enter(context)
