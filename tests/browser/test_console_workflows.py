@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from tests.browser.chromium import Browser, css, inside, role
+from tests.browser.chromium import Browser, css, inside, label, role
 from tests.browser.conftest import artifact, assert_well_behaved, sign_in, visit
+from tests.support.api import eventually
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
 from tests.workflow.conftest import run_in
@@ -26,7 +27,8 @@ async def test_runs_are_listed_with_their_steps_and_a_running_one_cancels(
 ) -> None:
     """A finished run and a sleeping one are listed with their state and URL; the finished
     one's page shows its steps and outputs (markup in the payload stays text); cancelling
-    the sleeping one, after the confirmation, ends it RUN_CANCELED in the list and the API."""
+    the sleeping one, after the confirmation, ends it RUN_CANCELED in the list and the API;
+    the state filter then lists only the finished one."""
     async with python_app(server, sink) as app:
         done = await app.trigger("/path", {"text": EVIL}, **{"X-Custom": "c1"})
         await run_in(server, done, "RUN_SUCCESS")
@@ -60,5 +62,15 @@ async def test_runs_are_listed_with_their_steps_and_a_running_one_cancels(
         await browser.wait(inside(runs, css("tbody tr", has_text=napping)), contains="RUN_CANCELED")
         await run_in(server, napping, "RUN_CANCELED")
         assert (await app.stats(napping))["bodies"] == {"before": 1}
+
+        await browser.select(label("State"), "RUN_SUCCESS")
+        await browser.click(role("button", "Apply filters"))
+        ids = inside(runs, css("tbody tr td:first-child"))
+
+        async def filtered() -> bool:
+            return await browser.texts(ids) == [done]
+
+        await eventually(filtered)
+        assert "state=RUN_SUCCESS" in await browser.evaluate("location.hash")
         await browser.screenshot(artifact("workflows.png"))
         await assert_well_behaved(browser)

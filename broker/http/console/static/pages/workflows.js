@@ -98,8 +98,11 @@ async function renderRun(view, ctx, id) {
       table('Finished steps, in order', STEP_COLUMNS, stepsOf(r), 'No finished step yet.'));
     return r;
   };
-  const shown = await draw();
-  if (shown?.workflowState === RUNNING) ctx.every(REFRESH_MS, draw);
+  let shown = await draw();
+  // Refresh while the run goes on; once it has ended, its page no longer changes.
+  ctx.every(REFRESH_MS, async () => {
+    if (shown?.workflowState === RUNNING) shown = await draw();
+  });
 }
 
 export async function render(view, ctx) {
