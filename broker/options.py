@@ -47,8 +47,8 @@ def parse_publish_headers(headers: Headers, settings: Settings) -> PublishOption
         timeout_ms=_timeout(headers.get("Upstash-Timeout"), "Upstash-Timeout", settings),
         delay_ms=_delay(headers.get("Upstash-Delay"), "Upstash-Delay", settings),
         not_before_ms=_not_before(headers.get("Upstash-Not-Before"), settings),
-        callback=_callback(headers, "callback", settings, retries),
-        failure_callback=_callback(headers, "failure", settings, retries),
+        callback=_callback(headers, "callback", settings, retries, workflow is not None),
+        failure_callback=_callback(headers, "failure", settings, retries, workflow is not None),
         labels=_labels(headers.getall("Upstash-Label", []), settings.max_labels),
         deduplication_id=_dedup_id(headers.get("Upstash-Deduplication-Id")),
         content_based_deduplication=_boolean(
@@ -282,7 +282,7 @@ def _labels(values: list[str], most: int) -> tuple[str, ...]:
 
 
 def _callback(
-    headers: Headers, kind: str, settings: Settings, message_retries: int
+    headers: Headers, kind: str, settings: Settings, message_retries: int, of_workflow: bool
 ) -> CallbackSpec | None:
     """`Upstash-(Failure-)Callback` and the headers that configure the callback message.
 
@@ -294,6 +294,10 @@ def _callback(
     unknown `Upstash-*` headers of a message: the workflow SDK's `-Feature-Set`, and Python's
     `callback_headers={"X": ...}`, which it sends as `Upstash-Callback-X` (`{"Forward-X": ...}`
     forwards X).
+
+    A workflow message's callbacks drop the names the policy never forwards, as its own
+    forwarded headers do: the Python SDK forwards the headers of the request that started
+    the run to a `context.call`'s callback and the failure callback too, `Host` among them.
     """
     name = "Upstash-Callback" if kind == "callback" else "Upstash-Failure-Callback"
     url = headers.get(name)
@@ -304,7 +308,9 @@ def _callback(
     return CallbackSpec(
         url=validate_url(url.strip(), name, settings.destination_policy),
         method=_method(headers.get(f"{name}-Method"), f"{name}-Method"),
-        headers=forwarded_headers(headers.items(), f"{name.lower()}-forward-"),
+        headers=forwarded_headers(
+            headers.items(), f"{name.lower()}-forward-", drop_refused=of_workflow
+        ),
         retries=retries,
         timeout_ms=_timeout(headers.get(f"{name}-Timeout"), f"{name}-Timeout", settings),
         retry_delay=_retry_delay(

@@ -25,6 +25,7 @@ PAGES = {
     "Queues": "Queues",
     "URL groups": "URL groups",
     "Flow control": "Flow-control keys",
+    "Workflows": "Workflows",
     "Signing keys": "Signing keys",
 }
 """Navigation link → the heading of its page."""

@@ -259,3 +259,29 @@ def test_a_workflow_message_drops_headers_that_are_never_forwarded() -> None:
     broken["Upstash-Forward-X-User"] = "a\r\nb"
     with pytest.raises(BadRequest, match="CR, LF or NUL"):
         parse_publish_headers(broken, SETTINGS)
+
+
+def test_a_workflow_message_drops_them_from_its_callbacks_too() -> None:
+    """The Python workflow SDK also forwards the starting request's headers to a
+    context.call's callback and to the failure callback: on a workflow message their Host is
+    dropped too, on a plain message it stays a 400."""
+    headers = CIMultiDict(
+        {
+            "Upstash-Workflow-RunId": "wfr_1",
+            "Upstash-Callback": "https://app.example/wf",
+            "Upstash-Callback-Forward-Host": "app.example",
+            "Upstash-Callback-Forward-X-User": "u",
+            "Upstash-Failure-Callback": "https://app.example/wf",
+            "Upstash-Failure-Callback-Forward-Host": "app.example",
+            "Upstash-Failure-Callback-Forward-X-User": "f",
+        }
+    )
+    options = parse_publish_headers(headers, SETTINGS)
+    assert options.callback is not None
+    assert options.failure_callback is not None
+    assert options.callback.headers == {"X-User": ["u"]}
+    assert options.failure_callback.headers == {"X-User": ["f"]}
+    plain = headers.copy()
+    del plain["Upstash-Workflow-RunId"]
+    with pytest.raises(BadRequest, match="Host"):
+        parse_publish_headers(plain, SETTINGS)

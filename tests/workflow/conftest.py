@@ -77,6 +77,20 @@ async def _mock_api() -> AsyncIterator[Sink]:
     await api_sink.stop()
 
 
+async def app_env(hookstream: Hookstream, mock_api: Sink, port: int) -> dict[str, str]:
+    """The environment of a workflow app (JS or Python): where it listens, the four values
+    that point its SDK at hookstream, and the mock API."""
+    _, keys = await api(hookstream, "GET", "/v2/keys")
+    return os.environ | {
+        "PORT": str(port),
+        "QSTASH_URL": hookstream.url,
+        "QSTASH_TOKEN": TEST_TOKEN,
+        "QSTASH_CURRENT_SIGNING_KEY": keys["current"],
+        "QSTASH_NEXT_SIGNING_KEY": keys["next"],
+        "MOCK_URL": mock_api.url(""),
+    }
+
+
 @pytest.fixture(name="app")
 async def _app(hookstream: Hookstream, mock_api: Sink) -> AsyncIterator[App]:
     require_tool("node", "the Workflow tests run an app on @upstash/workflow")
@@ -85,16 +99,8 @@ async def _app(hookstream: Hookstream, mock_api: Sink) -> AsyncIterator[App]:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    _, keys = await api(hookstream, "GET", "/v2/keys")
     port = free_port()
-    env = os.environ | {
-        "PORT": str(port),
-        "QSTASH_URL": hookstream.url,
-        "QSTASH_TOKEN": TEST_TOKEN,
-        "QSTASH_CURRENT_SIGNING_KEY": keys["current"],
-        "QSTASH_NEXT_SIGNING_KEY": keys["next"],
-        "MOCK_URL": mock_api.url(""),
-    }
+    env = await app_env(hookstream, mock_api, port)
     process = await asyncio.create_subprocess_exec(
         "node", str(HERE / "app.mjs"), cwd=HERE, env=env, stdout=asyncio.subprocess.PIPE
     )

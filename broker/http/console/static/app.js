@@ -11,8 +11,9 @@ import * as message from './pages/message.js';
 import * as overview from './pages/overview.js';
 import * as queues from './pages/queues.js';
 import * as schedules from './pages/schedules.js';
+import * as workflows from './pages/workflows.js';
 
-const PAGES = { overview, events, message, dlq, schedules, queues, groups, flow, keys };
+const PAGES = { overview, events, message, dlq, schedules, queues, groups, flow, keys, workflows };
 const $ = (id) => document.getElementById(id);
 
 // What a page may use while it is shown; `every` stops when the user navigates away.

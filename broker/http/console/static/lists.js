@@ -32,8 +32,8 @@ const toLocalInput = (ms) => {
   return d.toISOString().slice(0, 19);
 };
 
-function control(name, value) {
-  const [label, kind] = FILTERS[name];
+function control(name, value, defs) {
+  const [label, kind] = defs[name];
   const id = `filter-${name}`;
   const input = Array.isArray(kind)
     ? h('select', { id, name }, kind.map((v) => h('option', { value: v, selected: v === value }, OPTION_TEXT[v] || v)))
@@ -56,10 +56,11 @@ function submitFilters(page, form) {
   go(`#/${page}?${params}`);
 }
 
-export function filterForm(page, names, params) {
+// `defs` are the filters of another list API (the Workflows page's), in FILTERS' shape.
+export function filterForm(page, names, params, defs = FILTERS) {
   const onsubmit = (event) => { event.preventDefault(); submitFilters(page, event.target); };
   return h('form', { class: 'filters', role: 'search', 'aria-label': 'Filters', onsubmit },
-    h('div', { class: 'grid' }, names.map((name) => control(name, params.get(name)))),
+    h('div', { class: 'grid' }, names.map((name) => control(name, params.get(name), defs))),
     h('div', { class: 'buttons' },
       h('button', { type: 'submit' }, 'Apply filters'), h('a', { href: `#/${page}` }, 'Clear filters')));
 }
