@@ -24,6 +24,7 @@ from broker.http.routes import (
     schedules,
     stats,
     topics,
+    workflow_hooks,
     workflows,
 )
 from broker.queue.connection import Connection
@@ -60,6 +61,7 @@ def build_app(conn: Connection) -> web.Application:
         cron,
         openapi,
         workflows,
+        workflow_hooks,
         console,
     ):
         routes.add_routes(app)

@@ -75,9 +75,11 @@ class Access(Enum):
 
     READ = "read"  # every token, read-only ones too
     FULL = "full"  # full tokens only
+    PUBLIC = "public"  # no token: a workflow webhook, called by third parties
 
 
-_R, _F = Access.READ, Access.FULL
+_R, _F, _P = Access.READ, Access.FULL, Access.PUBLIC
+_HOOK = "/v2/workflows/hooks/{user_id}/{run_id}/{event_id}"  # its event id is the credential
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v2/publish/{destination}"): _F,
     ("POST", "/v2/enqueue/{queue}/{destination}"): _F,
@@ -134,6 +136,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v2/notify/{event_id}"): _F,
     ("POST", "/v2/notify/{run_id}/{event_id}"): _F,
     ("GET", "/v2/waiters/{event_id}"): _R,
+    **{(method, _HOOK): _P for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
 }
 """Who may call each /v2 route, by method and route template; HEAD goes with its GET. A route
 missing here (a new one, or no route at all) is FULL: a read-only token is refused it until
@@ -184,13 +187,14 @@ class Tokens:
 
 
 def auth_middleware(tokens: Tokens, limiter: Limiter | None = None) -> Middleware:
-    """On /v2/ paths: require a known token, as a Bearer header or `qstash_token` parameter
-    (401); with a `limiter`, at most its number of requests per window and token (429); and a
-    full token for every route ROUTE_ACCESS does not open to read-only ones (403)."""
+    """On /v2/ paths but the PUBLIC routes: require a known token, as a Bearer header or
+    `qstash_token` parameter (401); with a `limiter`, at most its number of requests per
+    window and token (429); and a full token for every route ROUTE_ACCESS does not open to
+    read-only ones (403)."""
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/v2/"):
+        if not request.path.startswith("/v2/") or _public(request):
             return await handler(request)
         caller = tokens.caller(presented_token(request))
         if caller is None:
@@ -206,6 +210,10 @@ def auth_middleware(tokens: Tokens, limiter: Limiter | None = None) -> Middlewar
         return response
 
     return check_token
+
+
+def _public(request: web.Request) -> bool:
+    return access_of(request.method, _template(request)) is Access.PUBLIC
 
 
 def _check_readable(request: web.Request) -> None:

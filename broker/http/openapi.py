@@ -48,6 +48,7 @@ class Op:
     body: Any = None  # a JSON body type, RAW, or None for no body
     query: tuple[str, ...] = ()
     publish_headers: bool = False
+    public: bool = False  # called without a token
 
 
 Messages = list[dict[str, str | bool]]  # the publish answer items (messageId, url, deduplicated)
@@ -150,6 +151,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v2/waiters/{event_id}"): Op(
         "The workflow runs' waiters for an event", answer=list[dict[str, Any]],
     ),
+    **{
+        (method, "/v2/workflows/hooks/{user_id}/{run_id}/{event_id}"): Op(
+            f"Call a workflow webhook ({method}), without a token", answer=dict[str, str],
+            body=None if method == "GET" else RAW, public=True,
+        )
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    },
 }  # fmt: skip
 
 # The request headers a publish reads (broker/options.py), by hand: no declaration lists them.
@@ -232,6 +240,8 @@ def _operation(template: str, op: Op, answer: Any, body: Any) -> dict[str, Any]:
         "parameters": parameters,
         "responses": _responses(op, answer),
     }
+    if op.public:
+        operation["security"] = []
     if op.body == RAW:
         raw = {"schema": {"type": "string", "format": "binary"}}
         operation["requestBody"] = {"content": {"application/octet-stream": raw}}

@@ -77,8 +77,14 @@ async def _mock_api() -> AsyncIterator[Sink]:
     await api_sink.stop()
 
 
+@pytest.fixture(name="app_token")
+def _app_token() -> str:
+    """The token the app and trigger.mjs use; a module may override it."""
+    return TEST_TOKEN
+
+
 @pytest.fixture(name="app")
-async def _app(hookstream: Hookstream, mock_api: Sink) -> AsyncIterator[App]:
+async def _app(hookstream: Hookstream, mock_api: Sink, app_token: str) -> AsyncIterator[App]:
     require_tool("node", "the Workflow tests run an app on @upstash/workflow")
     if not (HERE / "node_modules/@upstash/workflow").exists():
         message = "tests/workflow/node_modules is missing: run `make test` (npm ci)"
@@ -90,7 +96,7 @@ async def _app(hookstream: Hookstream, mock_api: Sink) -> AsyncIterator[App]:
     env = os.environ | {
         "PORT": str(port),
         "QSTASH_URL": hookstream.url,
-        "QSTASH_TOKEN": TEST_TOKEN,
+        "QSTASH_TOKEN": app_token,
         "QSTASH_CURRENT_SIGNING_KEY": keys["current"],
         "QSTASH_NEXT_SIGNING_KEY": keys["next"],
         "MOCK_URL": mock_api.url(""),
