@@ -25,6 +25,7 @@ from broker.http.routes import (
     stats,
     topics,
     workflow_hooks,
+    workflow_trigger,
     workflows,
 )
 from broker.queue.connection import Connection
@@ -62,6 +63,7 @@ def build_app(conn: Connection) -> web.Application:
         openapi,
         workflows,
         workflow_hooks,
+        workflow_trigger,
         console,
     ):
         routes.add_routes(app)

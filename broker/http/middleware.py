@@ -137,6 +137,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v2/notify/{run_id}/{event_id}"): _F,
     ("GET", "/v2/waiters/{event_id}"): _R,
     **{(method, _HOOK): _P for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
+    ("POST", "/v2/trigger/{destination}"): _F,
 }
 """Who may call each /v2 route, by method and route template; HEAD goes with its GET. A route
 missing here (a new one, or no route at all) is FULL: a read-only token is refused it until

@@ -158,6 +158,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         )
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
     },
+    ("POST", "/v2/trigger/{destination}"): Op(
+        "Start a workflow run without an SDK (the app's SDK then triggers it)", (201, 202),
+        dict[str, str | bool], RAW, publish_headers=True,
+    ),
 }  # fmt: skip
 
 # The request headers a publish reads (broker/options.py), by hand: no declaration lists them.

@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 
 from broker.queue.workflow_runs import partition_of_run
-from tests.support.api import eventually
+from tests.support.api import api, eventually
 from tests.support.hookstream import TEST_TOKEN, Hookstream
+from tests.support.state import redis_snapshot
 from tests.workflow.conftest import App, run_in
 
 USER_ID = "hookstream-tests"
@@ -119,3 +120,40 @@ async def test_a_webhook_wait_times_out(hookstream: Hookstream, app: App) -> Non
     assert json.loads(run["workflowRunResponse"]) == {"timeout": True, "request": None}
     status, answer = await _call("PUT", url, b"too late")
     assert status == 404, answer
+
+
+async def test_a_rest_trigger_starts_a_run(hookstream: Hookstream, app: App) -> None:
+    """`POST /v2/trigger/{url}` with a body, a forwarded header and a run id: the app's SDK
+    starts run `wfr_<id>`, which sees both like a client.trigger's run; the same id again
+    answers `deduplicated` and starts nothing."""
+    headers = {"Upstash-Workflow-RunId": "rest-1", "Upstash-Forward-X-Custom": "via-rest"}
+    url = f"/v2/trigger/{app.url}/path"
+    body = json.dumps({"text": "réstful"})
+    status, answer = await api(hookstream, "POST", url, data=body, headers=headers)
+    assert status == 201, answer
+    assert answer["workflowRunId"] == "wfr_rest-1"
+    assert answer["messageId"].startswith("msg_")
+    run = await run_in(hookstream, "wfr_rest-1", "RUN_SUCCESS")
+    assert json.loads(run["workflowRunResponse"]) == {"result": "réstful|first|via-rest|third"}
+    assert (await app.stats("wfr_rest-1"))["bodies"] == {"first": 1, "second": 1, "third": 1}
+    status, again = await api(hookstream, "POST", url, data=body, headers=headers)
+    assert (status, again) == (202, {"workflowRunId": "wfr_rest-1", "deduplicated": True})
+
+
+async def test_a_rest_trigger_is_checked_like_a_publish(hookstream: Hookstream) -> None:
+    """No token is a 401, a destination that is no URL or a bad option a 400; none of them
+    stores a message."""
+    before = await redis_snapshot(hookstream.conn.redis)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{hookstream.url}/v2/trigger/http://127.0.0.1:9/x") as answer,
+    ):
+        assert answer.status == 401
+    for url, headers in [
+        ("/v2/trigger/not-a-url", {}),
+        ("/v2/trigger/http://127.0.0.1:9/x", {"Upstash-Retries": "many"}),
+        ("/v2/trigger/http://127.0.0.1:9/x", {"Upstash-Workflow-RunId": "bad id"}),
+    ]:
+        status, answer = await api(hookstream, "POST", url, headers=headers)
+        assert status == 400, (url, answer)
+    assert await redis_snapshot(hookstream.conn.redis) == before
