@@ -6,9 +6,9 @@ from the route templates, the list filters from broker/http/filters.py. Written 
 only what no declaration holds: which route answers which shape, and the `Upstash-*` headers.
 tests/unit/test_openapi.py holds OPERATIONS and the router together, both ways.
 
-The document is behind the API token like every /v2 path: one rule for the whole prefix, no
-exception in the auth middleware to keep in step (README.md, "The API document"). It names no
-secret, so every token, read-only ones too, may fetch it.
+The document is behind the API token like every /v2 path but the workflow webhook (ROUTE_ACCESS
+in broker/http/middleware.py; README.md, "The API document"). It names no secret, so every
+token, read-only ones too, may fetch it.
 """
 
 from __future__ import annotations

@@ -111,6 +111,29 @@ async def test_a_webhook_call_reaches_the_waiting_run(hookstream: Hookstream, ap
     assert status == 404, answer
 
 
+async def test_a_get_reaches_a_run_that_waits_already(hookstream: Hookstream, app: App) -> None:
+    """Once the run's waitForWebhook is registered (getWaiters lists it), a GET with a query
+    and no body ends that wait: the run sees a GET with an empty body, and the waiter is
+    gone."""
+    run_id = await app.trigger("/webhook", body={"timeout": "60s"})
+    url = await _webhook_url(app, run_id)
+    event_id = url.rsplit("/", 1)[1]
+
+    async def waiting() -> bool:
+        return len(await app.node({"op": "waiters", "params": {"eventId": event_id}})) == 1
+
+    await eventually(waiting, 60)
+    status, answer = await _call("GET", url + "?ok=1", headers={"X-Hook": "from-get"})
+    assert status == 200, answer
+    assert answer["messageId"].startswith("msg_")  # delivered now, not held for later
+    run = await run_in(hookstream, run_id, "RUN_SUCCESS")
+    result = json.loads(run["workflowRunResponse"])
+    assert result == {
+        "timeout": False, "method": "GET", "url": url + "?ok=1", "header": "from-get", "body": "",
+    }  # fmt: skip
+    assert await app.node({"op": "waiters", "params": {"eventId": event_id}}) == []
+
+
 async def test_a_webhook_wait_times_out(hookstream: Hookstream, app: App) -> None:
     """Nobody calls the webhook: after its 1 s timeout the run goes on with `timeout: true`
     and no request, and a call after that is a 404 (the run has ended)."""
