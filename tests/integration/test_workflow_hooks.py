@@ -109,6 +109,7 @@ async def test_calls_that_name_no_webhook_or_break_a_bound_write_nothing(
     a bad run id or Host, too many headers, a body too large as sent or once encoded: each
     is refused with its 4xx, and Redis is as it was."""
     url = await _run_with_webhook(hookstream, sink)
+    await hookstream.stop_worker()  # nothing else writes while the snapshots are compared
     base = f"{hookstream.url}/v2/workflows/hooks"
     before = await redis_snapshot(hookstream.conn.redis)
     many = {f"X-H{i}": "v" for i in range(101)}

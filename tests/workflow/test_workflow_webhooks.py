@@ -163,9 +163,18 @@ async def test_a_rest_trigger_starts_a_run(hookstream: Hookstream, app: App) -> 
     assert (status, again) == (202, {"workflowRunId": "wfr_rest-1", "deduplicated": True})
 
 
-async def test_a_rest_trigger_is_checked_like_a_publish(hookstream: Hookstream) -> None:
+@pytest.fixture(name="api_only")
+async def _api_only(redis_url: str) -> AsyncIterator[Hookstream]:
+    """No worker: nothing else writes to Redis while a test compares snapshots."""
+    server = await Hookstream(redis_url, with_worker=False).start()
+    yield server
+    await server.stop()
+
+
+async def test_a_rest_trigger_is_checked_like_a_publish(api_only: Hookstream) -> None:
     """No token is a 401, a destination that is no URL or a bad option a 400; none of them
     stores a message."""
+    hookstream = api_only
     before = await redis_snapshot(hookstream.conn.redis)
     async with (
         aiohttp.ClientSession() as session,
