@@ -149,7 +149,11 @@ async def test_a_rest_trigger_starts_a_run(hookstream: Hookstream, app: App) -> 
     """`POST /v2/trigger/{url}` with a body, a forwarded header and a run id: the app's SDK
     starts run `wfr_<id>`, which sees both like a client.trigger's run; the same id again
     answers `deduplicated` and starts nothing."""
-    headers = {"Upstash-Workflow-RunId": "rest-1", "Upstash-Forward-X-Custom": "via-rest"}
+    headers = {
+        "Upstash-Workflow-RunId": "rest-1",
+        "Upstash-Forward-X-Custom": "via-rest",
+        "Upstash-Method": "GET",  # ignored: the SDK takes a POST
+    }
     url = f"/v2/trigger/{app.url}/path"
     body = json.dumps({"text": "réstful"})
     status, answer = await api(hookstream, "POST", url, data=body, headers=headers)

@@ -31,8 +31,8 @@ from broker.queue.workflow_runs import RawStep, run_config
 
 PREFIX = "/v2/trigger/"
 _RUN_ID_PREFIX = "wfr_"  # what the SDKs put before a run id they are given
-_OWN = ("upstash-workflow-", "upstash-forward-upstash-workflow-")
-"""Request headers the trigger sets itself, never the caller."""
+_OWN = ("upstash-workflow-", "upstash-forward-upstash-workflow-", "upstash-method")
+"""Request headers the trigger sets itself, never the caller (the SDK takes a POST)."""
 _json = msgspec.json.Encoder()
 
 
