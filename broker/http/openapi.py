@@ -192,6 +192,7 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "action": {"type": "string", "enum": ["pause", "resume"]},
     "dlq_id": {"type": "string", "pattern": "^[0-9]+-[0-9]+-[0-9]+$"},
     "message_id": {"type": "string", "pattern": "^msg_[0-9]+_[0-9A-Z]{26}$"},
+    "run_id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},  # names.py's rule
 }
 
 
