@@ -32,6 +32,7 @@ from broker.errors import (
     Unavailable,
 )
 from broker.health import REDIS_DOWN
+from broker.http.routes import workflow_hooks as hooks
 from broker.metrics import HTTP_DURATION, HTTP_REQUESTS
 from broker.queue.keys import rate_limit
 from broker.queue.rate_limits import Limiter, Window
@@ -79,7 +80,6 @@ class Access(Enum):
 
 
 _R, _F, _P = Access.READ, Access.FULL, Access.PUBLIC
-_HOOK = "/v2/workflows/hooks/{user_id}/{run_id}/{event_id}"  # its event id is the credential
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v2/publish/{destination}"): _F,
     ("POST", "/v2/enqueue/{queue}/{destination}"): _F,
@@ -136,7 +136,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v2/notify/{event_id}"): _F,
     ("POST", "/v2/notify/{run_id}/{event_id}"): _F,
     ("GET", "/v2/waiters/{event_id}"): _R,
-    **{(method, _HOOK): _P for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
+    **{(method, hooks.TEMPLATE): _P for method in hooks.METHODS},  # the event id is the credential
     ("POST", "/v2/trigger/{destination}"): _F,
 }
 """Who may call each /v2 route, by method and route template; HEAD goes with its GET. A route

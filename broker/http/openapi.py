@@ -23,6 +23,7 @@ from aiohttp import web
 
 from broker import api
 from broker.http.filters import FILTER_KEYS
+from broker.http.routes import workflow_hooks as hooks
 from broker.http.routes.batch import Item
 
 RAW = "raw"
@@ -152,11 +153,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "The workflow runs' waiters for an event", answer=list[dict[str, Any]],
     ),
     **{
-        (method, "/v2/workflows/hooks/{user_id}/{run_id}/{event_id}"): Op(
+        (method, hooks.TEMPLATE): Op(
             f"Call a workflow webhook ({method}), without a token", answer=dict[str, str],
             body=None if method == "GET" else RAW, public=True,
         )
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        for method in hooks.METHODS
     },
     ("POST", "/v2/trigger/{destination}"): Op(
         "Start a workflow run without an SDK (the app's SDK then triggers it)", (201, 202),
