@@ -24,6 +24,8 @@ from broker.http.routes import (
     schedules,
     stats,
     topics,
+    workflow_hooks,
+    workflow_trigger,
     workflows,
 )
 from broker.queue.connection import Connection
@@ -60,6 +62,8 @@ def build_app(conn: Connection) -> web.Application:
         cron,
         openapi,
         workflows,
+        workflow_hooks,
+        workflow_trigger,
         console,
     ):
         routes.add_routes(app)

@@ -32,6 +32,7 @@ from broker.errors import (
     Unavailable,
 )
 from broker.health import REDIS_DOWN
+from broker.http.routes import workflow_hooks as hooks
 from broker.metrics import HTTP_DURATION, HTTP_REQUESTS
 from broker.queue.keys import rate_limit
 from broker.queue.rate_limits import Limiter, Window
@@ -75,9 +76,10 @@ class Access(Enum):
 
     READ = "read"  # every token, read-only ones too
     FULL = "full"  # full tokens only
+    PUBLIC = "public"  # no token: a workflow webhook, called by third parties
 
 
-_R, _F = Access.READ, Access.FULL
+_R, _F, _P = Access.READ, Access.FULL, Access.PUBLIC
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v2/publish/{destination}"): _F,
     ("POST", "/v2/enqueue/{queue}/{destination}"): _F,
@@ -134,6 +136,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v2/notify/{event_id}"): _F,
     ("POST", "/v2/notify/{run_id}/{event_id}"): _F,
     ("GET", "/v2/waiters/{event_id}"): _R,
+    **{(method, hooks.TEMPLATE): _P for method in hooks.METHODS},  # the event id is the credential
+    ("POST", "/v2/trigger/{destination}"): _F,
 }
 """Who may call each /v2 route, by method and route template; HEAD goes with its GET. A route
 missing here (a new one, or no route at all) is FULL: a read-only token is refused it until
@@ -184,13 +188,14 @@ class Tokens:
 
 
 def auth_middleware(tokens: Tokens, limiter: Limiter | None = None) -> Middleware:
-    """On /v2/ paths: require a known token, as a Bearer header or `qstash_token` parameter
-    (401); with a `limiter`, at most its number of requests per window and token (429); and a
-    full token for every route ROUTE_ACCESS does not open to read-only ones (403)."""
+    """On /v2/ paths but the PUBLIC routes: require a known token, as a Bearer header or
+    `qstash_token` parameter (401); with a `limiter`, at most its number of requests per
+    window and token (429); and a full token for every route ROUTE_ACCESS does not open to
+    read-only ones (403)."""
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/v2/"):
+        if not request.path.startswith("/v2/") or _public(request):
             return await handler(request)
         caller = tokens.caller(presented_token(request))
         if caller is None:
@@ -206,6 +211,10 @@ def auth_middleware(tokens: Tokens, limiter: Limiter | None = None) -> Middlewar
         return response
 
     return check_token
+
+
+def _public(request: web.Request) -> bool:
+    return access_of(request.method, _template(request)) is Access.PUBLIC
 
 
 def _check_readable(request: web.Request) -> None:

@@ -6,9 +6,9 @@ from the route templates, the list filters from broker/http/filters.py. Written 
 only what no declaration holds: which route answers which shape, and the `Upstash-*` headers.
 tests/unit/test_openapi.py holds OPERATIONS and the router together, both ways.
 
-The document is behind the API token like every /v2 path: one rule for the whole prefix, no
-exception in the auth middleware to keep in step (README.md, "The API document"). It names no
-secret, so every token, read-only ones too, may fetch it.
+The document is behind the API token like every /v2 path but the workflow webhook (ROUTE_ACCESS
+in broker/http/middleware.py; README.md, "The API document"). It names no secret, so every
+token, read-only ones too, may fetch it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from aiohttp import web
 
 from broker import api
 from broker.http.filters import FILTER_KEYS
+from broker.http.routes import workflow_hooks as hooks
 from broker.http.routes.batch import Item
 
 RAW = "raw"
@@ -48,6 +49,7 @@ class Op:
     body: Any = None  # a JSON body type, RAW, or None for no body
     query: tuple[str, ...] = ()
     publish_headers: bool = False
+    public: bool = False  # called without a token
 
 
 Messages = list[dict[str, str | bool]]  # the publish answer items (messageId, url, deduplicated)
@@ -150,6 +152,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v2/waiters/{event_id}"): Op(
         "The workflow runs' waiters for an event", answer=list[dict[str, Any]],
     ),
+    **{
+        (method, hooks.TEMPLATE): Op(
+            f"Call a workflow webhook ({method}), without a token", answer=dict[str, str],
+            body=None if method == "GET" else RAW, public=True,
+        )
+        for method in hooks.METHODS
+    },
+    ("POST", "/v2/trigger/{destination}"): Op(
+        "Start a workflow run without an SDK (the app's SDK then triggers it)", (201, 202),
+        dict[str, str | bool], RAW, publish_headers=True,
+    ),
 }  # fmt: skip
 
 # The request headers a publish reads (broker/options.py), by hand: no declaration lists them.
@@ -180,6 +193,7 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "action": {"type": "string", "enum": ["pause", "resume"]},
     "dlq_id": {"type": "string", "pattern": "^[0-9]+-[0-9]+-[0-9]+$"},
     "message_id": {"type": "string", "pattern": "^msg_[0-9]+_[0-9A-Z]{26}$"},
+    "run_id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},  # names.py's rule
 }
 
 
@@ -232,6 +246,8 @@ def _operation(template: str, op: Op, answer: Any, body: Any) -> dict[str, Any]:
         "parameters": parameters,
         "responses": _responses(op, answer),
     }
+    if op.public:
+        operation["security"] = []
     if op.body == RAW:
         raw = {"schema": {"type": "string", "format": "binary"}}
         operation["requestBody"] = {"content": {"application/octet-stream": raw}}

@@ -197,6 +197,11 @@ class PartitionKeys:
         (lookback); its next wait for the event takes it."""
         return f"{self.tag}:wf:{run_id}:held"
 
+    def workflow_hooks(self, run_id: str) -> str:
+        """Set: the event ids of the webhooks this run created (`context.createWebhook`); a
+        call to `/v2/workflows/hooks/...` must name one of them."""
+        return f"{self.tag}:wf:{run_id}:hooks"
+
     def workflow_home(self, run_id: str) -> str:
         """String, in the run id's own partition: the partition a run with a flow-control key
         lives in instead (its key's, where its gate is)."""

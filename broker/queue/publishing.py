@@ -24,6 +24,7 @@ import msgspec
 
 from broker.errors import BadRequest, NotFound
 from broker.metrics import count_published
+from broker.queue import workflow_hooks
 from broker.queue.connection import Connection
 from broker.queue.destinations import is_url, url_destination
 from broker.queue.flow_control import apply_message_settings
@@ -323,6 +324,8 @@ async def _store_workflow(
     """A trigger starts its run once (a repeat answers the first message, deduplicated); a
     later message joins its run, in the run's partition (broker/queue/workflow_runs.py)."""
     if not workflow.init:
+        if workflow.call_type == "step":
+            await workflow_hooks.remember(conn, workflow.run_id, draft.body)
         message_id = await append(conn, draft, workflow)
         return Published(
             [answers[0] | {"messageId": message_id}], fan_out=False, deduplicated=False

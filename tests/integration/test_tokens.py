@@ -75,6 +75,7 @@ SAMPLE_PARAMETERS = {
     "key": "tenant-1",
     "run_id": "wfr_sample",
     "event_id": "order-paid",
+    "user_id": "someone",
 }
 
 

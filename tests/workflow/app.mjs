@@ -146,6 +146,25 @@ const routes = {
     });
     return "unreachable";
   },
+  // --- wfhooks ---
+  "/webhook": async (context) => {
+    const webhook = await context.createWebhook("hook");
+    // The test reads the URL from /stats and calls it, like a third party would.
+    await context.run("announce", () => {
+      once(context, "announce");
+      of(context.workflowRunId).webhook = webhook.webhookUrl;
+    });
+    const called = await context.waitForWebhook("for-call", webhook, context.requestPayload.timeout);
+    if (called.timeout) return { timeout: true, request: called.request ?? null };
+    const { request } = called;
+    return {
+      timeout: false,
+      method: request.method,
+      url: request.url,
+      header: request.headers.get("x-hook"),
+      body: await request.text(),
+    };
+  },
 };
 
 const options = {

@@ -77,22 +77,30 @@ async def _mock_api() -> AsyncIterator[Sink]:
     await api_sink.stop()
 
 
-async def app_env(hookstream: Hookstream, mock_api: Sink, port: int) -> dict[str, str]:
+async def app_env(
+    hookstream: Hookstream, mock_api: Sink, port: int, token: str = TEST_TOKEN
+) -> dict[str, str]:
     """The environment of a workflow app (JS or Python): where it listens, the four values
     that point its SDK at hookstream, and the mock API."""
     _, keys = await api(hookstream, "GET", "/v2/keys")
     return os.environ | {
         "PORT": str(port),
         "QSTASH_URL": hookstream.url,
-        "QSTASH_TOKEN": TEST_TOKEN,
+        "QSTASH_TOKEN": token,
         "QSTASH_CURRENT_SIGNING_KEY": keys["current"],
         "QSTASH_NEXT_SIGNING_KEY": keys["next"],
         "MOCK_URL": mock_api.url(""),
     }
 
 
+@pytest.fixture(name="app_token")
+def _app_token() -> str:
+    """The token the app and trigger.mjs use; a module may override it."""
+    return TEST_TOKEN
+
+
 @pytest.fixture(name="app")
-async def _app(hookstream: Hookstream, mock_api: Sink) -> AsyncIterator[App]:
+async def _app(hookstream: Hookstream, mock_api: Sink, app_token: str) -> AsyncIterator[App]:
     require_tool("node", "the Workflow tests run an app on @upstash/workflow")
     if not (HERE / "node_modules/@upstash/workflow").exists():
         message = "tests/workflow/node_modules is missing: run `make test` (npm ci)"
@@ -100,7 +108,7 @@ async def _app(hookstream: Hookstream, mock_api: Sink) -> AsyncIterator[App]:
             pytest.fail(message)
         pytest.skip(message)
     port = free_port()
-    env = await app_env(hookstream, mock_api, port)
+    env = await app_env(hookstream, mock_api, port, app_token)
     process = await asyncio.create_subprocess_exec(
         "node", str(HERE / "app.mjs"), cwd=HERE, env=env, stdout=asyncio.subprocess.PIPE
     )
