@@ -24,6 +24,7 @@ from broker.http.routes import (
     schedules,
     stats,
     topics,
+    workflow_dlq,
     workflows,
 )
 from broker.queue.connection import Connection
@@ -60,6 +61,7 @@ def build_app(conn: Connection) -> web.Application:
         cron,
         openapi,
         workflows,
+        workflow_dlq,
         console,
     ):
         routes.add_routes(app)

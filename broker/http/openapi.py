@@ -36,6 +36,8 @@ PAGING = ("cursor", "count")
 LISTING = (*PAGING, "order", "fromDate", "toDate", "trimBody", *FILTER_KEYS)
 WORKFLOW_LOGS = ("groupBy", "workflowRunId", "workflowUrl", "state", "label", "fromDate", "toDate",
                  *PAGING)  # fmt: skip
+WORKFLOW_DLQ = ("workflowRunId", "workflowUrl", "workflowCreatedAt", "failureFunctionState",
+                "label", "flowControlKey", "fromDate", "toDate", *PAGING)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,25 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/v2/waiters/{event_id}"): Op(
         "The workflow runs' waiters for an event", answer=list[dict[str, Any]],
+    ),
+    # --- wfdlq ---
+    ("GET", "/v2/workflows/dlq"): Op(
+        "List the DLQ entries of failed workflow steps", query=WORKFLOW_DLQ,
+    ),
+    ("DELETE", "/v2/workflows/dlq"): Op(
+        "Delete workflow DLQ entries by ids or filter", answer=dict[str, Any],
+        query=("dlqIds", *WORKFLOW_DLQ),
+    ),
+    ("POST", "/v2/workflows/dlq/resume"): Op(
+        "Resume failed workflow runs from their failed steps", answer=dict[str, Any],
+        query=("dlqIds", *WORKFLOW_DLQ),
+    ),
+    ("POST", "/v2/workflows/dlq/restart"): Op(
+        "Restart failed workflow runs from their initial body", answer=dict[str, Any],
+        query=("dlqIds", *WORKFLOW_DLQ),
+    ),
+    ("POST", "/v2/workflows/dlq/callback/{dlq_id}"): Op(
+        "Send a failed workflow run's failure callback again", answer=dict[str, Any],
     ),
 }  # fmt: skip
 
