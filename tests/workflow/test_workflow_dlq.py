@@ -23,17 +23,19 @@ RESUME = "/v2/workflows/dlq/resume"
 
 class Flaky:
     """The mock API's /flaky (what the step fetches) and /failure (a failure URL): each
-    answers 500 until the test lets it answer 200."""
+    answers 500 until the test lets it answer 200; /flaky then still fails `fail_next`
+    more times."""
 
     def __init__(self, mock_api: Sink) -> None:
         self.flaky_ok = False
+        self.fail_next = 0
         self.failure_ok = False
         mock_api.respond = by_path({"/flaky": self._flaky, "/failure": self._failure})
 
     async def _flaky(self, request: web.Request, body: bytes) -> web.StreamResponse:
-        return await status(200 if self.flaky_ok else 500, "fine" if self.flaky_ok else "no")(
-            request, body
-        )
+        ok = self.flaky_ok and self.fail_next == 0
+        self.fail_next = max(0, self.fail_next - 1) if self.flaky_ok else self.fail_next
+        return await status(200 if ok else 500, "fine" if ok else "no")(request, body)
 
     async def _failure(self, request: web.Request, body: bytes) -> web.StreamResponse:
         answer = status(200, "thanks") if self.failure_ok else status(500, "callback refused")
@@ -91,6 +93,29 @@ async def test_resume_runs_on_from_the_failed_step(
     assert await _listed(app, run_id) == []
     again, error = await api(hookstream, "POST", RESUME, params={"dlqIds": entry["dlqId"]})
     assert (again, error["error"]) == (404, f"dlq entry {entry['dlqId']} not found")
+
+
+async def test_a_flow_controlled_run_resumes_with_more_retries(
+    hookstream: Hookstream, app: App, mock_api: Sink
+) -> None:
+    """A run with a flow-control key (it lives in the key's partition, its steps pass the
+    key's gate) resumes there; `retries: 1` on the resume lets the step fail once more and
+    still succeed (the run's own retries were 0); the gate is left with no slot taken."""
+    flaky = Flaky(mock_api)
+    flow = {"key": "wf-dlq-flow", "parallelism": 1}
+    run_id = await app.trigger("/dlq-flaky", body={"text": "f"}, retries=0, flowControl=flow)
+    entry = await _failed_entry(hookstream, app, run_id)
+    flaky.flaky_ok, flaky.fail_next = True, 1
+    answer = await app.node({"op": "resume", "ids": entry["dlqId"], "options": {"retries": 1}})
+    assert answer["workflowRuns"][0]["workflowRunId"] == run_id
+    await run_in(hookstream, run_id, "RUN_SUCCESS")
+    assert (await app.stats(run_id))["bodies"] == {"before": 1, "flaky": 3, "after": 1}
+
+    async def gate_idle() -> bool:
+        _, gate = await api(hookstream, "GET", "/v2/flowControl/wf-dlq-flow")
+        return bool(gate["parallelismMax"] == 1 and gate["parallelismCount"] == 0)
+
+    await eventually(gate_idle, RUN_TIMEOUT)
 
 
 async def test_restart_starts_a_new_run_from_the_initial_body(
@@ -204,3 +229,31 @@ async def test_bad_ids_and_bounds_are_refused(hookstream: Hookstream) -> None:
         assert (code, path, params) == (expected, path, params), body
     code, listed = await api(hookstream, "GET", "/v2/workflows/dlq")
     assert (code, listed) == (200, {"messages": []})
+
+
+async def test_a_plain_dead_letter_is_no_workflow_entry(
+    hookstream: Hookstream, mock_api: Sink
+) -> None:
+    """A dead-lettered message of no run stays in GET /v2/dlq but not in the workflow
+    listing, and resuming, restarting or retrying its failure callback is a 400 naming it."""
+    code, _ = await api(
+        hookstream, "POST", f"/v2/publish/{mock_api.url('/fails')}",
+        headers={"Upstash-Retries": "0"}, data=b"plain",
+    )  # fmt: skip
+    assert code == 201
+    found: dict[str, Any] = {}
+
+    async def dead_lettered() -> bool:
+        _, dlq = await api(hookstream, "GET", "/v2/dlq")
+        found.update(dlq)
+        return len(dlq["messages"]) == 1
+
+    await eventually(dead_lettered, RUN_TIMEOUT)
+    dlq_id = found["messages"][0]["dlqId"]
+    _, listed = await api(hookstream, "GET", "/v2/dlq", params={"source": "workflow"})
+    assert listed == {"messages": []}
+    for path in (RESUME, "/v2/workflows/dlq/restart"):
+        code, error = await api(hookstream, "POST", path, params={"dlqIds": dlq_id})
+        assert (code, error["error"]) == (400, f"dlq entry {dlq_id} is not a failed workflow step")
+    code, _ = await api(hookstream, "POST", f"/v2/workflows/dlq/callback/{dlq_id}")
+    assert code == 400
