@@ -229,6 +229,24 @@ async def test_bad_ids_and_bounds_are_refused(hookstream: Hookstream) -> None:
         assert (code, path, params) == (expected, path, params), body
     code, listed = await api(hookstream, "GET", "/v2/workflows/dlq")
     assert (code, listed) == (200, {"messages": []})
+    flow = {"Upstash-Flow-Control-Key": "k", "Upstash-Flow-Control-Value": "parallelism=1"}
+    code, error = await api(hookstream, "POST", RESUME, params={"count": "1"}, headers=flow)
+    assert code == 400
+    assert "flowControl" in error["error"]
+
+
+async def test_delete_removes_the_entry(hookstream: Hookstream, app: App, mock_api: Sink) -> None:
+    """`DELETE /v2/workflows/dlq` (client.dlq.delete) removes the entry: `{deleted: 1}`, the
+    listing is empty, a second delete of it is a 404."""
+    Flaky(mock_api)
+    run_id = await app.trigger("/dlq-flaky", body={"text": "d"}, retries=0)
+    entry = await _failed_entry(hookstream, app, run_id)
+    params = {"dlqIds": entry["dlqId"]}
+    code, answer = await api(hookstream, "DELETE", "/v2/workflows/dlq", params=params)
+    assert (code, answer) == (200, {"deleted": 1})
+    assert await _listed(app, run_id) == []
+    code, _ = await api(hookstream, "DELETE", "/v2/workflows/dlq", params=params)
+    assert code == 404
 
 
 async def test_a_plain_dead_letter_is_no_workflow_entry(
