@@ -16,7 +16,8 @@ from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
 from tests.workflow.conftest import RUN_TIMEOUT, App, run_in
 
-pytestmark = pytest.mark.integration
+# On a local cluster too: every script of a run must stay in its one slot (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 RESUME = "/v2/workflows/dlq/resume"
 
