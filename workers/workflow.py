@@ -11,7 +11,8 @@ is delivered, and what a dead-lettered step does to its run.
   no crash comes between them.
 - `settled`: a trigger answered 2xx without the SDK's version header (the SDK asked for this
   check with WF_DetectTrigger) reached no workflow app: the run fails with the SDK's
-  "detected a non-workflow destination" error.
+  "detected a non-workflow destination" error. A delivered failure callback is noted in its
+  run for the workflow DLQ's `failureCallbackInfo` (broker/queue/workflow_dlq.py).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from broker.errors import BadRequest, NotFound
+from broker.errors import BadRequest, NotFound, QueueError
 from broker.queue import scripts, workflow_runs
 from broker.queue.connection import Connection
 from broker.queue.dlq import DlqEntry, load_entry
@@ -190,10 +190,11 @@ async def resume(conn: Connection, step: FailedStep, overrides: Overrides) -> St
     """Run the failed run on from this step: the step is published again, the entry goes."""
     config, created = await _run_config(conn, step)
     partition, old = step.entry.partition, step.message.envelope
-    index = await conn.redis.hget(partition.message(old.id), "wfi")
-    raw = await conn.redis.lindex(step.run_keys["steps"], int(index or 0))
-    if index is None or raw is None:
-        raise BadRequest(_RESUME_ERRORS["changed"].format(dlq=step.entry.dlq_id, run=step.run_id))
+    stored_index = await conn.redis.hget(partition.message(old.id), "wfi")  # its list place
+    index = int(stored_index) if stored_index is not None else -1
+    raw = await conn.redis.lindex(step.run_keys["steps"], index) if index >= 0 else None
+    if raw is None:
+        raise _refusal("changed", step, _RESUME_ERRORS)
     before = _raw_steps.decode(raw)
     config = overrides.config(config)
     now, new_id = _now_ms(), new_message_id(partition)
@@ -205,7 +206,7 @@ async def resume(conn: Connection, step: FailedStep, overrides: Overrides) -> St
     keys["old_message"] = partition.message(old.id)
     args: dict[str, scripts.Arg] = {
         "stream_id": step.entry.stream_id,
-        "index": int(index),
+        "index": index,
         "step": _json.encode(workflow_runs.RawStep(new_id, before.body, before.call_type)),
         "config": _config_encoder.encode(config),
         "idle_ms": workflow_runs.idle_ms(conn),
@@ -214,16 +215,16 @@ async def resume(conn: Connection, step: FailedStep, overrides: Overrides) -> St
     reply = await conn.scripts.call(
         scripts.WORKFLOW_DLQ_RESUME, partition, keys, args, *messages_tail([draft])
     )
-    _raise_for(reply.decode(), step, _RESUME_ERRORS)
+    if reply != b"ok":
+        raise _refusal(reply.decode(), step, _RESUME_ERRORS)
     return Started(step.run_id, created)
 
 
-def _raise_for(reply: str, step: FailedStep, errors: dict[str, str]) -> None:
-    if reply == "ok":
-        return
+def _refusal(reply: str, step: FailedStep, errors: dict[str, str]) -> QueueError:
+    """Why a script refused (its reply): the entry is gone (404), or `errors[reply]` (400)."""
     if reply == "gone":
-        raise NotFound(f"dlq entry {step.entry.dlq_id} not found")
-    raise BadRequest(errors[reply].format(dlq=step.entry.dlq_id, run=step.run_id))
+        return NotFound(f"dlq entry {step.entry.dlq_id} not found")
+    return BadRequest(errors[reply].format(dlq=step.entry.dlq_id, run=step.run_id))
 
 
 def fresh_run_id(partition: PartitionKeys, partitions: int) -> str:
@@ -300,11 +301,10 @@ async def retry_failure_callback(conn: Connection, step: FailedStep) -> Started:
     _, created = await _run_config(conn, step)
     fields: list[Any] = await conn.redis.hmget(step.run_keys["run"], "fdlq", "fcb")
     if fields[1] is None or fields[0] is None or fields[0].decode() != step.entry.dlq_id:
-        _raise_for("none", step, _CALLBACK_ERRORS)
+        raise _refusal("none", step, _CALLBACK_ERRORS)
     callback = await load_message(conn.redis, fields[1].decode())
     if callback is None or callback.state != State.FAILED:
-        _raise_for("busy", step, _CALLBACK_ERRORS)
-    assert callback is not None
+        raise _refusal("busy", step, _CALLBACK_ERRORS)
     partition, now = step.entry.partition, _now_ms()
     env = msgspec.structs.replace(
         callback.envelope, id=new_message_id(partition), created_at=now, not_before=now
@@ -319,5 +319,6 @@ async def retry_failure_callback(conn: Connection, step: FailedStep) -> Started:
     reply = await conn.scripts.call(
         scripts.WORKFLOW_DLQ_CALLBACK, partition, keys, args, *messages_tail([draft])
     )
-    _raise_for(reply.decode(), step, _CALLBACK_ERRORS)
+    if reply != b"ok":
+        raise _refusal(reply.decode(), step, _CALLBACK_ERRORS)
     return Started(step.run_id, created)
