@@ -212,6 +212,35 @@ async def test_two_calls_at_once_start_one_run(
     assert flaky_runs == 2
 
 
+async def test_the_listing_pages_and_filters(
+    hookstream: Hookstream, app: App, mock_api: Sink
+) -> None:
+    """Three failed runs: `count: 2` gives two entries and a cursor, the cursor the third
+    and no cursor; `label` and `workflowUrl` select by the run's label and URL."""
+    Flaky(mock_api)
+    labels = ["lbl-a", "lbl-b", "lbl-b"]
+    run_ids = [
+        await app.trigger("/dlq-flaky", body={"text": "p"}, retries=0, label=label)
+        for label in labels
+    ]
+    for run_id in run_ids:
+        await _failed_entry(hookstream, app, run_id)
+    first = await app.node({"op": "dlq", "params": {"count": 2}})
+    assert len(first["messages"]) == 2
+    rest = await app.node({"op": "dlq", "params": {"count": 2, "cursor": first["cursor"]}})
+    assert "cursor" not in rest or rest["cursor"] is None
+    paged = [m["workflowRunId"] for m in first["messages"] + rest["messages"]]
+    assert sorted(paged) == sorted(run_ids)
+    labelled = await app.node({"op": "dlq", "params": {"filter": {"label": "lbl-a"}}})
+    assert [m["workflowRunId"] for m in labelled["messages"]] == [run_ids[0]]
+    assert labelled["messages"][0]["labels"] == ["lbl-a"]
+    url = f"{app.url}/dlq-flaky"
+    by_url = await app.node({"op": "dlq", "params": {"filter": {"workflowUrl": url}}})
+    assert len(by_url["messages"]) == 3
+    other = await app.node({"op": "dlq", "params": {"filter": {"workflowUrl": url + "-no"}}})
+    assert other["messages"] == []
+
+
 async def test_bad_ids_and_bounds_are_refused(hookstream: Hookstream) -> None:
     """Malformed ids are a 400, unknown ones a 404, more than 100 ids or a count past 100 a
     400, an unknown filter a 400; the listing of an empty DLQ is empty."""

@@ -27,6 +27,7 @@ from broker.errors import BadRequest, NotFound
 from broker.http.context import connection
 from broker.http.filters import Filter, count_parameter
 from broker.http.views import as_json, dlq_view, respond
+from broker.metrics import count_published
 from broker.options import parse_publish_headers
 from broker.queue import workflow_dlq
 from broker.queue.connection import Connection
@@ -190,6 +191,7 @@ async def _act(request: web.Request, restart: bool) -> web.Response:
         except (BadRequest, NotFound):
             if "dlqIds" in request.query:
                 raise  # a named entry says why; a filter's page skips what moved on
+    count_published("retry", len(runs))  # one message each: the step again, or a trigger
     return respond({"workflowRuns": runs, **_cursor(cursor)})
 
 
@@ -204,7 +206,9 @@ async def restart(request: web.Request) -> web.Response:
 async def retry_callback(request: web.Request) -> web.Response:
     conn = connection(request)
     step = await _named(conn, request.match_info["dlq_id"])
-    return respond((await workflow_dlq.retry_failure_callback(conn, step)).view())
+    started = await workflow_dlq.retry_failure_callback(conn, step)
+    count_published("retry")
+    return respond(started.view())
 
 
 async def delete_entries(request: web.Request) -> web.Response:
