@@ -11,18 +11,20 @@ is delivered, and what a dead-lettered step does to its run.
   no crash comes between them.
 - `settled`: a trigger answered 2xx without the SDK's version header (the SDK asked for this
   check with WF_DetectTrigger) reached no workflow app: the run fails with the SDK's
-  "detected a non-workflow destination" error.
+  "detected a non-workflow destination" error. A delivered failure callback is noted in its
+  run for the workflow DLQ's `failureCallbackInfo` (broker/queue/workflow_dlq.py).
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from broker.queue import workflow_runs
+from broker.queue import workflow_dlq, workflow_runs
 from broker.queue.connection import Connection
 from broker.queue.consumer import Attempt, Consumer, Settled, SettleResult
 from broker.queue.model import Envelope, Response
 from broker.queue.producer import Draft
+from broker.queue.workflow_dlq import FAILURE_CALL
 from workers.callbacks import workflow_failure_draft
 
 _OWN_HEADERS = frozenset({"upstash-workflow-runid", "upstash-workflow-createdat"})
@@ -64,6 +66,8 @@ async def settled(conn: Connection, attempt: Attempt, result: Settled, response:
     """A trigger that reached something other than a workflow app fails its run
     (WF_DetectTrigger). (A dead-lettered step failed its run in its settle already.)"""
     env = attempt.envelope
+    if result.result is SettleResult.DELIVERED and env.workflow_call_type == FAILURE_CALL:
+        await workflow_dlq.record_delivered(conn, env, response)  # for failureCallbackInfo
     if result.result is SettleResult.DELIVERED and _no_workflow_answered(env, response):
         assert env.workflow_run_id is not None
         error = workflow_runs.NOT_A_WORKFLOW

@@ -24,6 +24,7 @@ from broker.http.routes import (
     schedules,
     stats,
     topics,
+    workflow_dlq,
     workflow_hooks,
     workflow_trigger,
     workflows,
@@ -64,6 +65,7 @@ def build_app(conn: Connection) -> web.Application:
         workflows,
         workflow_hooks,
         workflow_trigger,
+        workflow_dlq,
         console,
     ):
         routes.add_routes(app)

@@ -138,6 +138,12 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/v2/waiters/{event_id}"): _R,
     **{(method, hooks.TEMPLATE): _P for method in hooks.METHODS},  # the event id is the credential
     ("POST", "/v2/trigger/{destination}"): _F,
+    # --- wfdlq ---
+    ("GET", "/v2/workflows/dlq"): _R,
+    ("DELETE", "/v2/workflows/dlq"): _F,
+    ("POST", "/v2/workflows/dlq/resume"): _F,
+    ("POST", "/v2/workflows/dlq/restart"): _F,
+    ("POST", "/v2/workflows/dlq/callback/{dlq_id}"): _F,
 }
 """Who may call each /v2 route, by method and route template; HEAD goes with its GET. A route
 missing here (a new one, or no route at all) is FULL: a read-only token is refused it until

@@ -37,6 +37,8 @@ PAGING = ("cursor", "count")
 LISTING = (*PAGING, "order", "fromDate", "toDate", "trimBody", *FILTER_KEYS)
 WORKFLOW_LOGS = ("groupBy", "workflowRunId", "workflowUrl", "state", "label", "fromDate", "toDate",
                  *PAGING)  # fmt: skip
+WORKFLOW_DLQ = ("workflowRunId", "workflowUrl", "workflowCreatedAt", "failureFunctionState",
+                "label", "flowControlKey", "fromDate", "toDate", *PAGING)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,25 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v2/trigger/{destination}"): Op(
         "Start a workflow run without an SDK (the app's SDK then triggers it)", (201, 202),
         dict[str, str | bool], RAW, publish_headers=True,
+    ),
+    # --- wfdlq ---
+    ("GET", "/v2/workflows/dlq"): Op(
+        "List the DLQ entries of failed workflow steps", query=WORKFLOW_DLQ,
+    ),
+    ("DELETE", "/v2/workflows/dlq"): Op(
+        "Delete workflow DLQ entries by ids or filter", answer=dict[str, Any],
+        query=("dlqIds", *WORKFLOW_DLQ),
+    ),
+    ("POST", "/v2/workflows/dlq/resume"): Op(
+        "Resume failed workflow runs from their failed steps", answer=dict[str, Any],
+        query=("dlqIds", *WORKFLOW_DLQ),
+    ),
+    ("POST", "/v2/workflows/dlq/restart"): Op(
+        "Restart failed workflow runs from their initial body", answer=dict[str, Any],
+        query=("dlqIds", *WORKFLOW_DLQ),
+    ),
+    ("POST", "/v2/workflows/dlq/callback/{dlq_id}"): Op(
+        "Send a failed workflow run's failure callback again", answer=dict[str, Any],
     ),
 }  # fmt: skip
 

@@ -50,6 +50,9 @@ class Script:
     keys: str = ""
     args: str = ""
     partition: bool = True
+    # Another script whose body runs after this one's: this one is a guard in front of it
+    # (it returns early, or falls through to the other with the same KEY and ARG names).
+    continues: str = ""
     key_names: tuple[str, ...] = field(init=False)
     arg_names: tuple[str, ...] = field(init=False)
 
@@ -65,6 +68,8 @@ class Script:
         if self.partition:
             parts.append((folder / "partition.lua").read_text())
         parts.append((folder / f"{self.name}.lua").read_text())
+        if self.continues:
+            parts.append((folder / f"{self.continues}.lua").read_text())
         return "\n".join(parts)
 
     def _bindings(self) -> str:
@@ -160,6 +165,24 @@ WORKFLOW_END = Script(
     "workflow_end", "run steps members messages...", "state result error retention_ms messages..."
 )
 
+WORKFLOW_DLQ_RESUME = Script(
+    "workflow_dlq_resume",
+    "gate wait run steps members old_message messages...",
+    "stream_id index step config idle_ms messages...",
+)
+WORKFLOW_DLQ_RESTART = Script(
+    "workflow_dlq_restart",
+    "gate wait run steps members runs old_message messages...",
+    "gated run_id config created_ms step idle_ms stream_id messages...",
+    continues="workflow_trigger",
+)
+WORKFLOW_DLQ_CALLBACK = Script(
+    "workflow_dlq_callback",
+    "run callback messages...",
+    "stream_id callback_id callback_stream_id messages...",
+)
+WORKFLOW_DLQ_RECORD = Script("workflow_dlq_record", "run", "callback_id record")
+
 ALL = (
     PUBLISH, PUBLISH_ONCE, PUBLISH_BATCH, PROMOTE, START, EXTEND, SETTLE_DELIVERED,
     SETTLE_RETRY, SETTLE_FAILED, SETTLE_CANCELLED, GATE_ENTER, CANCEL, DLQ_RETRY, GATE_SET,
@@ -167,6 +190,7 @@ ALL = (
     FLOW_CONTROL_EXPIRE, CONSUMERS_PRUNE, SCHEDULE_SAVE, SCHEDULE_CLAIM, SCHEDULE_DELETE,
     SCHEDULE_PAUSE, SCHEDULE_LEASE, SIGNING_ROTATE, WORKFLOW_TRIGGER, WORKFLOW_APPEND,
     WORKFLOW_RENDER, WORKFLOW_END, WORKFLOW_WAIT, WORKFLOW_NOTIFY, WORKFLOW_HOLD,
+    WORKFLOW_DLQ_RESUME, WORKFLOW_DLQ_RESTART, WORKFLOW_DLQ_CALLBACK, WORKFLOW_DLQ_RECORD,
 )  # fmt: skip
 
 

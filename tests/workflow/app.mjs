@@ -165,6 +165,26 @@ const routes = {
       body: await request.text(),
     };
   },
+  // --- wfdlq ---
+  // A step that fails while the mock API's /flaky answers other than 200 (the test decides).
+  "/dlq-flaky": async (context) => {
+    const input = context.requestPayload;
+    const before = await context.run("before", () => {
+      once(context, "before");
+      return `${input.text}|${context.headers.get("x-custom")}`;
+    });
+    const flaky = await context.run("flaky", async () => {
+      once(context, "flaky");
+      const answer = await fetch(`${mock}/flaky`);
+      if (answer.status !== 200) throw new Error(`flaky answered ${answer.status}`);
+      return await answer.text();
+    });
+    const after = await context.run("after", () => {
+      once(context, "after");
+      return `${before}|${flaky}|after`;
+    });
+    return after;
+  },
 };
 
 const options = {

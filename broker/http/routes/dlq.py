@@ -18,6 +18,7 @@ from broker.errors import NotFound
 from broker.http.body import json_object
 from broker.http.context import connection
 from broker.http.filters import Filter, bulk_selection, count_parameter, list_filter
+from broker.http.routes import workflow_dlq
 from broker.http.views import as_json, dlq_view, respond
 from broker.metrics import PUBLISHED
 from broker.options import parse_publish_headers
@@ -60,6 +61,8 @@ async def _listing(
 
 async def list_dlq(request: web.Request) -> web.Response:
     query = request.query
+    if query.get("source") == "workflow":  # @upstash/workflow's client.dlq.list
+        return await workflow_dlq.list_entries(request)
     found, cursor = await _listing(
         connection(request),
         list_filter(query, "dlqIds"),

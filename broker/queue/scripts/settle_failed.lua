@@ -22,6 +22,11 @@ local own = tonumber(ARG.own_callbacks)
 create_messages(dlq_id, nil, 0, own)
 if ARG.fails_run == '1'
     and end_run(KEY.run, KEY.steps, KEY.members, 'RUN_FAILED', ARG.run_retention_ms) then
-  create_messages(dlq_id, nil, own)
+  -- The entry that failed the run, and its failure callback: the workflow DLQ's
+  -- failureCallbackInfo and retryFailureFunction read them (broker/queue/workflow_dlq.py).
+  redis.call('HSET', KEY.run, 'fdlq', dlq_id)
+  if create_messages(dlq_id, nil, own) > 0 then
+    redis.call('HSET', KEY.run, 'fcb', ARGV[ARG_TAIL + 7 * own])
+  end
 end
 return dlq_id
