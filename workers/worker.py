@@ -18,7 +18,14 @@ import aiohttp
 import structlog
 
 from broker.lifecycle import pause, process_name
-from broker.metrics import CONCURRENCY, DELIVERY_DURATION, DELIVERY_WAIT, INFLIGHT, count_delivery
+from broker.metrics import (
+    CONCURRENCY,
+    DELIVERY_DURATION,
+    DELIVERY_WAIT,
+    INFLIGHT,
+    SCRAPE_HOOKS,
+    count_delivery,
+)
 from broker.queue.backlog import trim_retention
 from broker.queue.connection import Connection
 from broker.queue.consumer import (
@@ -33,31 +40,39 @@ from broker.queue.housekeeping import expire_idle_flow_keys, remove_dead_consume
 from broker.queue.keys import PartitionKeys
 from broker.queue.model import Response
 from broker.queue.signing_keys import RotationFeed, current_keys
+from broker.settings import Settings
 from workers import workflow
 from workers.backoff import decide, fallback
 from workers.capacity import Capacity
 from workers.delivery import send
 from workers.egress import make_connector
-from workers.gauges import sample_backlog
+from workers.gauges import BacklogSampler
 from workers.outcome import DeadLetter, Failure, Outcome, failure_of
 from workers.settle import settle
 
 log = structlog.get_logger()
 # A partition with work blocks briefly (holding the slots it asked for); an idle one
-# holds none and blocks long: its idle cost is one command per IDLE_BLOCK_MS. Stopping
-# unblocks both at once. Well under redis-py's 5 s socket timeout, which a block reaching it
-# would turn into an error and a reconnect.
+# holds none and blocks long: its idle cost is one command per idle block (idle_block_ms).
+# Stopping unblocks both at once.
 READ_BLOCK_MS = 1000
-IDLE_BLOCK_MS = 3500
+IDLE_BLOCK_CEILING_MS = 30_000
+# What an idle block leaves of the socket timeout, which a block reaching it would turn into
+# an error and a reconnect: room for a loaded server's late reply.
+IDLE_BLOCK_MARGIN_MS = 1500
 READ_BATCH = 100
 KEY_REFRESH_SECONDS = 5.0
-# Backlog gauges: every worker samples the same values, and Prometheus scrapes every 15-30 s.
-GAUGE_SECONDS = 15.0
 RETENTION_SECONDS = 60.0
 HOUSEKEEPING_SECONDS = 60.0
 # The safety sweep's lease, as a share of the promote interval: shorter than the interval,
 # so the next worker whose interval runs out always finds it expired.
 SWEEP_LEASE = 0.9
+
+
+def idle_block_ms(settings: Settings) -> int:
+    """How long an idle partition's read blocks: as long as the socket timeout allows (3.5 s
+    at a 5 s timeout, 8.5 s at the default 10 s), at least READ_BLOCK_MS."""
+    longest = settings.redis_timeout_ms - IDLE_BLOCK_MARGIN_MS
+    return max(READ_BLOCK_MS, min(IDLE_BLOCK_CEILING_MS, longest))
 
 
 class Worker:
@@ -74,6 +89,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._signing_key = ""
         self._session: aiohttp.ClientSession | None = None
+        self._idle_block_ms = idle_block_ms(self.settings)
+        self._gauges = BacklogSampler(conn)
 
     async def run(self) -> None:
         """Serve until stop() is called, then drain within the shutdown grace period."""
@@ -93,12 +110,15 @@ class Worker:
             loops += [self._promote_loop(), self._heartbeat_loop()]
             loops += [self._every(KEY_REFRESH_SECONDS, self._refresh_signing_key)]
             loops += [self._follow_rotations()]
-            loops += [self._every(GAUGE_SECONDS, lambda: sample_backlog(self.conn))]
             loops += [self._every(RETENTION_SECONDS, lambda: trim_retention(self.conn))]
             loops += [self._every(HOUSEKEEPING_SECONDS, self._housekeeping)]
             log.info("worker.started", consumer=self.consumer.name)
             background = [asyncio.create_task(loop) for loop in loops]
-            await self._stopping.wait()
+            SCRAPE_HOOKS.add(self._gauges)
+            try:
+                await self._stopping.wait()
+            finally:
+                SCRAPE_HOOKS.discard(self._gauges)
             await self._drain(background)
             for reader in self._readers.values():
                 await reader.close()
@@ -110,14 +130,14 @@ class Worker:
         """Stop reading, give in-flight deliveries the grace period, leave the rest pending.
 
         Loops end by themselves once `_stopping` is set (a blocked XREADGROUP returns within
-        IDLE_BLOCK_MS, and at once when CLIENT UNBLOCK reaches them), so no Redis command is
+        its idle block, and at once when CLIENT UNBLOCK reaches them), so no Redis command is
         cancelled halfway.
         """
         try:
             await self.consumer.unblock(list(self._readers.values()))
         except Exception:  # they still end within their block
             log.exception("worker.unblock_failed")
-        _, stuck = await asyncio.wait(background, timeout=IDLE_BLOCK_MS / 1000 + 5)
+        _, stuck = await asyncio.wait(background, timeout=self._idle_block_ms / 1000 + 5)
         for task in stuck:
             task.cancel()
         if self._tasks:
@@ -182,7 +202,10 @@ class Worker:
                 next_reclaim = time.monotonic() + reclaim_every
             try:
                 if idle and not reclaiming:
-                    entries = await self._wait_for_work(partition)
+                    # Woken in time for the next reclaim, which only a read's end can start.
+                    until_reclaim = int((next_reclaim - time.monotonic()) * 1000)
+                    block = max(READ_BLOCK_MS, min(self._idle_block_ms, until_reclaim))
+                    entries = await self._wait_for_work(partition, block)
                 else:
                     entries = await self._read_batch(partition, reclaiming)
                 idle = not entries
@@ -191,9 +214,9 @@ class Worker:
                 log.exception("worker.read_failed", partition=partition.partition)
                 await self._pause(1)
 
-    async def _wait_for_work(self, partition: PartitionKeys) -> list[Entry]:
+    async def _wait_for_work(self, partition: PartitionKeys, block_ms: int) -> list[Entry]:
         """A blocking read of one entry holding no slot, then a slot for it."""
-        entries = await self._readers[partition.partition].read(1, IDLE_BLOCK_MS)
+        entries = await self._readers[partition.partition].read(1, block_ms)
         if entries:
             # Heartbeats cover it while it waits, so no one reclaims it meanwhile.
             waiting = self._inflight[partition.partition]
