@@ -104,7 +104,12 @@ class Worker:
         connector = make_connector(
             self.settings.destination_policy, limit=0, ttl_dns_cache=60, enable_cleanup_closed=True
         )
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+        # No cookie jar: a Set-Cookie of one destination must not ride along on the next
+        # delivery (a message's headers are its publisher's alone), and filtering an empty
+        # jar is per-request work for nothing.
+        async with aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+        ) as session:
             self._session = session
             loops = [self._read_loop(p) for p in self.conn.partitions]
             loops += [self._promote_loop(), self._heartbeat_loop()]
@@ -283,7 +288,10 @@ class Worker:
             outcome = await self._attempt(attempt)
             # Shielded: a shutdown must not cut a settle script in half on the client side.
             settled = await asyncio.shield(settle(self.consumer, attempt, outcome))
-            await asyncio.shield(workflow.settled(self.conn, attempt, settled, outcome.response))
+            if workflow.checks_answer(attempt.envelope):  # a shield is a task: only if needed
+                await asyncio.shield(
+                    workflow.settled(self.conn, attempt, settled, outcome.response)
+                )
             log.debug(
                 "delivery.settled",
                 message_id=attempt.envelope.id,
