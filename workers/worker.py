@@ -61,6 +61,8 @@ IDLE_BLOCK_CEILING_MS = 30_000
 IDLE_BLOCK_MARGIN_MS = 1500
 READ_BATCH = 100
 KEY_REFRESH_SECONDS = 5.0
+# How long a stopping worker waits, after the grace period, for deliveries already settling.
+SETTLE_GRACE_SECONDS = 5.0
 RETENTION_SECONDS = 60.0
 HOUSEKEEPING_SECONDS = 60.0
 # The safety sweep's lease, as a share of the promote interval: shorter than the interval,
@@ -85,6 +87,7 @@ class Worker:
         self._capacity = Capacity(self.settings.worker_concurrency, self.settings.partitions)
         self._inflight: dict[int, set[str]] = {p.partition: set() for p in conn.partitions}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._settling: set[asyncio.Task[Any]] = set()
         self._readers = {p.partition: self.consumer.reader(p) for p in conn.partitions}
         self._stopping = asyncio.Event()
         self._signing_key = ""
@@ -150,8 +153,13 @@ class Worker:
             _, late = await asyncio.wait(
                 self._tasks, timeout=self.settings.shutdown_grace_ms / 1000
             )
-            for task in late:
+            # A delivery still waiting on its destination is cut; one already settling
+            # finishes (a script call or two), so its outcome is neither lost nor half
+            # applied (its metrics, a workflow trigger's check).
+            for task in late - self._settling:
                 task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=SETTLE_GRACE_SECONDS)
         log.info("worker.stopped", consumer=self.consumer.name)
 
     async def _pause(self, seconds: float) -> bool:
@@ -284,14 +292,15 @@ class Worker:
         inflight.add(attempt.entry_id)
         # Log fields are passed per call rather than bound into contextvars for every
         # delivery: binding cost ~3% of worker CPU (docs/performance-log.md), even unlogged.
+        task = asyncio.current_task()
         try:
             outcome = await self._attempt(attempt)
-            # Shielded: a shutdown must not cut a settle script in half on the client side.
-            settled = await asyncio.shield(settle(self.consumer, attempt, outcome))
-            if workflow.checks_answer(attempt.envelope):  # a shield is a task: only if needed
-                await asyncio.shield(
-                    workflow.settled(self.conn, attempt, settled, outcome.response)
-                )
+            # From here on a shutdown waits for this task instead of cancelling it (_drain):
+            # a marker in a set, where a shield would cost a task per delivery.
+            if task is not None:
+                self._settling.add(task)
+            settled = await settle(self.consumer, attempt, outcome)
+            await workflow.settled(self.conn, attempt, settled, outcome.response)
             log.debug(
                 "delivery.settled",
                 message_id=attempt.envelope.id,
@@ -306,6 +315,7 @@ class Worker:
                 attempt=attempt.attempts,
             )
         finally:
+            self._settling.discard(task)
             inflight.discard(attempt.entry_id)
             self._capacity.give_back(attempt.partition.partition)
 

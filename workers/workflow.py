@@ -60,11 +60,6 @@ async def run_failure(
     return (workflow_failure_draft(env, spec, initial, attempt.attempts, response),)
 
 
-def checks_answer(env: Envelope) -> bool:
-    """Whether `settled` may act on this message's answer (a trigger with the check on)."""
-    return env.workflow_detect_trigger
-
-
 async def settled(conn: Connection, attempt: Attempt, result: Settled, response: Response) -> None:
     """A trigger that reached something other than a workflow app fails its run
     (WF_DetectTrigger). (A dead-lettered step failed its run in its settle already.)"""
@@ -77,6 +72,6 @@ async def settled(conn: Connection, attempt: Attempt, result: Settled, response:
 
 def _no_workflow_answered(env: Envelope, response: Response) -> bool:
     """Every answer of the SDK carries `Upstash-Workflow-Sdk-Version`."""
-    if not checks_answer(env):
+    if not env.workflow_detect_trigger:
         return False
     return all(name.lower() != "upstash-workflow-sdk-version" for name in response.headers)
