@@ -62,7 +62,7 @@ IDLE_BLOCK_MARGIN_MS = 1500
 READ_BATCH = 100
 KEY_REFRESH_SECONDS = 5.0
 # How long a stopping worker waits, after the grace period, for deliveries already settling.
-SETTLE_GRACE_SECONDS = 5.0
+SETTLE_GRACE_SECONDS = 2.0
 RETENTION_SECONDS = 60.0
 HOUSEKEEPING_SECONDS = 60.0
 # The safety sweep's lease, as a share of the promote interval: shorter than the interval,
