@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from broker.metrics import export_role_metrics
+from broker.metrics import SCRAPE_HOOKS, export_role_metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,9 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, TimeoutError)
 # The probes' timeoutSeconds is 3 (deploy/): a check still waiting on a silent server after
 # this long answers 503 itself, so the kubelet logs why instead of a bare probe timeout.
 READINESS_DEADLINE_S = 2.5
+# A scrape waits this long for the gauges sampled on scrape (SCRAPE_HOOKS), then answers with
+# the values it has: Prometheus' default scrape timeout is 10 s.
+SCRAPE_HOOK_DEADLINE_S = 2.5
 
 # A Callable is no class, so it goes in as the type argument rather than AppKey's `t`.
 _READINESS = web.AppKey[ReadinessCheck]("readiness")
@@ -95,7 +98,19 @@ def _unready(reason: str, extra: dict[str, str] | None = None) -> web.Response:
 
 
 async def _metrics(_: web.Request) -> web.Response:
+    await _run_scrape_hooks()
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _run_scrape_hooks() -> None:
+    """Refresh what is sampled on scrape; a failure or a slow Redis leaves the last values."""
+    if not SCRAPE_HOOKS:
+        return
+    try:
+        async with asyncio.timeout(SCRAPE_HOOK_DEADLINE_S):
+            await asyncio.gather(*(hook() for hook in list(SCRAPE_HOOKS)))
+    except Exception as exc:
+        log.warning("metrics.sample_failed", reason=f"{type(exc).__name__}: {exc}")
 
 
 async def api_readiness(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ stuck at 0 and a worker no scheduler "last tick" of 1970.
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
@@ -126,6 +127,12 @@ def export_role_metrics(role: str) -> None:
         if id(collector) not in _exported:
             REGISTRY.register(collector)
             _exported.add(id(collector))
+
+
+ScrapeHook = Callable[[], Awaitable[None]]
+SCRAPE_HOOKS: set[ScrapeHook] = set()
+"""Run (together) before each /metrics answer: gauges read from Redis are sampled only when
+someone looks at them, so an idle, unscraped system pays nothing for them."""
 
 
 def status_class(status: int) -> str:

@@ -91,7 +91,7 @@ class Settings:
     events_retention_ms: int = 3 * 86_400_000
     flow_control_idle_ms: int = 86_400_000
     consumer_idle_ms: int = 3_600_000
-    promote_interval_ms: int = 1000
+    promote_interval_ms: int = 10_000
     log_format: str = "json"
     log_level: str = "info"
     data_dir: str = ".hookstream-data"

@@ -18,7 +18,14 @@ import aiohttp
 import structlog
 
 from broker.lifecycle import pause, process_name
-from broker.metrics import CONCURRENCY, DELIVERY_DURATION, DELIVERY_WAIT, INFLIGHT, count_delivery
+from broker.metrics import (
+    CONCURRENCY,
+    DELIVERY_DURATION,
+    DELIVERY_WAIT,
+    INFLIGHT,
+    SCRAPE_HOOKS,
+    count_delivery,
+)
 from broker.queue.backlog import trim_retention
 from broker.queue.connection import Connection
 from broker.queue.consumer import (
@@ -33,31 +40,41 @@ from broker.queue.housekeeping import expire_idle_flow_keys, remove_dead_consume
 from broker.queue.keys import PartitionKeys
 from broker.queue.model import Response
 from broker.queue.signing_keys import RotationFeed, current_keys
+from broker.settings import Settings
 from workers import workflow
 from workers.backoff import decide, fallback
 from workers.capacity import Capacity
 from workers.delivery import send
 from workers.egress import make_connector
-from workers.gauges import sample_backlog
+from workers.gauges import BacklogSampler
 from workers.outcome import DeadLetter, Failure, Outcome, failure_of
 from workers.settle import settle
 
 log = structlog.get_logger()
 # A partition with work blocks briefly (holding the slots it asked for); an idle one
-# holds none and blocks long: its idle cost is one command per IDLE_BLOCK_MS. Stopping
-# unblocks both at once. Well under redis-py's 5 s socket timeout, which a block reaching it
-# would turn into an error and a reconnect.
+# holds none and blocks long: its idle cost is one command per idle block (idle_block_ms).
+# Stopping unblocks both at once.
 READ_BLOCK_MS = 1000
-IDLE_BLOCK_MS = 3500
+IDLE_BLOCK_CEILING_MS = 30_000
+# What an idle block leaves of the socket timeout, which a block reaching it would turn into
+# an error and a reconnect: room for a loaded server's late reply.
+IDLE_BLOCK_MARGIN_MS = 1500
 READ_BATCH = 100
 KEY_REFRESH_SECONDS = 5.0
-# Backlog gauges: every worker samples the same values, and Prometheus scrapes every 15-30 s.
-GAUGE_SECONDS = 15.0
+# How long a stopping worker waits, after the grace period, for deliveries already settling.
+SETTLE_GRACE_SECONDS = 2.0
 RETENTION_SECONDS = 60.0
 HOUSEKEEPING_SECONDS = 60.0
 # The safety sweep's lease, as a share of the promote interval: shorter than the interval,
 # so the next worker whose interval runs out always finds it expired.
 SWEEP_LEASE = 0.9
+
+
+def idle_block_ms(settings: Settings) -> int:
+    """How long an idle partition's read blocks: as long as the socket timeout allows (3.5 s
+    at a 5 s timeout, 8.5 s at the default 10 s), at least READ_BLOCK_MS."""
+    longest = settings.redis_timeout_ms - IDLE_BLOCK_MARGIN_MS
+    return max(READ_BLOCK_MS, min(IDLE_BLOCK_CEILING_MS, longest))
 
 
 class Worker:
@@ -70,10 +87,13 @@ class Worker:
         self._capacity = Capacity(self.settings.worker_concurrency, self.settings.partitions)
         self._inflight: dict[int, set[str]] = {p.partition: set() for p in conn.partitions}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._settling: set[asyncio.Task[Any]] = set()
         self._readers = {p.partition: self.consumer.reader(p) for p in conn.partitions}
         self._stopping = asyncio.Event()
         self._signing_key = ""
         self._session: aiohttp.ClientSession | None = None
+        self._idle_block_ms = idle_block_ms(self.settings)
+        self._gauges = BacklogSampler(conn)
 
     async def run(self) -> None:
         """Serve until stop() is called, then drain within the shutdown grace period."""
@@ -87,18 +107,26 @@ class Worker:
         connector = make_connector(
             self.settings.destination_policy, limit=0, ttl_dns_cache=60, enable_cleanup_closed=True
         )
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+        # No cookie jar: a Set-Cookie of one destination must not ride along on the next
+        # delivery (a message's headers are its publisher's alone), and filtering an empty
+        # jar is per-request work for nothing.
+        async with aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+        ) as session:
             self._session = session
             loops = [self._read_loop(p) for p in self.conn.partitions]
             loops += [self._promote_loop(), self._heartbeat_loop()]
             loops += [self._every(KEY_REFRESH_SECONDS, self._refresh_signing_key)]
             loops += [self._follow_rotations()]
-            loops += [self._every(GAUGE_SECONDS, lambda: sample_backlog(self.conn))]
             loops += [self._every(RETENTION_SECONDS, lambda: trim_retention(self.conn))]
             loops += [self._every(HOUSEKEEPING_SECONDS, self._housekeeping)]
             log.info("worker.started", consumer=self.consumer.name)
             background = [asyncio.create_task(loop) for loop in loops]
-            await self._stopping.wait()
+            SCRAPE_HOOKS.add(self._gauges)
+            try:
+                await self._stopping.wait()
+            finally:
+                SCRAPE_HOOKS.discard(self._gauges)
             await self._drain(background)
             for reader in self._readers.values():
                 await reader.close()
@@ -110,14 +138,14 @@ class Worker:
         """Stop reading, give in-flight deliveries the grace period, leave the rest pending.
 
         Loops end by themselves once `_stopping` is set (a blocked XREADGROUP returns within
-        IDLE_BLOCK_MS, and at once when CLIENT UNBLOCK reaches them), so no Redis command is
+        its idle block, and at once when CLIENT UNBLOCK reaches them), so no Redis command is
         cancelled halfway.
         """
         try:
             await self.consumer.unblock(list(self._readers.values()))
         except Exception:  # they still end within their block
             log.exception("worker.unblock_failed")
-        _, stuck = await asyncio.wait(background, timeout=IDLE_BLOCK_MS / 1000 + 5)
+        _, stuck = await asyncio.wait(background, timeout=self._idle_block_ms / 1000 + 5)
         for task in stuck:
             task.cancel()
         if self._tasks:
@@ -125,8 +153,13 @@ class Worker:
             _, late = await asyncio.wait(
                 self._tasks, timeout=self.settings.shutdown_grace_ms / 1000
             )
-            for task in late:
+            # A delivery still waiting on its destination is cut; one already settling
+            # finishes (a script call or two), so its outcome is neither lost nor half
+            # applied (its metrics, a workflow trigger's check).
+            for task in late - self._settling:
                 task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=SETTLE_GRACE_SECONDS)
         log.info("worker.stopped", consumer=self.consumer.name)
 
     async def _pause(self, seconds: float) -> bool:
@@ -182,7 +215,10 @@ class Worker:
                 next_reclaim = time.monotonic() + reclaim_every
             try:
                 if idle and not reclaiming:
-                    entries = await self._wait_for_work(partition)
+                    # Woken in time for the next reclaim, which only a read's end can start.
+                    until_reclaim = int((next_reclaim - time.monotonic()) * 1000)
+                    block = max(READ_BLOCK_MS, min(self._idle_block_ms, until_reclaim))
+                    entries = await self._wait_for_work(partition, block)
                 else:
                     entries = await self._read_batch(partition, reclaiming)
                 idle = not entries
@@ -191,9 +227,9 @@ class Worker:
                 log.exception("worker.read_failed", partition=partition.partition)
                 await self._pause(1)
 
-    async def _wait_for_work(self, partition: PartitionKeys) -> list[Entry]:
+    async def _wait_for_work(self, partition: PartitionKeys, block_ms: int) -> list[Entry]:
         """A blocking read of one entry holding no slot, then a slot for it."""
-        entries = await self._readers[partition.partition].read(1, IDLE_BLOCK_MS)
+        entries = await self._readers[partition.partition].read(1, block_ms)
         if entries:
             # Heartbeats cover it while it waits, so no one reclaims it meanwhile.
             waiting = self._inflight[partition.partition]
@@ -256,11 +292,15 @@ class Worker:
         inflight.add(attempt.entry_id)
         # Log fields are passed per call rather than bound into contextvars for every
         # delivery: binding cost ~3% of worker CPU (docs/performance-log.md), even unlogged.
+        task = asyncio.current_task()
         try:
             outcome = await self._attempt(attempt)
-            # Shielded: a shutdown must not cut a settle script in half on the client side.
-            settled = await asyncio.shield(settle(self.consumer, attempt, outcome))
-            await asyncio.shield(workflow.settled(self.conn, attempt, settled, outcome.response))
+            # From here on a shutdown waits for this task instead of cancelling it (_drain):
+            # a marker in a set, where a shield would cost a task per delivery.
+            if task is not None:
+                self._settling.add(task)
+            settled = await settle(self.consumer, attempt, outcome)
+            await workflow.settled(self.conn, attempt, settled, outcome.response)
             log.debug(
                 "delivery.settled",
                 message_id=attempt.envelope.id,
@@ -275,6 +315,7 @@ class Worker:
                 attempt=attempt.attempts,
             )
         finally:
+            self._settling.discard(task)
             inflight.discard(attempt.entry_id)
             self._capacity.give_back(attempt.partition.partition)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from broker.queue.model import PublishOptions
 from broker.queue.producer import Routing
@@ -163,3 +164,23 @@ async def test_worker_dead_letters_a_stored_url_with_a_nul(
     (entry,) = dlq["messages"]
     assert entry["error"] == "destination refused: the URL contains CR, LF or NUL"
     assert sink.received == []
+
+
+async def test_a_destination_cookie_is_not_sent_with_the_next_delivery(
+    hookstream: Hookstream, sink: Sink
+) -> None:
+    """A Set-Cookie in one destination's answer stays out of every later delivery: the
+    worker keeps no cookie jar, so one publisher's destination cannot plant headers in
+    another's messages (the sink is reached by name: a jar ignores cookies of IP hosts)."""
+
+    async def set_cookie(_: web.Request, __: bytes) -> web.StreamResponse:
+        return web.Response(text="ok", headers={"Set-Cookie": "planted=1; Path=/"})
+
+    sink.respond = set_cookie
+    url = sink.url().replace("127.0.0.1", "localhost")
+    await hookstream.publish(url, "first")
+    await sink.wait_for(1, timeout=10)
+    await hookstream.publish(url, "second")
+    received = await sink.wait_for(2, timeout=10)
+    assert [r.body for r in received] == [b"first", b"second"]
+    assert "Cookie" not in received[1].headers

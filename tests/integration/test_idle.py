@@ -8,7 +8,7 @@ import pytest
 
 from broker.queue.consumer import Consumer
 from tests.support.hookstream import Hookstream
-from workers.worker import IDLE_BLOCK_MS
+from workers.worker import idle_block_ms
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,10 @@ async def test_unblock_ends_a_long_idle_read_at_once(hookstream: Hookstream) -> 
 
 async def test_an_idle_block_ends_before_the_socket_timeout(hookstream: Hookstream) -> None:
     """An idle partition's whole block passes without an error: a block as long as the
-    client's socket timeout (5 s) failed with a TimeoutError and a reconnect, every time."""
+    client's reply timeout (HOOKSTREAM_REDIS_TIMEOUT) failed with a TimeoutError and a
+    reconnect, every time."""
+    settings = hookstream.conn.settings
+    assert idle_block_ms(settings) < settings.redis_timeout_ms
     reader = Consumer(hookstream.conn, "test-idle").reader(hookstream.conn.partitions[0])
-    assert await reader.read(1, IDLE_BLOCK_MS) == []
+    assert await reader.read(1, idle_block_ms(settings)) == []
     await reader.close()

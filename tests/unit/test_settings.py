@@ -167,3 +167,13 @@ def test_the_redis_timeout_floor_exceeds_the_workers_read_block() -> None:
 
     assert READ_BLOCK_MS <= READ_BLOCK_CEILING_MS < REDIS_TIMEOUT_FLOOR_MS
     assert Settings().redis_timeout_ms >= REDIS_TIMEOUT_FLOOR_MS
+
+
+@pytest.mark.parametrize("timeout_ms", [2_000, 5_000, 10_000, 60_000])
+def test_an_idle_block_ends_well_before_the_reply_timeout(timeout_ms: int) -> None:
+    """An idle partition blocks as long as the reply timeout allows, with a margin for a late
+    reply, and at least as long as a busy one."""
+    from workers.worker import IDLE_BLOCK_MARGIN_MS, READ_BLOCK_MS, idle_block_ms
+
+    block = idle_block_ms(Settings(redis_timeout_ms=timeout_ms))
+    assert READ_BLOCK_MS <= block <= timeout_ms - min(IDLE_BLOCK_MARGIN_MS, timeout_ms // 2)

@@ -12,10 +12,12 @@
 -- Returns 'delivered', or 'gone' when the message no longer exists or is already final.
 local key = KEY.message
 ack(ARG.entry_id)
-local state = redis.call('HGET', key, 'state')
+-- One HMGET for the fields read here (release reads `queued` again, only for a gated one).
+local f = redis.call('HMGET', key, 'state', 'evh', 'queued')
+local state = f[1]
 if not state or state == 'DELIVERED' or state == 'FAILED' then return 'gone' end
-add_event(ARG.message_id, 'DELIVERED', event_header(key), ARG.extra)
-release(key, KEY.gate, KEY.wait)
+add_event(ARG.message_id, 'DELIVERED', f[2] or '{}', ARG.extra)
+if f[3] == '1' then release(key, KEY.gate, KEY.wait) end
 local retention = tonumber(ARG.retention_ms)
 if retention > 0 then
   redis.call('HDEL', key, 'b', 'evh', 'queued', 'last', 'attempts', 'reclaims')

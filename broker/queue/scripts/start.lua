@@ -12,24 +12,27 @@
 -- (`gate_due`) is no attempt yet: it comes back as {envelope, 'gate'}, for gate_enter.
 -- Returns one item per pair: false, {envelope}, {envelope, 'gate'} or
 -- {envelope, body, attempts, reclaims}.
+-- One HMGET reads every field any branch needs (the body too: read anyway for an attempt,
+-- which almost every entry is), instead of a command per field.
 local result = {}
 local reclaimed = ARG.reclaimed == '1'
 local i = 0
 while ARGV[ARG_TAIL + 2 * i] do
   local entry_id, message_id = ARGV[ARG_TAIL + 2 * i], ARGV[ARG_TAIL + 1 + 2 * i]
   local key = KEYS[KEY_TAIL + i]
-  local state = redis.call('HGET', key, 'state')
+  local f = redis.call('HMGET', key, 'state', 'queued', 'gate_due', 'm', 'b', 'evh')
+  local state, envelope = f[1], f[4]
   if not state or state == 'FAILED' or state == 'DELIVERED' then
     ack(entry_id)
     result[i + 1] = false
-  elseif state == 'CANCEL_REQUESTED' and redis.call('HGET', key, 'queued') == '1' then
-    result[i + 1] = {redis.call('HGET', key, 'm')}
+  elseif state == 'CANCEL_REQUESTED' and f[2] == '1' then
+    result[i + 1] = {envelope}
   elseif state == 'CANCEL_REQUESTED' then
     ack(entry_id)
     finish_cancelled(key, message_id)
     result[i + 1] = false
-  elseif redis.call('HGET', key, 'gate_due') == '1' then
-    result[i + 1] = {redis.call('HGET', key, 'm'), 'gate'}
+  elseif f[3] == '1' then
+    result[i + 1] = {envelope, 'gate'}
   else
     local attempts = redis.call('HINCRBY', key, 'attempts', 1)
     local reclaims = 0
@@ -37,9 +40,8 @@ while ARGV[ARG_TAIL + 2 * i] do
       reclaims = redis.call('HINCRBY', key, 'reclaims', 1)
     end
     redis.call('HSET', key, 'state', 'ACTIVE')
-    add_event(message_id, 'ACTIVE', event_header(key))
-    local fields = redis.call('HMGET', key, 'm', 'b')
-    result[i + 1] = {fields[1], fields[2], attempts, reclaims}
+    add_event(message_id, 'ACTIVE', f[6] or '{}')
+    result[i + 1] = {envelope, f[5], attempts, reclaims}
   end
   i = i + 1
 end
