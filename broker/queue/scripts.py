@@ -88,9 +88,10 @@ class Script:
         return [*keys.values(), *tail_keys], [*args.values(), *tail_args]
 
 
-PUBLISH = Script("publish", "gate wait messages...", "gated messages...")
+_GATE_ARGS = "gate_kind parallelism rate period_ms"
+PUBLISH = Script("publish", "gate wait messages...", f"{_GATE_ARGS} messages...")
 PUBLISH_ONCE = Script(
-    "publish_once", "gate wait dedup messages...", "gated window_ms answer messages..."
+    "publish_once", "gate wait dedup messages...", f"{_GATE_ARGS} window_ms answer messages..."
 )
 PUBLISH_BATCH = Script("publish_batch", "requests...", "requests...")
 PROMOTE = Script("promote", "", "limit")
