@@ -136,7 +136,7 @@ def flow_limits(envelope: Envelope) -> tuple[str, str, str]:
     return str(envelope.parallelism or 0), str(envelope.rate or 0), str(period_ms)
 
 
-def gate_kind(envelope: Envelope) -> str:
+def _gate_kind(envelope: Envelope) -> str:
     """Which gate the publish scripts open for a message: 'queue', 'flow' or '' (none); a
     queue wins over a flow-control key (PartitionKeys.gate_keys)."""
     if envelope.queue_name:
@@ -146,7 +146,7 @@ def gate_kind(envelope: Envelope) -> str:
 
 def _gate(partition: PartitionKeys, envelope: Envelope) -> tuple[dict[str, str], dict[str, Arg]]:
     """The gate keys of a request's messages and the publish scripts' gate arguments."""
-    kind = gate_kind(envelope)
+    kind = _gate_kind(envelope)
     parallelism, rate, period_ms = flow_limits(envelope) if kind == "flow" else ("", "", "")
     args: dict[str, Arg] = {
         "gate_kind": kind,
