@@ -140,6 +140,18 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status < 600 else "none"
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: a client chooses the method
+def _http_children(method: str, route: str, code: int) -> tuple[Counter, Histogram]:
+    return HTTP_REQUESTS.labels(method, route, str(code)), HTTP_DURATION.labels(route)
+
+
+def observe_request(method: str, route: str, code: int, seconds: float) -> None:
+    """One API request by route template, its labelled children looked up once."""
+    requests, duration = _http_children(method, route, code)
+    requests.inc()
+    duration.observe(seconds)
+
+
 @functools.cache
 def _published_child(source: str) -> Counter:
     return PUBLISHED.labels(source)

@@ -21,12 +21,20 @@ def raw_destination(request: web.Request, prefix: str) -> str:
     """The destination as the client wrote it: raw path after `prefix`, plus raw query."""
     path, _, query = request.raw_path.partition("?")
     destination = path[len(prefix) :] if path.startswith(prefix) else ""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(key in _OWN_PARAMETERS for key, _ in pairs):
+    if _holds_own(query):
         # Re-encoded only when we drop our own parameters; otherwise kept byte for byte.
+        pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, v) for k, v in pairs if k not in _OWN_PARAMETERS])
     if query:
         destination = f"{destination}?{query}"
     if not destination:
         raise BadRequest("missing destination")
     return destination
+
+
+def _holds_own(query: str) -> bool:
+    """Whether the query carries one of our parameters; parsed only when it may (most queries
+    name none of them and hold no escape that could spell one)."""
+    if "%" not in query and not any(name in query for name in _OWN_PARAMETERS):
+        return False
+    return any(key in _OWN_PARAMETERS for key, _ in parse_qsl(query, keep_blank_values=True))

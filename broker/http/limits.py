@@ -37,8 +37,7 @@ def body_limits(settings: Settings) -> Middleware:
             return await handler(request)
         if request.content_length is not None and request.content_length > most:
             raise _too_large(most, f"{request.content_length} bytes")
-        loop = asyncio.get_running_loop()
-        deadline = loop.call_later(timeout_s, _expire, request.content)
+        deadline = _deadline(request.content, timeout_s)
         try:
             return await handler(request)
         except _BodyTimeout:
@@ -47,9 +46,18 @@ def body_limits(settings: Settings) -> Middleware:
         except web.HTTPRequestEntityTooLarge:
             raise _too_large(most, "larger") from None
         finally:
-            deadline.cancel()
+            if deadline is not None:
+                deadline.cancel()
 
     return bounded_body
+
+
+def _deadline(body: StreamReader, timeout_s: float) -> asyncio.TimerHandle | None:
+    """The timer that fails a body still arriving after `timeout_s`; none for a body that
+    arrived whole with the request head (most do: no timer to arm and cancel)."""
+    if body.is_eof():
+        return None
+    return asyncio.get_running_loop().call_later(timeout_s, _expire, body)
 
 
 def _expire(body: StreamReader) -> None:

@@ -33,7 +33,7 @@ from broker.errors import (
 )
 from broker.health import REDIS_DOWN
 from broker.http.routes import workflow_hooks as hooks
-from broker.metrics import HTTP_DURATION, HTTP_REQUESTS
+from broker.metrics import observe_request
 from broker.queue.keys import rate_limit
 from broker.queue.rate_limits import Limiter, Window
 
@@ -180,7 +180,8 @@ class Tokens:
         self._known += [(self._digest(t), Caller(True, rate_limit(t))) for t in read_only]
 
     def _digest(self, token: str) -> bytes:
-        return hmac.new(self._key, token.encode(), hashlib.sha256).digest()
+        # BLAKE2b in keyed mode is a MAC of its own: a third of HMAC-SHA256's cost per request.
+        return hashlib.blake2b(token.encode(), key=self._key, digest_size=32).digest()
 
     def caller(self, presented: str) -> Caller | None:
         """Whose token `presented` is, or None (an empty one is nobody's). A token configured
@@ -319,6 +320,5 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     started = time.perf_counter()
     response = await handler(request)
     route = _template(request) or "unmatched"
-    HTTP_REQUESTS.labels(request.method, route, str(response.status)).inc()
-    HTTP_DURATION.labels(route).observe(time.perf_counter() - started)
+    observe_request(request.method, route, response.status, time.perf_counter() - started)
     return response

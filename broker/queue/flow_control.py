@@ -18,6 +18,7 @@ from redis.typing import EncodableT, FieldT
 from broker.queue.connection import Connection, members
 from broker.queue.keys import FLOW_CONTROL_INDEX, queue_partition
 from broker.queue.model import Envelope
+from broker.queue.producer import flow_limits
 from broker.queue.queues import GateSettings, read_gate, set_gate
 
 
@@ -43,10 +44,11 @@ async def apply_message_settings(
     """
     if not envelope.flow_control_key:
         return
+    parallelism, rate, period_ms = flow_limits(envelope)
     settings = GateSettings(
-        parallelism=str(envelope.parallelism or 0),
-        rate=str(envelope.rate or 0),
-        period_ms=str((envelope.period or 1) * 1000),
+        parallelism=parallelism,
+        rate=rate,
+        period_ms=period_ms,
         create_only=create_only,
         from_message=True,
     )

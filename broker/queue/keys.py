@@ -76,6 +76,8 @@ def topic(name: str) -> str:
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DIGIT_PAIRS = [high + low for high in _CROCKFORD for low in _CROCKFORD]  # by 10-bit value
+_PAIR_SHIFTS = range(120, -1, -10)
 
 
 @lru_cache(maxsize=4096)
@@ -225,11 +227,8 @@ def ulid(ms: int | None = None, entropy: bytes | None = None) -> str:
     and 10 bytes of `entropy` are given."""
     ms = int(time.time() * 1000) if ms is None else ms
     value = (ms << 80) | int.from_bytes(entropy or os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        value, index = divmod(value, 32)
-        chars.append(_CROCKFORD[index])
-    return "".join(reversed(chars))
+    # 26 base-32 digits, two at a time (13 table lookups instead of 26 divisions)
+    return "".join([_DIGIT_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def new_message_id(partition: PartitionKeys) -> str:

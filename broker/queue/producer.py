@@ -16,7 +16,7 @@ from broker.queue import scripts
 from broker.queue.events import event_header
 from broker.queue.keys import PartitionKeys, keys_for
 from broker.queue.model import Envelope, PublishOptions, encode
-from broker.queue.scripts import Scripts
+from broker.queue.scripts import Arg, Scripts
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,23 +110,51 @@ def _flow_control_fields(options: PublishOptions) -> dict[str, Any]:
     }
 
 
-async def publish(runner: Scripts, drafts: Sequence[Draft]) -> None:
+async def publish(runner: Scripts, drafts: Sequence[Draft]) -> bool:
     """Store drafts; those sharing a partition are written in one atomic script call.
 
-    Drafts of an ordered queue or a flow-control key (all in its partition) join its gate.
+    Drafts of an ordered queue or a flow-control key (all in its partition) join its gate,
+    which the same call creates on first use (and, for a flow-control key, gives the limits
+    the drafts carry). Returns whether the gate still needs its index entry (queues.index_gate).
     """
     by_partition: dict[PartitionKeys, list[Draft]] = defaultdict(list)
     for draft in drafts:
         by_partition[draft.partition].append(draft)
+    unindexed = False
     for partition, group in by_partition.items():
-        gate, gated = _gate(partition, group[0].envelope)
-        await runner.call(scripts.PUBLISH, partition, gate, {"gated": gated}, *messages_tail(group))
+        keys, args = _gate(partition, group[0].envelope)
+        unindexed |= bool(
+            await runner.call(scripts.PUBLISH, partition, keys, args, *messages_tail(group))
+        )
+    return unindexed
 
 
-def _gate(partition: PartitionKeys, envelope: Envelope) -> tuple[dict[str, str], str]:
-    """The gate keys of a request's messages and the script's '1'/'0' "gated" flag."""
-    gated = envelope.queue_name or envelope.flow_control_key
-    return partition.gate(envelope.queue_name, envelope.flow_control_key), "1" if gated else "0"
+def flow_limits(envelope: Envelope) -> tuple[str, str, str]:
+    """The parallelism, rate and period (ms) a flow-controlled message asks of its key, as
+    gate_set and the publish scripts take them (0: no limit)."""
+    period_ms = (envelope.period or 1) * 1000
+    return str(envelope.parallelism or 0), str(envelope.rate or 0), str(period_ms)
+
+
+def _gate_kind(envelope: Envelope) -> str:
+    """Which gate the publish scripts open for a message: 'queue', 'flow' or '' (none); a
+    queue wins over a flow-control key (PartitionKeys.gate_keys)."""
+    if envelope.queue_name:
+        return "queue"
+    return "flow" if envelope.flow_control_key else ""
+
+
+def _gate(partition: PartitionKeys, envelope: Envelope) -> tuple[dict[str, str], dict[str, Arg]]:
+    """The gate keys of a request's messages and the publish scripts' gate arguments."""
+    kind = _gate_kind(envelope)
+    parallelism, rate, period_ms = flow_limits(envelope) if kind == "flow" else ("", "", "")
+    args: dict[str, Arg] = {
+        "gate_kind": kind,
+        "parallelism": parallelism,
+        "rate": rate,
+        "period_ms": period_ms,
+    }
+    return partition.gate(envelope.queue_name, envelope.flow_control_key), args
 
 
 def messages_tail(drafts: Sequence[Draft]) -> tuple[list[str], list[bytes | str | int]]:
@@ -140,19 +168,20 @@ async def publish_once(
     dedup_key: str,
     answer: bytes,
     window_ms: int,
-) -> bytes | None:
-    """Store drafts unless `dedup_key` holds an earlier answer, which is returned instead.
+) -> tuple[bytes | None, bool]:
+    """Store drafts unless `dedup_key` holds an earlier answer, which is returned instead,
+    with whether the gate (opened as `publish` opens it, duplicate or not) needs indexing.
 
     Check and write happen in one script, so identical concurrent publishes store once.
     The drafts must share the dedup key's partition.
     """
     partition = drafts[0].partition
-    gate, gated = _gate(partition, drafts[0].envelope)
-    args: dict[str, scripts.Arg] = {"gated": gated, "window_ms": window_ms, "answer": answer}
-    existing: bytes | None = await runner.call(
-        scripts.PUBLISH_ONCE, partition, gate | {"dedup": dedup_key}, args, *messages_tail(drafts)
+    keys, gate_args = _gate(partition, drafts[0].envelope)
+    args: dict[str, Arg] = gate_args | {"window_ms": window_ms, "answer": answer}
+    existing, unindexed = await runner.call(
+        scripts.PUBLISH_ONCE, partition, keys | {"dedup": dedup_key}, args, *messages_tail(drafts)
     )
-    return existing
+    return existing, bool(unindexed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,20 +197,19 @@ class Request:
 
 async def publish_requests(
     runner: Scripts, partition: PartitionKeys, requests: Sequence[Request]
-) -> list[bytes | None]:
+) -> tuple[list[bytes | None], list[bool]]:
     """Store the requests of one partition in one script call: all of them, or none when
-    Redis refuses the call. Returns per request the earlier answer of a duplicate, or None."""
+    Redis refuses the call. Returns per request the earlier answer of a duplicate, or None,
+    and per request whether its gate (opened as `publish` opens it) needs indexing."""
     keys: list[str] = []
-    args: list[bytes | str | int] = []
+    args: list[Arg] = []
     for request in requests:
         assert all(d.partition == partition and not d.body_suffix for d in request.drafts)
-        gate, gated = _gate(partition, request.drafts[0].envelope)
+        gate, gate_args = _gate(partition, request.drafts[0].envelope)
         dedup = request.dedup_key or partition.dedup("-")  # never set: the window is 0
         message_keys, values = messages_tail(request.drafts)
         keys += [gate["gate"], gate["wait"], dedup, *message_keys]
         window = request.window_ms if request.dedup_key else 0
-        args += [gated, window, request.answer, len(request.drafts), *values]
-    replies: list[bytes | None] = await runner.call(
-        scripts.PUBLISH_BATCH, partition, {}, {}, keys, args
-    )
-    return replies
+        args += [*gate_args.values(), window, request.answer, len(request.drafts), *values]
+    replies, unindexed = await runner.call(scripts.PUBLISH_BATCH, partition, {}, {}, keys, args)
+    return replies, [bool(flag) for flag in unindexed]

@@ -6,9 +6,10 @@ The one pipeline behind publish, enqueue, batch items and schedule ticks:
 - `plan` builds every message of the request, all in one partition (its gate's when it is
   queued or flow-controlled, its dedup digest's when deduplicated, its schedule's for a tick),
   so that one script stores them; nothing is written yet;
-- `commit` creates the gate on first use, applies the flow-control settings the messages
-  carry, and stores the messages once per dedup window; `commit_batch` does the same for a
-  batch's plans with one script call per partition (routes/batch.py says what it answers).
+- `commit` stores the messages once per dedup window, in one script call that also creates
+  their gate on first use and applies the flow-control settings they carry; `commit_batch`
+  does the same for a batch's plans with one script call per partition (routes/batch.py
+  says what it answers).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from broker.queue.connection import Connection
 from broker.queue.destinations import is_url, url_destination
 from broker.queue.flow_control import apply_message_settings
 from broker.queue.keys import (
+    FLOW_CONTROL_INDEX,
+    QUEUES_INDEX,
     PartitionKeys,
     new_message_id,
     partition_keys,
@@ -47,7 +50,7 @@ from broker.queue.producer import (
     publish_once,
     publish_requests,
 )
-from broker.queue.queues import set_queue
+from broker.queue.queues import index_gate, set_queue
 from broker.queue.topics import get_group
 from broker.queue.workflow_runs import append, check_message, trigger
 from broker.settings import Settings
@@ -227,20 +230,23 @@ def _endpoint(routing: Routing, name: str | None) -> Routing:
 
 
 async def commit(conn: Connection, planned: Plan, source: str = "api") -> Published:
-    """Write a plan: its queue or flow-control key first (created on first use), then the
-    messages, once per dedup window. `source` labels the published-messages metric."""
-    await _open_gate(conn, planned)
-    published = await _store(conn, planned)
+    """Write a plan: its messages, once per dedup window, in one script call that also
+    creates their queue or flow-control key on first use (and indexes it then). `source`
+    labels the published-messages metric."""
+    await _open_gates_apart(conn, planned)
+    published, unindexed = await _store(conn, planned)
+    if unindexed:
+        await _index_gate(conn, planned)
     _count(planned, published, source)
     return published
 
 
 async def commit_batch(conn: Connection, plans: Sequence[Plan]) -> list[Published | Exception]:
-    """Write the plans of one batch: every gate first, then each partition's messages in one
-    script call, so that a partition's items are stored all together or not at all. Returns
-    per plan its answer, or the error that kept its partition from being stored."""
+    """Write the plans of one batch: each partition's messages in one script call (which
+    opens their gates), so that a partition's items are stored all together or not at all.
+    Returns per plan its answer, or the error that kept its partition from being stored."""
     for planned in plans:
-        await _open_gate(conn, planned)
+        await _open_gates_apart(conn, planned)
     groups: dict[int | PartitionKeys, list[int]] = defaultdict(list)
     for index, planned in enumerate(plans):
         # A workflow message joins its run by a script of its own (trigger or append), so it
@@ -258,11 +264,26 @@ async def commit_batch(conn: Connection, plans: Sequence[Plan]) -> list[Publishe
     return [outcomes[index] for index in range(len(plans))]
 
 
-async def _open_gate(conn: Connection, planned: Plan) -> None:
+async def _open_gates_apart(conn: Connection, planned: Plan) -> None:
+    """The gates no store script opens: a workflow message's (its run's scripts only pass
+    one), and a flow-control key beside a queue (a schedule may carry both; the queue is
+    the gate its messages pass). Nothing to do, no round trip, for any other plan."""
     envelope = planned.drafts[0].envelope
-    if envelope.queue_name:
+    workflow = planned.workflow is not None
+    if workflow and envelope.queue_name:
         await set_queue(conn, envelope.queue_name, create_only=True)
-    await apply_message_settings(conn, envelope)
+    if workflow or envelope.queue_name:
+        await apply_message_settings(conn, envelope)  # returns at once without a key
+
+
+async def _index_gate(conn: Connection, planned: Plan) -> None:
+    """Add the gate a store script created (or found unindexed) to its index."""
+    envelope, partition = planned.drafts[0].envelope, planned.drafts[0].partition
+    gate = partition.gate(envelope.queue_name, envelope.flow_control_key)["gate"]
+    if envelope.queue_name:
+        await index_gate(conn, gate, (QUEUES_INDEX, envelope.queue_name))
+    elif envelope.flow_control_key:
+        await index_gate(conn, gate, (FLOW_CONTROL_INDEX, envelope.flow_control_key))
 
 
 def _count(planned: Plan, published: Published, source: str) -> None:
@@ -281,24 +302,29 @@ def _published(planned: Plan, earlier: bytes | None) -> Published:
     return Published(_answers_decoder.decode(earlier), planned.fan_out, deduplicated=True)
 
 
-async def _store(conn: Connection, planned: Plan) -> Published:
+async def _store(conn: Connection, planned: Plan) -> tuple[Published, bool]:
+    """The plan's answer, and whether the gate its script opened needs indexing."""
     if planned.workflow is not None:
-        return await _store_workflow(conn, planned.drafts[0], planned.workflow, _answers(planned))
+        workflow = planned.workflow
+        published = await _store_workflow(conn, planned.drafts[0], workflow, _answers(planned))
+        return published, False
     if planned.dedup is None:
-        await publish(conn.scripts, planned.drafts)
-        return _published(planned, None)
+        unindexed = await publish(conn.scripts, planned.drafts)
+        return _published(planned, None), unindexed
     dedup = planned.dedup
     answer = _json.encode(_answers(planned))
-    earlier = await publish_once(conn.scripts, planned.drafts, dedup.key, answer, dedup.window_ms)
-    return _published(planned, earlier)
+    earlier, unindexed = await publish_once(
+        conn.scripts, planned.drafts, dedup.key, answer, dedup.window_ms
+    )
+    return _published(planned, earlier), unindexed
 
 
 async def _store_group(conn: Connection, plans: list[Plan]) -> list[Published]:
     """One workflow message, or the plans of one partition, stored together."""
     if plans[0].workflow is not None:
-        published = [await _store(conn, plans[0])]
-        _count(plans[0], published[0], "api")
-        return published
+        published, _ = await _store(conn, plans[0])
+        _count(plans[0], published, "api")
+        return [published]
     return await _store_partition(conn, plans[0].drafts[0].partition, plans)
 
 
@@ -311,9 +337,11 @@ async def _store_partition(
         else Request(p.drafts)
         for p in plans
     ]
-    earlier = await publish_requests(conn.scripts, partition, requests)
+    earlier, unindexed = await publish_requests(conn.scripts, partition, requests)
     published = [_published(p, e) for p, e in zip(plans, earlier, strict=True)]
-    for planned, answer in zip(plans, published, strict=True):
+    for planned, answer, needs_index in zip(plans, published, unindexed, strict=True):
+        if needs_index:
+            await _index_gate(conn, planned)
         _count(planned, answer, "api")
     return published
 

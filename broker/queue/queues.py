@@ -84,8 +84,14 @@ async def set_gate(
         "from_message": "1" if settings.from_message else "0",
     }
     if await conn.scripts.call(scripts.GATE_SET, partition, {"gate": gate, "wait": wait}, args):
-        await conn.redis.sadd(*index)
-        await conn.redis.hset(gate, "indexed", "1")  # a cut-short indexing is redone
+        await index_gate(conn, gate, index)
+
+
+async def index_gate(conn: Connection, gate: str, index: tuple[str, str]) -> None:
+    """Add a gate that a script reported unindexed to its index (another slot), then mark
+    it indexed; one after the other, so a cut-short indexing is redone by the next caller."""
+    await conn.redis.sadd(*index)
+    await conn.redis.hset(gate, "indexed", "1")
 
 
 async def read_gate(conn: Connection, gate_keys: list[str]) -> tuple[dict[bytes, bytes], int]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.cluster import ClusterNode
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from broker.queue.keys import GROUP, PartitionKeys
 
@@ -93,9 +93,10 @@ class Script:
         return [*keys.values(), *tail_keys], [*args.values(), *tail_args]
 
 
-PUBLISH = Script("publish", "gate wait messages...", "gated messages...")
+_GATE_ARGS = "gate_kind parallelism rate period_ms"
+PUBLISH = Script("publish", "gate wait messages...", f"{_GATE_ARGS} messages...")
 PUBLISH_ONCE = Script(
-    "publish_once", "gate wait dedup messages...", "gated window_ms answer messages..."
+    "publish_once", "gate wait dedup messages...", f"{_GATE_ARGS} window_ms answer messages..."
 )
 PUBLISH_BATCH = Script("publish_batch", "requests...", "requests...")
 PROMOTE = Script("promote", "", "limit")
@@ -263,6 +264,10 @@ class Scripts:
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
         groups = self._by_node(batch)
+        if len(groups) == 1:  # no gather (a task per node) for the common case
+            [(node, calls)] = groups.items()
+            await self._run(calls, node)
+            return
         await asyncio.gather(*(self._run(calls, node) for node, calls in groups.items()))
 
     def _by_node(self, batch: list[_Call]) -> dict[ClusterNode | None, list[_Call]]:
@@ -308,6 +313,8 @@ class Scripts:
         On a cluster the node is named, sparing redis-py's per-command routing (it parses
         every key of every call: half the client's CPU on the cluster); a MOVED reply (a
         slot that moved since) is still followed, routed by the keys."""
+        if len(batch) == 1 and not isinstance(self._redis, RedisCluster):
+            return [await self._send_one(batch[0])]
         route = {"target_nodes": node} if node is not None else {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in batch:
@@ -316,6 +323,18 @@ class Scripts:
                 pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args, **route)
             results: list[Any] = await pipe.execute(raise_on_error=False)
         return results
+
+    async def _send_one(self, call: _Call) -> Any:
+        """A turn's only call, without building a pipeline (a sequential caller's every
+        call: the pipeline doubled the client CPU of a script call, docs/performance-log.md).
+        An error reply is the call's result, as `raise_on_error=False` makes it above."""
+        sha = self._loaded[call.script.name].sha
+        try:
+            return await self._redis.execute_command(
+                "EVALSHA", sha, len(call.keys), *call.keys, *call.args
+            )
+        except ResponseError as exc:
+            return exc
 
     async def load_all(self) -> None:
         """Load every script up front (on every primary), so that steady state sees no

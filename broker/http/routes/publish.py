@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
 
 from broker.http.context import connection
 from broker.http.destination import raw_destination
 from broker.options import parse_publish_headers
 from broker.queue.producer import Routing
-from broker.queue.publishing import publish_request
+from broker.queue.publishing import Published, publish_request
 
 PREFIX = "/v2/publish/"
+_json = msgspec.json.Encoder()
 
 
 async def publish_message(request: web.Request) -> web.Response:
@@ -28,7 +30,17 @@ async def publish_from(
     body = await request.read()
     routing = Routing(caller_ip=request.remote or "", queue_name=queue_name)
     published = await publish_request(conn, destination, options, body, routing)
-    return web.json_response(published.body(), status=published.status)
+    return published_response(published)
+
+
+def published_response(published: Published) -> web.Response:
+    """The JSON answer to a publish, encoded by msgspec (a third of json.dumps' cost)."""
+    return web.Response(
+        body=_json.encode(published.body()),
+        status=published.status,
+        content_type="application/json",
+        charset="utf-8",
+    )
 
 
 def add_routes(app: web.Application) -> None:

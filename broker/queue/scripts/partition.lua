@@ -128,6 +128,42 @@ local function pump(gate, wait)
   redis.call('HSET', gate, 'active', active, 'times', history_text(h, rate))
 end
 
+-- Create or change a gate: `parallelism`, `paused` ('1'/'0'), `rate`, `period_ms`, each kept
+-- when '' (a new gate starts at parallelism 1, not paused, no rate, a 1 s period). With
+-- `create_only` an existing gate is left untouched; with `from_message` (settings a published
+-- message carries) a pinned parallelism or rate is left alone. The caller pumps afterwards.
+-- Returns 1 while the gate is not in its index yet (just created, or the caller that created
+-- it failed before indexing it: the next caller does it), else 0. The index lives in another
+-- slot, so the caller adds the name there and then marks the gate `indexed`.
+local function set_gate(gate, parallelism, paused, create_only, rate, period_ms, from_message)
+  local now = now_ms()
+  local function unindexed() return redis.call('HEXISTS', gate, 'indexed') == 0 and 1 or 0 end
+  local created = redis.call('HSETNX', gate, 'createdAt', now)
+  if created == 0 and create_only then return unindexed() end
+  for field, default in pairs({parallelism = 1, paused = 0, active = 0, rate = 0, period = 1000}) do
+    redis.call('HSETNX', gate, field, default)
+  end
+  local function set(field, value, pin)
+    if value == '' then return end
+    if from_message and pin and redis.call('HGET', gate, pin) == '1' then return end
+    redis.call('HSET', gate, field, value)
+  end
+  set('parallelism', parallelism, 'pinnedParallelism')
+  set('paused', paused, nil)
+  set('rate', rate, 'pinnedRate')
+  set('period', period_ms, 'pinnedRate')
+  redis.call('HSET', gate, 'updatedAt', now)
+  return unindexed()
+end
+
+-- The gate of a publish, opened in the script that stores its messages: an ordered queue
+-- ('queue') is created on first use and otherwise left as it is; a flow-control key ('flow')
+-- is created too and takes the limits its messages carry. Returns set_gate's `unindexed`.
+local function open_gate(gate, kind, parallelism, rate, period_ms)
+  if kind == 'queue' then return set_gate(gate, '', '', true, '', '', false) end
+  return set_gate(gate, parallelism, '', false, rate, period_ms, true)
+end
+
 -- A queued message reached its end (delivered, dead-lettered, cancelled): free its slot.
 local function release(message_key, queue, wait)
   if not queue or redis.call('HGET', message_key, 'queued') ~= '1'
