@@ -23,6 +23,8 @@ from broker.queue.connection import Connection
 from broker.queue.consumer import Attempt, Consumer, Settled, SettleResult
 from broker.queue.model import Envelope, Response
 from broker.queue.producer import Draft
+from broker.queue.workflow_invoke import deliver_report
+from broker.queue.workflow_link import REPORT
 from workers.callbacks import workflow_failure_draft
 
 _OWN_HEADERS = frozenset({"upstash-workflow-runid", "upstash-workflow-createdat"})
@@ -32,6 +34,9 @@ async def prepare(conn: Connection, attempt: Attempt) -> tuple[Envelope, bytes |
     """The envelope and body to send for this attempt (unchanged for other messages); body
     None when there is nothing to send: a wait's timeout that a notify overtook."""
     env = attempt.envelope
+    if env.workflow_call_type == REPORT:  # an invoked run's end, for its parent: no request
+        await deliver_report(conn, attempt.body)
+        return env, None
     if env.workflow_run_id is None:
         return env, attempt.body
     headers = {k: v for k, v in env.headers.items() if k.lower() not in _OWN_HEADERS}
@@ -55,9 +60,12 @@ async def run_failure(
     if env.workflow_run_id is None or env.workflow_call_type != "step":
         return None
     spec, initial = await workflow_runs.failure_context(consumer.conn, env)
+    reports = await workflow_runs.invoke_reports(
+        consumer.conn, attempt.partition, env.workflow_run_id, workflow_runs.FAILED, response.body
+    )
     if spec is None:
-        return ()
-    return (workflow_failure_draft(env, spec, initial, attempt.attempts, response),)
+        return reports
+    return (workflow_failure_draft(env, spec, initial, attempt.attempts, response), *reports)
 
 
 async def settled(conn: Connection, attempt: Attempt, result: Settled, response: Response) -> None:

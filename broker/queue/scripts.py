@@ -142,7 +142,7 @@ WORKFLOW_TRIGGER = Script(
 WORKFLOW_APPEND = Script(
     "workflow_append",
     "gate wait run steps members messages...",
-    "gated step max_steps max_bytes idle_ms messages...",
+    "gated step max_steps max_bytes idle_ms once messages...",
 )
 WORKFLOW_RENDER = Script("workflow_render", "run steps message waits", "max_bytes")
 WORKFLOW_WAIT = Script(
