@@ -10,8 +10,10 @@
 - `deliver_report`: the child's end created a report message (broker/queue/workflow_link.py);
   delivering it appends `{...step, out}` to the parent run as an ordinary step of the parent,
   which inherits the parent's config and goes to the parent's URL. The append is keyed by the
-  child run id in the parent's run hash, so a report delivered twice (its worker died after
-  the append) appends once.
+  invoke step's id in the parent's run hash, so a report delivered twice (its worker died
+  after the append) appends once, and so does the report of a second child of the same step
+  (the parent's delivery was retried after it had published the invoke: the SDK then
+  publishes it again, with a fresh child run id).
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ async def deliver_report(conn: Connection, body: bytes) -> None:
     step = Draft(envelope, _json.encode(report.step))
     run = WorkflowHeaders(run_id=report.parent_run_id, init=False)
     try:
-        await workflow_runs.append(conn, step, run, once=f"invoked:{report.child_run_id}")
+        await workflow_runs.append(conn, step, run, once=f"invoked:{report.step.step_id}")
     except BadRequest:  # the parent ended meanwhile, or is full: nothing to continue
         return
 
