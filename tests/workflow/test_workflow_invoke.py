@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from broker.queue import workflow_invoke, workflow_link
+from broker.queue.keys import run_partition
 from tests.support.api import api, by_path, eventually, status
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Received, Sink
@@ -44,6 +45,7 @@ def _step(run: dict[str, Any], name: str) -> dict[str, Any]:
     return steps[0]
 
 
+@pytest.mark.cluster  # parent and child in different slots
 async def test_invoke_of_a_child_that_succeeds(hookstream: Hookstream, app: App) -> None:
     """The child gets the invoke's body and header, runs its step once and ends RUN_SUCCESS
     naming its invoker; the parent gets the child's result as the invoke's body (not failed,
@@ -136,11 +138,17 @@ async def _start_parent(hs: Hookstream, sink: Sink, run_id: str = PARENT) -> str
     return url
 
 
+def _partition(hs: Hookstream, run_id: str) -> int:
+    """Where a run lives: the tests put parent and child in different ones (slots)."""
+    return run_partition(run_id, hs.conn.settings.partitions).partition
+
+
 def _last_step(delivery: Received) -> dict[str, Any]:
     last: dict[str, Any] = json.loads(base64.b64decode(json.loads(delivery.body)[-1]["body"]))
     return last
 
 
+@pytest.mark.cluster  # parent and child in different slots
 async def test_a_child_run_reports_its_end_to_the_parent_once(
     hookstream: Hookstream, sink: Sink
 ) -> None:
@@ -148,6 +156,7 @@ async def test_a_child_run_reports_its_end_to_the_parent_once(
     invoke step with `out` = {body: result} to the parent and delivers it; the same report
     again (its worker died before settling it) and a second child of the same step append
     nothing more."""
+    assert _partition(hookstream, PARENT) != _partition(hookstream, "wfr_child-1")
     parent_url = await _start_parent(hookstream, sink)
     code, _ = await _invoke(hookstream, sink.url("/child"), "wfr_child-1", _request(parent_url))
     assert code == 201
@@ -231,6 +240,7 @@ async def test_invoke_requests_are_bounded(hookstream: Hookstream, sink: Sink) -
     assert "is not running" in answer["error"]
 
 
+@pytest.mark.cluster  # parent and child in different slots
 async def test_a_failed_child_reports_even_when_its_worker_dies_after_the_append(
     hookstream: Hookstream, sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,6 +248,7 @@ async def test_a_failed_child_reports_even_when_its_worker_dies_after_the_append
     delivery dies right after appending to the parent, before its settle. The retried report
     appends nothing more: the parent gets the invoke step once, with `isFailed` and the
     child's error as the body, and the child is RUN_FAILED."""
+    assert _partition(hookstream, PARENT) != _partition(hookstream, "wfr_child-failed")
     real, calls = worker_workflow.deliver_report, []
 
     async def dies_after_the_append(conn: Any, body: bytes) -> None:
@@ -249,7 +260,7 @@ async def test_a_failed_child_reports_even_when_its_worker_dies_after_the_append
     monkeypatch.setattr(worker_workflow, "deliver_report", dies_after_the_append)
     sink.respond = by_path({"/child": status(500, '{"message":"child boom"}')})
     parent_url = await _start_parent(hookstream, sink)
-    headers = _headers("wfr_child-f", init=True, invoke=True) | {"Upstash-Retries": "0"}
+    headers = _headers("wfr_child-failed", init=True, invoke=True) | {"Upstash-Retries": "0"}
     url = sink.url("/child")
     body = _request(parent_url)
     code, _ = await api(hookstream, "POST", f"/v2/publish/{url}", data=body, headers=headers)
@@ -257,7 +268,7 @@ async def test_a_failed_child_reports_even_when_its_worker_dies_after_the_append
     deliveries = await sink.wait_for(2, path="/parent")
     out = json.loads(_last_step(deliveries[1])["out"])
     assert out == {"body": '{"message":"child boom"}', "isFailed": True}
-    await run_in(hookstream, "wfr_child-f", "RUN_FAILED")
+    await run_in(hookstream, "wfr_child-failed", "RUN_FAILED")
 
     async def retried() -> bool:
         return len(calls) == 2
