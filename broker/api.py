@@ -260,6 +260,14 @@ class StepLogGroup(Shape, frozen=True, kw_only=True):
     steps: list[StepLog]
 
 
+class WorkflowInvoker(Shape, frozen=True, kw_only=True):
+    """The run whose context.invoke started a run (`invoker` of `WorkflowRunLog`)."""
+
+    workflow_run_id: str
+    workflow_url: str
+    workflow_run_created_at: int
+
+
 class WorkflowRun(Shape, frozen=True, kw_only=True):
     """A workflow run (`WorkflowRunLog` of @upstash/workflow, `WorkflowRun` in the OpenAPI)."""
 
@@ -273,6 +281,7 @@ class WorkflowRun(Shape, frozen=True, kw_only=True):
     workflow_run_error: str | None = None
     label: str | None = None
     steps: list[StepLogGroup] = []
+    invoker: WorkflowInvoker | None = None
 
 
 def callback_fields(callback: CallbackSpec | None, failure: CallbackSpec | None) -> dict[str, Any]:

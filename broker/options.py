@@ -342,6 +342,7 @@ def _workflow(headers: Headers, prefix: str, settings: Settings) -> WorkflowHead
         url=validate_url(url.strip(), f"{prefix}Url", settings.destination_policy) if url else None,
         call_type=call_type,
         detect_trigger="WF_DetectTrigger" in _features(headers.get("Upstash-Feature-Set", "")),
+        invoke=_boolean(headers.get(f"{prefix}Invoke"), f"{prefix}Invoke"),
     )
 
 

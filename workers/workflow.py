@@ -4,11 +4,13 @@ is delivered, and what a dead-lettered step does to its run.
 - `prepare`: a step's body becomes the run's raw steps up to and including it (rendered at
   delivery, so a retry sees the same list), and every message of a run carries the headers
   the SDK reads: `Upstash-Workflow-RunId`, and for steps `Upstash-Workflow-CreatedAt` and the
-  run's `Upstash-Label`. The signature is computed later over exactly this body.
+  run's `Upstash-Label`. The signature is computed later over exactly this body. An invoked
+  run's report (broker/queue/workflow_link.py) sends no request: it appends the invoke's
+  result to the parent run.
 - `run_failure`: a step that ends in the DLQ fails its run (RUN_FAILED) and sends the run's
   failure callback, whose body carries the run id, its creation time and the initial payload
-  as `sourceBody`; both are written by the dead-letter settle itself (settle_failed.lua), so
-  no crash comes between them.
+  as `sourceBody`, and an invoked run's report; all are written by the dead-letter settle
+  itself (settle_failed.lua), so no crash comes between them.
 - `settled`: a trigger answered 2xx without the SDK's version header (the SDK asked for this
   check with WF_DetectTrigger) reached no workflow app: the run fails with the SDK's
   "detected a non-workflow destination" error. A delivered failure callback is noted in its
@@ -22,9 +24,10 @@ import msgspec
 from broker.queue import workflow_dlq, workflow_runs
 from broker.queue.connection import Connection
 from broker.queue.consumer import Attempt, Consumer, Settled, SettleResult
-from broker.queue.model import Envelope, Response
+from broker.queue.model import FAILURE_CALL, Envelope, Response
 from broker.queue.producer import Draft
-from broker.queue.workflow_dlq import FAILURE_CALL
+from broker.queue.workflow_invoke import deliver_report
+from broker.queue.workflow_link import REPORT
 from workers.callbacks import workflow_failure_draft
 
 _OWN_HEADERS = frozenset({"upstash-workflow-runid", "upstash-workflow-createdat"})
@@ -34,6 +37,9 @@ async def prepare(conn: Connection, attempt: Attempt) -> tuple[Envelope, bytes |
     """The envelope and body to send for this attempt (unchanged for other messages); body
     None when there is nothing to send: a wait's timeout that a notify overtook."""
     env = attempt.envelope
+    if env.workflow_call_type == REPORT:  # an invoked run's end, for its parent: no request
+        await deliver_report(conn, attempt.body)
+        return env, None
     if env.workflow_run_id is None:
         return env, attempt.body
     headers = {k: v for k, v in env.headers.items() if k.lower() not in _OWN_HEADERS}
@@ -57,9 +63,13 @@ async def run_failure(
     if env.workflow_run_id is None or env.workflow_call_type != "step":
         return None
     spec, initial = await workflow_runs.failure_context(consumer.conn, env)
+    why = response.body or response.error  # the app's answer, else why there was none
+    reports = await workflow_runs.invoke_reports(
+        consumer.conn, attempt.partition, env.workflow_run_id, workflow_runs.FAILED, why
+    )
     if spec is None:
-        return ()
-    return (workflow_failure_draft(env, spec, initial, attempt.attempts, response),)
+        return reports
+    return (workflow_failure_draft(env, spec, initial, attempt.attempts, response), *reports)
 
 
 async def settled(conn: Connection, attempt: Attempt, result: Settled, response: Response) -> None:

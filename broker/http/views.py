@@ -23,6 +23,7 @@ from broker.queue.queues import QueueInfo
 from broker.queue.schedules import StoredSchedule
 from broker.queue.store import StoredMessage
 from broker.queue.topics import UrlGroup
+from broker.queue.workflow_link import Invoker
 from broker.queue.workflow_runs import Run
 
 _json = msgspec.json.Encoder()
@@ -220,6 +221,17 @@ def workflow_run_view(run: Run) -> api.WorkflowRun:
         workflow_run_error=run.error,
         label=run.config.labels[0] if run.config.labels else None,
         steps=groups,
+        invoker=_invoker(run.config.invoker),
+    )
+
+
+def _invoker(invoker: Invoker | None) -> api.WorkflowInvoker | None:
+    if invoker is None:
+        return None
+    return api.WorkflowInvoker(
+        workflow_run_id=invoker.run_id,
+        workflow_url=invoker.url,
+        workflow_run_created_at=invoker.created_at,
     )
 
 

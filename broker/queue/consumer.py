@@ -25,7 +25,7 @@ from broker.queue.connection import Client, Connection, StreamEntries
 from broker.queue.events import event_extra
 from broker.queue.flow_control import apply_message_settings
 from broker.queue.keys import DELAYED_HEAD_CHANNEL, GROUP, PROMOTE_SWEEP, PartitionKeys, dlq_id
-from broker.queue.model import Envelope, Response, decode_envelope, encode
+from broker.queue.model import FAILURE_CALL, Envelope, Response, decode_envelope, encode
 from broker.queue.producer import Draft, messages_tail
 
 Entry = tuple[str, str]
@@ -214,6 +214,8 @@ class Consumer:
             "dlq_suffix": dlq_id("", attempt.partition.partition),
             "own_callbacks": len(callbacks),
             "fails_run": "0" if run_failure is None else "1",
+            # The run's tail may hold only invoke reports (no failure function).
+            "failure_callback": int(_starts_with_failure_callback(run_failure)),
             "run_retention_ms": settings.workflow_retention_ms,
         }
         # Other messages name the keys of the empty run id, which are never created.
@@ -369,3 +371,8 @@ class DelayedHeads:
             return max(0, int(message["data"]))
         except (TypeError, ValueError):  # not ours: wake at once, the sweep decides
             return 0
+
+
+def _starts_with_failure_callback(run_failure: Sequence[Draft] | None) -> bool:
+    first = run_failure[0] if run_failure else None
+    return first is not None and first.envelope.workflow_call_type == FAILURE_CALL

@@ -52,6 +52,9 @@ class WorkflowHeaders(msgspec.Struct, frozen=True, kw_only=True):
     # `Upstash-Feature-Set` has WF_DetectTrigger: a trigger answered without the SDK's
     # version header reached no workflow app, and the run fails.
     detect_trigger: bool = False
+    # `Upstash-Workflow-Invoke: true`: the trigger of a run that context.invoke starts; its
+    # body is the SDK's invoke request (broker/queue/workflow_invoke.py).
+    invoke: bool = False
 
 
 class FlowControl(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,6 +130,10 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     workflow_created_at: int | None = None
     # The trigger of a run whose SDK asked for WF_DetectTrigger (workers/workflow.py).
     workflow_detect_trigger: bool = False
+
+
+# The workflow_call_type of a run's failure callback.
+FAILURE_CALL = "failureCall"
 
 
 class Response(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -52,6 +52,7 @@ from broker.queue.producer import (
 )
 from broker.queue.queues import index_gate, set_queue
 from broker.queue.topics import get_group
+from broker.queue.workflow_invoke import start as start_invoked
 from broker.queue.workflow_runs import append, check_message, trigger
 from broker.settings import Settings
 
@@ -358,7 +359,7 @@ async def _store_workflow(
         return Published(
             [answers[0] | {"messageId": message_id}], fan_out=False, deduplicated=False
         )
-    earlier = await trigger(conn, draft, workflow)
+    earlier = await (start_invoked if workflow.invoke else trigger)(conn, draft, workflow)
     if earlier is None:
         return Published(answers, fan_out=False, deduplicated=False)
     return Published([answers[0] | {"messageId": earlier}], fan_out=False, deduplicated=True)

@@ -115,7 +115,7 @@ SETTLE_FAILED = Script(
     "settle_failed",
     "gate wait message run steps members messages...",
     "consumer entry_id message_id last_response extra retention_ms dlq_suffix own_callbacks "
-    "fails_run run_retention_ms messages...",
+    "fails_run failure_callback run_retention_ms messages...",
 )
 SETTLE_CANCELLED = Script("settle_cancelled", "gate wait message", "consumer entry_id message_id")
 GATE_ENTER = Script("gate_enter", "gate wait message", "entry_id message_id")
@@ -148,7 +148,7 @@ WORKFLOW_TRIGGER = Script(
 WORKFLOW_APPEND = Script(
     "workflow_append",
     "gate wait run steps members messages...",
-    "gated step max_steps max_bytes idle_ms messages...",
+    "gated step max_steps max_bytes idle_ms once messages...",
 )
 WORKFLOW_RENDER = Script("workflow_render", "run steps message waits", "max_bytes")
 WORKFLOW_WAIT = Script(

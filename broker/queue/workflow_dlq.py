@@ -38,7 +38,13 @@ from broker.queue.keys import (
     parse_dlq_id,
     run_partition,
 )
-from broker.queue.model import Envelope, Response, State, decode_response, encode
+from broker.queue.model import (
+    Envelope,
+    Response,
+    State,
+    decode_response,
+    encode,
+)
 from broker.queue.producer import Draft, messages_tail
 from broker.queue.store import StoredMessage, load_message
 
@@ -53,7 +59,6 @@ _BY_MESSAGE_STATE = {
     State.CANCEL_REQUESTED: CANCELED,
     State.CANCELED: CANCELED,
 }
-FAILURE_CALL = "failureCall"
 
 _config_encoder = msgspec.msgpack.Encoder()
 _config_decoder = msgspec.msgpack.Decoder(workflow_runs.RunConfig)

@@ -36,6 +36,7 @@ from broker.queue.keys import (
 )
 from broker.queue.model import CallbackSpec, Envelope, PublishOptions, WorkflowHeaders
 from broker.queue.producer import Draft, Routing, messages_tail
+from broker.queue.workflow_link import Invoker, report_draft
 
 RUNNING = "RUN_STARTED"
 SUCCESS = "RUN_SUCCESS"
@@ -62,6 +63,8 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
     parallelism: int | None = None
     rate: int | None = None
     period: int | None = None
+    # The run that invoked this one (context.invoke), which gets this run's end.
+    invoker: Invoker | None = None
 
 
 class RawStep(msgspec.Struct, frozen=True, rename="camel"):
@@ -117,9 +120,12 @@ def _raw_step(draft: Draft, call_type: str) -> bytes:
     return _json.encode(RawStep(draft.envelope.id, body, call_type))
 
 
-async def trigger(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> str | None:
-    """Start run `headers.run_id` with `draft` as its first step; the id of the first message
-    of an earlier run with that id instead (nothing is written then)."""
+async def trigger(
+    conn: Connection, draft: Draft, headers: WorkflowHeaders, invoker: Invoker | None = None
+) -> str | None:
+    """Start run `headers.run_id` with `draft` as its first step (`invoker`: the run whose
+    context.invoke starts it); the id of the first message of an earlier run with that id
+    instead (nothing is written then)."""
     env, run_id = draft.envelope, headers.run_id
     home = draft.partition  # the flow-control key's (publishing.plan), else the run id's
     current = await partition_of_run(conn, run_id)
@@ -135,7 +141,7 @@ async def trigger(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> s
     args: dict[str, scripts.Arg] = {
         "gated": "1" if env.flow_control_key else "0",
         "run_id": run_id,
-        "config": _config_encoder.encode(_config(env)),
+        "config": _config_encoder.encode(_config(env, invoker)),
         "created_ms": env.created_at,
         "step": _raw_step(first, "step"),
         "idle_ms": idle_ms(conn),
@@ -146,7 +152,7 @@ async def trigger(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> s
     return None if created_new else message_id.decode()
 
 
-def _config(env: Envelope) -> RunConfig:
+def _config(env: Envelope, invoker: Invoker | None) -> RunConfig:
     """What the trigger sets for the whole run."""
     return RunConfig(
         url=env.url,
@@ -160,6 +166,7 @@ def _config(env: Envelope) -> RunConfig:
         parallelism=env.parallelism,
         rate=env.rate,
         period=env.period,
+        invoker=invoker,
     )
 
 
@@ -202,10 +209,11 @@ _APPEND_ERRORS = {
 }
 
 
-async def append(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> str:
+async def append(conn: Connection, draft: Draft, headers: WorkflowHeaders, once: str = "") -> str:
     """Store a later message of a running run and append it to the run's steps, atomically;
     the message's id (in the run's partition). A step to the workflow itself inherits the
-    run's config; a context.call to a third party (`toCallback`) keeps its own."""
+    run's config; a context.call to a third party (`toCallback`) keeps its own. With `once`
+    (a name), a second append of that name is dropped (an invoke's result: one per child)."""
     run_id = headers.run_id
     home = await partition_of_run(conn, run_id)
     keys = home.workflow_run(run_id)
@@ -225,13 +233,15 @@ async def append(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> st
         env = msgspec.structs.replace(env, id=new_message_id(home))
     draft = _as_step(replace(draft, envelope=env), run_id, headers.call_type, int(stored[1]))
     await apply_message_settings(conn, draft.envelope)  # an idle gate may have expired
-    await _store_step(conn, home, draft, headers.call_type)
+    await _store_step(conn, home, draft, headers.call_type, once)
     if home != run_partition(run_id, conn.settings.partitions):
         await _point(conn, run_id, home)
     return draft.envelope.id
 
 
-async def _store_step(conn: Connection, home: PartitionKeys, draft: Draft, call_type: str) -> None:
+async def _store_step(
+    conn: Connection, home: PartitionKeys, draft: Draft, call_type: str, once: str
+) -> None:
     env, settings = draft.envelope, conn.settings
     assert env.workflow_run_id is not None
     keys = _gate(home, env) | home.workflow_run(env.workflow_run_id)
@@ -241,6 +251,7 @@ async def _store_step(conn: Connection, home: PartitionKeys, draft: Draft, call_
         "max_steps": settings.max_workflow_steps,
         "max_bytes": settings.max_workflow_bytes,
         "idle_ms": idle_ms(conn),
+        "once": once,
     }
     reply = await conn.scripts.call(
         scripts.WORKFLOW_APPEND, home, keys, args, *messages_tail([draft])
@@ -248,7 +259,7 @@ async def _store_step(conn: Connection, home: PartitionKeys, draft: Draft, call_
     reason = reply.decode()
     if reason == "missing":
         raise BadRequest(f"workflow run {env.workflow_run_id} does not exist")
-    if reason != "ok":
+    if reason not in ("ok", "once"):
         limits = {"steps": settings.max_workflow_steps, "bytes": settings.max_workflow_bytes}
         raise BadRequest(_APPEND_ERRORS[reason].format(**limits))
 
@@ -360,6 +371,7 @@ async def end(
     of the run's messages, or None when it was unknown or had ended already."""
     partition = await partition_of_run(conn, run_id)
     keys = partition.workflow_run(run_id)
+    drafts = (*drafts, *await invoke_reports(conn, partition, run_id, state, result or error))
     args: dict[str, scripts.Arg] = {
         "state": state,
         "result": result,
@@ -372,6 +384,20 @@ async def end(
     if members is None:
         return None
     return [member.decode() for member in members]
+
+
+async def invoke_reports(
+    conn: Connection, partition: PartitionKeys, run_id: str, state: str, body: bytes | str
+) -> tuple[Draft, ...]:
+    """For an invoked run about to end in `state` (with its result, or why it failed): the
+    report to its invoker (broker/queue/workflow_link.py), which the ending script creates
+    only if it ends the run; nothing for a run nobody invoked."""
+    stored: Any = await conn.redis.hget(partition.workflow_run(run_id)["run"], "c")
+    invoker = _config_decoder.decode(stored).invoker if stored is not None else None
+    if invoker is None:
+        return ()
+    raw = body.encode() if isinstance(body, str) else body
+    return (report_draft(partition, run_id, invoker, state, raw[: conn.settings.max_body_bytes]),)
 
 
 async def cancel(conn: Connection, run_id: str) -> bool:

@@ -6,6 +6,7 @@
 import http from "node:http";
 import { Client, Receiver } from "@upstash/qstash";
 import { serve, WorkflowNonRetryableError } from "@upstash/workflow";
+import { createWorkflow, serveMany } from "@upstash/workflow/nextjs";
 
 const port = Number(process.env.PORT);
 const base = `http://127.0.0.1:${port}`;
@@ -204,6 +205,41 @@ const handlers = Object.fromEntries(
     [`/open${path}`, serve(fn, { ...options, receiver: undefined }).handler],
   ]),
 );
+
+// --- wfinvoke ---
+// context.invoke between workflows served together by serveMany under /invoke/<workflowId>:
+// the parent invokes `child` (which succeeds) or `failing` (whose step throws, retries 0),
+// as its payload's `child` says, and returns what the invoke answered.
+const invokeChild = createWorkflow(async (context) => {
+  const got = await context.run("child-step", () => {
+    once(context, "child-step");
+    return `${context.requestPayload.text}|${context.headers.get("x-invoked")}`;
+  });
+  return { got };
+});
+const invokeFailing = createWorkflow(async (context) => {
+  await context.run("child-boom", () => {
+    once(context, "child-boom");
+    throw new Error("child failed");
+  });
+  return "unreachable";
+});
+const invokeParent = createWorkflow(async (context) => {
+  await context.run("before", () => once(context, "before"));
+  const answer = await context.invoke("call-child", {
+    workflow: context.requestPayload.child === "failing" ? invokeFailing : invokeChild,
+    body: { text: "from the parent ✓" },
+    headers: { "x-invoked": "inv-1" },
+    retries: 0,
+  });
+  await context.run("after", () => once(context, "after"));
+  return answer;
+});
+const invokeMany = serveMany(
+  { parent: invokeParent, child: invokeChild, failing: invokeFailing },
+  options,
+).POST;
+for (const id of ["parent", "child", "failing"]) handlers[`/invoke/${id}`] = invokeMany;
 
 async function toRequest(req) {
   const chunks = [];

@@ -1,13 +1,14 @@
 -- Retries exhausted (or a non-retryable answer): dead-letter the message, free its gate slot.
 -- KEYS: gate wait message run steps members messages...
--- ARGV: consumer entry_id message_id last_response extra retention_ms dlq_suffix own_callbacks fails_run run_retention_ms messages...
+-- ARGV: consumer entry_id message_id last_response extra retention_ms dlq_suffix own_callbacks fails_run failure_callback run_retention_ms messages...
 -- ARG.extra is the ERROR event's own fields; ARG.dlq_suffix ends the public DLQ id (the
 -- partition, since stream ids repeat across partitions); the tail's first ARG.own_callbacks
 -- are the message's callback and failure callback (create_messages). The message hash stays
 -- (with a TTL) because DLQ listings read it.
 -- A workflow step (ARG.fails_run = '1') fails its run here too, which lives in this
 -- partition (KEY.run, KEY.steps, KEY.members): if the run is still running, it ends
--- RUN_FAILED and the rest of the tail, the run's failure callback, is created. So no crash
+-- RUN_FAILED and the rest of the tail is created: the run's failure callback (first, when
+-- ARG.failure_callback = '1') and its invoker's report. So no crash
 -- can leave the step dead-lettered and its run running (docs/workflow.md).
 -- Returns the public DLQ id, or 'gone', 'stolen' or 'cancelled' (settle_attempt in partition.lua).
 local key, message_id = KEY.message, ARG.message_id
@@ -25,7 +26,7 @@ if ARG.fails_run == '1'
   -- The entry that failed the run, and its failure callback: the workflow DLQ's
   -- failureCallbackInfo and retryFailureFunction read them (broker/queue/workflow_dlq.py).
   redis.call('HSET', KEY.run, 'fdlq', dlq_id)
-  if create_messages(dlq_id, nil, own) > 0 then
+  if create_messages(dlq_id, nil, own) > 0 and ARG.failure_callback == '1' then
     redis.call('HSET', KEY.run, 'fcb', ARGV[ARG_TAIL + 7 * own])
   end
 end
