@@ -21,8 +21,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
+import structlog
 
 from broker.errors import BadRequest
+from broker.metrics import WORKFLOW_RUNS_STARTED, count_run_finished
 from broker.queue import scripts
 from broker.queue.cancel import cancel_message
 from broker.queue.connection import Connection
@@ -42,6 +44,7 @@ SUCCESS = "RUN_SUCCESS"
 FAILED = "RUN_FAILED"
 CANCELED = "RUN_CANCELED"
 ENDED_ERROR = "can not append to a cancelled workflow"
+log = structlog.get_logger()
 NOT_A_WORKFLOW = (
     "detected a non-workflow destination for trigger/invoke. make sure you are sending the "
     "request to the correct endpoint"
@@ -143,7 +146,11 @@ async def trigger(conn: Connection, draft: Draft, headers: WorkflowHeaders) -> s
     created_new, message_id = await conn.scripts.call(
         scripts.WORKFLOW_TRIGGER, home, keys, args, *messages_tail([first])
     )
-    return None if created_new else message_id.decode()
+    if not created_new:
+        return str(message_id.decode())
+    WORKFLOW_RUNS_STARTED.inc()
+    log.info("workflow.run_started", workflow_run_id=run_id, message_id=env.id)
+    return None
 
 
 def _config(env: Envelope) -> RunConfig:
@@ -371,7 +378,14 @@ async def end(
     )
     if members is None:
         return None
+    ended(run_id, state, error)
     return [member.decode() for member in members]
+
+
+def ended(run_id: str, state: str, error: str = "") -> None:
+    """Log and count a run that just ended (here, or in a step's dead-letter settle)."""
+    count_run_finished(state)
+    log.info("workflow.run_ended", workflow_run_id=run_id, state=state, error=error or None)
 
 
 async def cancel(conn: Connection, run_id: str) -> bool:

@@ -9,7 +9,8 @@
 -- partition (KEY.run, KEY.steps, KEY.members): if the run is still running, it ends
 -- RUN_FAILED and the rest of the tail, the run's failure callback, is created. So no crash
 -- can leave the step dead-lettered and its run running (docs/workflow.md).
--- Returns the public DLQ id, or 'gone', 'stolen' or 'cancelled' (settle_attempt in partition.lua).
+-- Returns the public DLQ id ({dlq id, 'RUN_FAILED'} when that also ended the step's run), or
+-- 'gone', 'stolen' or 'cancelled' (settle_attempt in partition.lua).
 local key, message_id = KEY.message, ARG.message_id
 local refused, h = settle_attempt()
 if refused then return refused end
@@ -23,5 +24,6 @@ create_messages(dlq_id, nil, 0, own)
 if ARG.fails_run == '1'
     and end_run(KEY.run, KEY.steps, KEY.members, 'RUN_FAILED', ARG.run_retention_ms) then
   create_messages(dlq_id, nil, own)
+  return {dlq_id, 'RUN_FAILED'}
 end
 return dlq_id
