@@ -65,6 +65,9 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
     parallelism: int | None = None
     rate: int | None = None
     period: int | None = None
+    # The trigger's client address as the ingress saw it (aiohttp's `request.remote`: the
+    # TCP peer, a proxy's address behind one); "" for runs recorded before it was kept.
+    caller_ip: str = ""
 
 
 class RawStep(msgspec.Struct, frozen=True, rename="camel"):
@@ -167,6 +170,7 @@ def _config(env: Envelope) -> RunConfig:
         parallelism=env.parallelism,
         rate=env.rate,
         period=env.period,
+        caller_ip=env.caller_ip,
     )
 
 
@@ -394,8 +398,10 @@ async def cancel(conn: Connection, run_id: str) -> bool:
     members = await end(conn, run_id, CANCELED)
     if members is None:
         return False
-    for message_id in members:
-        await cancel_message(conn, message_id)
+    cancelled = [m for m in members if await cancel_message(conn, m)]
+    if cancelled:  # a cancelled message is deleted: the run keeps their ids for the logs
+        run_key = (await partition_of_run(conn, run_id)).workflow_run(run_id)["run"]
+        await conn.redis.hset(run_key, "cxl", _json.encode(cancelled))
     return True
 
 

@@ -8,7 +8,8 @@
 -- A workflow step (ARG.fails_run = '1') fails its run here too, which lives in this
 -- partition (KEY.run, KEY.steps, KEY.members): if the run is still running, it ends
 -- RUN_FAILED and the rest of the tail, the run's failure callback, is created. So no crash
--- can leave the step dead-lettered and its run running (docs/workflow.md).
+-- can leave the step dead-lettered and its run running (docs/workflow.md). The run records
+-- the DLQ id (`dlq`), the failed step (`fstep`) and its failure callback (`fcb`) for the logs.
 -- Returns the public DLQ id ({dlq id, 'RUN_FAILED'} when that also ended the step's run), or
 -- 'gone', 'stolen' or 'cancelled' (settle_attempt in partition.lua).
 local key, message_id = KEY.message, ARG.message_id
@@ -23,7 +24,10 @@ local own = tonumber(ARG.own_callbacks)
 create_messages(dlq_id, nil, 0, own)
 if ARG.fails_run == '1'
     and end_run(KEY.run, KEY.steps, KEY.members, 'RUN_FAILED', ARG.run_retention_ms) then
-  create_messages(dlq_id, nil, own)
+  redis.call('HSET', KEY.run, 'dlq', dlq_id, 'fstep', message_id)
+  if create_messages(dlq_id, nil, own) > 0 then
+    redis.call('HSET', KEY.run, 'fcb', ARGV[ARG_TAIL + 7 * own])
+  end
   return {dlq_id, 'RUN_FAILED'}
 end
 return dlq_id
