@@ -95,6 +95,34 @@ async def test_metrics_and_log_lines_follow_runs_to_each_end(
     }
 
 
+async def test_two_parallel_steps_failing_fail_their_run_once(
+    hookstream: Hookstream, app: App
+) -> None:
+    """Promise.all of two throwing steps with retries 0: the run is counted RUN_FAILED once
+    and its failure function runs once, however many of the two were dead-lettered."""
+    before = await _metrics(hookstream)
+    run_id = await app.trigger("/twofail", retries=0)
+    await run_in(hookstream, run_id, "RUN_FAILED")
+    await eventually(lambda: _failure_ran(app, run_id), RUN_TIMEOUT)
+
+    async def both_settled() -> bool:
+        return not _next_in_progress(await _run(hookstream, run_id))
+
+    await eventually(both_settled, RUN_TIMEOUT)
+    grown = _grown(before, await _metrics(hookstream))
+    assert grown[FINISHED, "RUN_FAILED"] == 1
+    assert (FINISHED, "RUN_SUCCESS") not in grown
+    assert len((await app.stats(run_id))["failures"]) == 1
+    _, dlq = await api(hookstream, "GET", "/v2/dlq")
+    dead = [m for m in dlq["messages"] if m["workflowRunId"] == run_id]
+    assert 1 <= len(dead) <= 2
+    assert grown[STEPS, "http_error"] == len(dead)
+
+
+def _next_in_progress(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in _next(run) if s["state"] in ("STEP_PROGRESS", "STEP_RETRY")]
+
+
 async def _failure_ran(app: App, run_id: str) -> bool:
     return bool((await app.stats(run_id))["failures"])
 
