@@ -24,7 +24,7 @@ from broker.queue.queues import QueueInfo
 from broker.queue.schedules import StoredSchedule
 from broker.queue.store import StoredMessage
 from broker.queue.topics import UrlGroup
-from broker.queue.workflow_progress import Progress
+from broker.queue.workflow_progress import Pending, Progress
 from broker.queue.workflow_runs import Run
 
 _json = msgspec.json.Encoder()
@@ -285,22 +285,24 @@ _CALLBACK_STATES = {
 
 
 def _next_steps(run: Run, progress: Progress) -> list[api.NextStepLog]:
-    steps = []
-    for pending in progress.pending:
-        stored = pending.stored
-        if stored is None:
-            steps.append(api.NextStepLog(
-                message_id=pending.message_id, state="STEP_CANCELED",
-                retries=run.config.retries, retry_delay=run.config.retry_delay,
-            ))  # fmt: skip
-            continue
-        steps.append(api.NextStepLog(
-            message_id=pending.message_id,
-            state=_NEXT_STATES.get(State(stored.state), "STEP_PROGRESS"),
-            retries=stored.envelope.retries, retry_delay=stored.envelope.retry_delay,
-            errors=_errors(stored),
-        ))  # fmt: skip
-    return steps
+    return [_next_step(run, pending) for pending in progress.pending]
+
+
+def _next_step(run: Run, pending: Pending) -> api.NextStepLog:
+    """A message under way, or one the run's cancel removed (its record went with it: the
+    run's retries are the ones it had)."""
+    stored = pending.stored
+    if stored is None:
+        return api.NextStepLog(
+            message_id=pending.message_id, state="STEP_CANCELED",
+            retries=run.config.retries, retry_delay=run.config.retry_delay,
+        )  # fmt: skip
+    return api.NextStepLog(
+        message_id=pending.message_id,
+        state=_NEXT_STATES.get(State(stored.state), "STEP_PROGRESS"),
+        retries=stored.envelope.retries, retry_delay=stored.envelope.retry_delay,
+        errors=_errors(stored),
+    )  # fmt: skip
 
 
 def _errors(stored: StoredMessage | None) -> list[api.StepError] | None:
