@@ -267,7 +267,8 @@ def build() -> dict[str, Any]:
     return {
         "uid": UID,
         "title": "hookstream",
-        "description": "hookstream: publishing, delivery, backlog, dead letters, scheduler, API.",
+        "description": "hookstream: publishing, delivery, backlog, dead letters, scheduler, API, "
+        "workflow runs.",
         "tags": ["hookstream", "queue", "webhooks"],
         "editable": False,  # provisioned from code: edit deploy/grafana/generate.py
         "schemaVersion": 39,
