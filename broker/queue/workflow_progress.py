@@ -9,6 +9,8 @@ whose hashes are deleted with the cancel).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,9 @@ from broker.queue.workflow_runs import CANCELED, FAILED, RUNNING, Run, partition
 NEXT_WINDOW = 64
 """The newest raw steps of a run whose messages are looked at for the `next` group: a run's
 messages under way are its newest (a parallel group of up to this many steps included)."""
+
+PAGE_CONCURRENCY = 16
+"""Runs of one logs page whose progress is read at once."""
 
 _ids = msgspec.json.Decoder(list[str])
 
@@ -45,6 +50,16 @@ class Progress:
     failed_step: StoredMessage | None = None
     failure_id: str | None = None
     failure: StoredMessage | None = None
+
+
+async def progress_of_page(conn: Connection, runs: Sequence[Run]) -> list[Progress]:
+    """The progress of each run of a logs page, PAGE_CONCURRENCY runs at a time: each is a
+    few round trips, and a page must not take every connection of the pool."""
+    found: list[Progress] = []
+    for start in range(0, len(runs), PAGE_CONCURRENCY):
+        chunk = runs[start : start + PAGE_CONCURRENCY]
+        found += await asyncio.gather(*(progress(conn, run) for run in chunk))
+    return found
 
 
 async def progress(conn: Connection, run: Run) -> Progress:

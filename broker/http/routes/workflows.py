@@ -205,9 +205,8 @@ async def list_runs(request: web.Request) -> web.Response:
         page = _Page([run] if run is not None and wanted(run) else [], None)
     else:
         page = await _scan(conn, _cursor(query.get("cursor")), count, wanted)
-    runs = [
-        workflow_run_view(run, await workflow_progress.progress(conn, run)) for run in page.runs
-    ]
+    progress = await workflow_progress.progress_of_page(conn, page.runs)
+    runs = [workflow_run_view(run, shown) for run, shown in zip(page.runs, progress, strict=True)]
     return respond({"runs": runs, **({"cursor": page.cursor} if page.cursor else {})})
 
 
