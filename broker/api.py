@@ -251,6 +251,12 @@ class StepLog(Shape, frozen=True, kw_only=True):
     concurrent: int
     state: str
     out: str | None = None
+    # When its message was published (ms), and the retries its delivery has.
+    created_at: int
+    retries: int
+    retry_delay: str | None = None
+    sleep_for: Any = None  # seconds, or a duration string, as the SDK sent it
+    sleep_until: int | None = None
 
 
 class StepLogGroup(Shape, frozen=True, kw_only=True):
@@ -268,6 +274,45 @@ class WorkflowInvoker(Shape, frozen=True, kw_only=True):
     workflow_run_created_at: int
 
 
+class StepError(Shape, frozen=True, kw_only=True):
+    """The last failed attempt of a run's message (hookstream keeps no time of it)."""
+
+    error: str
+    body: str
+    headers: dict[str, list[str]]
+    status: int
+
+
+class NextStepLog(Shape, frozen=True, kw_only=True):
+    """A run's message under way: waiting, in flight, retrying, dead-lettered, cancelled."""
+
+    message_id: str
+    state: str  # STEP_PROGRESS | STEP_RETRY | STEP_FAILED | STEP_CANCELED
+    retries: int
+    retry_delay: str | None = None
+    errors: list[StepError] | None = None
+
+
+class NextStepLogGroup(Shape, frozen=True, kw_only=True):
+    """The `next` group of the logs: the run's messages not delivered yet."""
+
+    type: str  # "next"
+    steps: list[NextStepLog]
+
+
+class FailureFunctionLog(Shape, frozen=True, kw_only=True):
+    """The failure callback a failed step created (`failureFunction` of the SDK's logs)."""
+
+    message_id: str
+    url: str
+    state: str  # CALLBACK_INPROGRESS | CALLBACK_SUCCESS | CALLBACK_FAIL | CALLBACK_CANCELED
+    fail_headers: dict[str, list[str]]
+    fail_status: int
+    fail_response: str
+    dlq_id: str
+    errors: list[StepError] | None = None
+
+
 class WorkflowRun(Shape, frozen=True, kw_only=True):
     """A workflow run (`WorkflowRunLog` of @upstash/workflow, `WorkflowRun` in the OpenAPI)."""
 
@@ -280,8 +325,10 @@ class WorkflowRun(Shape, frozen=True, kw_only=True):
     # Why hookstream failed the run itself (a trigger that reached no workflow app).
     workflow_run_error: str | None = None
     label: str | None = None
-    steps: list[StepLogGroup] = []
+    steps: list[StepLogGroup | NextStepLogGroup] = []
     invoker: WorkflowInvoker | None = None
+    failure_function: FailureFunctionLog | None = None
+    dlq_id: str | None = None
 
 
 def callback_fields(callback: CallbackSpec | None, failure: CallbackSpec | None) -> dict[str, Any]:

@@ -99,11 +99,32 @@ SCHEDULE_FIRE_DELAY = Histogram(
     registry=None,
 )
 
+# Workflow runs (docs/workflow.md). The state label is one of the three final run states, the
+# outcome one of the delivery outcomes: never a run id or a workflow URL.
+WORKFLOW_RUNS_STARTED = Counter(
+    "hookstream_workflow_runs_started", "Workflow runs created by a trigger", registry=None
+)
+WORKFLOW_RUNS_FINISHED = Counter(
+    "hookstream_workflow_runs_finished",
+    "Workflow runs ended, by final state (RUN_SUCCESS, RUN_FAILED, RUN_CANCELED)",
+    ["state"],
+    registry=None,
+)
+WORKFLOW_STEP_DELIVERIES = Counter(
+    "hookstream_workflow_step_deliveries",
+    "Delivery attempts of workflow steps to their app, by outcome",
+    ["outcome"],
+    registry=None,
+)
+
 _ROLE_METRICS: dict[str, tuple[Collector, ...]] = {
-    "ingress": (HTTP_REQUESTS, HTTP_DURATION, PUBLISHED),
+    "ingress": (
+        HTTP_REQUESTS, HTTP_DURATION, PUBLISHED, WORKFLOW_RUNS_STARTED, WORKFLOW_RUNS_FINISHED,
+    ),
     "worker": (
         PUBLISHED, DELIVERIES, DELIVERY_DURATION, DELIVERY_WAIT, RETRIES, DEAD_LETTERED,
         INFLIGHT, CONCURRENCY, STREAM_LAG, STREAM_PENDING, OLDEST_PENDING_AGE, DELAYED, DLQ_SIZE,
+        WORKFLOW_RUNS_FINISHED, WORKFLOW_STEP_DELIVERIES,
     ),
     "scheduler": (PUBLISHED, SCHEDULER_LAST_TICK, SCHEDULE_FIRES, SCHEDULE_FIRE_DELAY),
 }  # fmt: skip
@@ -172,3 +193,23 @@ def count_delivery(outcome: str, status: int) -> None:
     """One delivery attempt in DELIVERIES. The labelled child is looked up once per
     (outcome, status class), a bounded set, not once per delivery (a lock and a dict)."""
     _delivery_child(outcome, status_class(status)).inc()
+
+
+@functools.cache
+def _run_finished_child(state: str) -> Counter:
+    return WORKFLOW_RUNS_FINISHED.labels(state)
+
+
+def count_run_finished(state: str) -> None:
+    """One workflow run that ended in `state` (RUN_SUCCESS, RUN_FAILED or RUN_CANCELED)."""
+    _run_finished_child(state).inc()
+
+
+@functools.cache
+def _step_delivery_child(outcome: str) -> Counter:
+    return WORKFLOW_STEP_DELIVERIES.labels(outcome)
+
+
+def count_step_delivery(outcome: str) -> None:
+    """One delivery attempt of a workflow step, by the outcome DELIVERIES counts it under."""
+    _step_delivery_child(outcome).inc()

@@ -5,6 +5,7 @@ no retry, dead letter or callback."""
 from __future__ import annotations
 
 from broker.metrics import DEAD_LETTERED, RETRIES, count_published
+from broker.queue import workflow_runs
 from broker.queue.consumer import Attempt, Consumer, Settled, SettleResult
 from workers import workflow
 from workers.callbacks import attempt_callback, failure_callback
@@ -24,6 +25,8 @@ async def settle(consumer: Consumer, attempt: Attempt, outcome: Outcome) -> Sett
             callbacks += failure_callback(env, body, attempts, response)
             run = await workflow.run_failure(consumer, attempt, response)  # None unless a step
             settled = await consumer.settle_failed(attempt, response, callbacks, run_failure=run)
+            if settled.run_failed and env.workflow_run_id is not None:
+                workflow_runs.ended(env.workflow_run_id, workflow_runs.FAILED, "step failed")
     _count(settled, outcome, len(callbacks))
     return settled
 

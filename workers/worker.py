@@ -25,6 +25,7 @@ from broker.metrics import (
     INFLIGHT,
     SCRAPE_HOOKS,
     count_delivery,
+    count_step_delivery,
 )
 from broker.queue.backlog import trim_retention
 from broker.queue.connection import Connection
@@ -336,7 +337,10 @@ class Worker:
             DELIVERY_WAIT.observe(max(0.0, started - envelope.not_before / 1000))
         response = await self._send(attempt)
         DELIVERY_DURATION.observe(time.time() - started)
-        count_delivery(_outcome_label(response), response.status)
+        outcome = _outcome_label(response)
+        count_delivery(outcome, response.status)
+        if envelope.workflow_call_type == "step":  # a step of a run, to its workflow app
+            count_step_delivery(outcome)
         return await self._decide(attempt, response)
 
     async def _send(self, attempt: Attempt) -> Response:

@@ -36,7 +36,7 @@ statuses (broker/http/middleware.py STATUS, limits.py, rate limits, an unknown m
 PAGING = ("cursor", "count")
 LISTING = (*PAGING, "order", "fromDate", "toDate", "trimBody", *FILTER_KEYS)
 WORKFLOW_LOGS = ("groupBy", "workflowRunId", "workflowUrl", "state", "label", "fromDate", "toDate",
-                 *PAGING)  # fmt: skip
+                 "callerIp", *PAGING)  # fmt: skip
 WORKFLOW_DLQ = ("workflowRunId", "workflowUrl", "workflowCreatedAt", "failureFunctionState",
                 "label", "flowControlKey", "fromDate", "toDate", *PAGING)  # fmt: skip
 
@@ -141,7 +141,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/v2/workflows/runs"): Op(
         "Cancel workflow runs by ids or filter", answer=dict[str, int],
         query=("workflowRunIds", "workflowUrl", "workflowUrlExactMatch", "label", "fromDate",
-               "toDate", "flowControlKey", *PAGING),
+               "toDate", "flowControlKey", "callerIp", *PAGING),
     ),
     ("GET", "/v2/workflows/events"): Op("List workflow runs", query=WORKFLOW_LOGS),
     ("GET", "/v2/workflows/logs"): Op("List workflow runs (newer name)", query=WORKFLOW_LOGS),

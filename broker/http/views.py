@@ -18,12 +18,14 @@ from broker import api
 from broker.api import callback_fields, flow_control_fields, from_envelope, label_fields
 from broker.queue.events import StoredEvent
 from broker.queue.flow_control import FlowControlInfo
-from broker.queue.model import Envelope, Response
+from broker.queue.keys import tick_of
+from broker.queue.model import Envelope, Response, State
 from broker.queue.queues import QueueInfo
 from broker.queue.schedules import StoredSchedule
 from broker.queue.store import StoredMessage
 from broker.queue.topics import UrlGroup
 from broker.queue.workflow_link import Invoker
+from broker.queue.workflow_progress import Pending, Progress
 from broker.queue.workflow_runs import Run
 
 _json = msgspec.json.Encoder()
@@ -190,27 +192,38 @@ class _SdkStep(msgspec.Struct, frozen=True, rename="camel"):
     step_type: str = ""
     out: Any = None
     concurrent: int = 1
+    sleep_for: Any = None
+    sleep_until: int | None = None
 
 
 _sdk_step = msgspec.json.Decoder(_SdkStep)
 
 
-def workflow_run_view(run: Run) -> api.WorkflowRun:
+def workflow_run_view(run: Run, progress: Progress | None = None) -> api.WorkflowRun:
     """A run with its finished steps: the initial payload, then each result step (plan
-    steps, stepId 0, only announce work), parallel results grouped."""
-    groups: list[api.StepLogGroup] = []
+    steps, stepId 0, only announce work), parallel results grouped; with its `progress`,
+    the `next` group of its messages under way and its failure callback."""
+    groups: list[api.StepLogGroup | api.NextStepLogGroup] = []
     for index, raw in enumerate(run.steps):
         if raw.call_type != "step":
             continue
         body = base64.b64decode(raw.body)
-        log = _step_log(raw.message_id, body) if index else _initial_log(raw.message_id, body)
+        timing = _step_timing(run, raw.message_id)
+        log = (
+            _step_log(raw.message_id, body, timing)
+            if index
+            else _initial_log(raw.message_id, body, timing)
+        )
         if log is None:
             continue
-        if log.concurrent > 1 and groups and groups[-1].type == "parallel":
-            groups[-1].steps.append(log)
+        last = groups[-1] if groups else None
+        if log.concurrent > 1 and isinstance(last, api.StepLogGroup) and last.type == "parallel":
+            last.steps.append(log)
             continue
         kind = "parallel" if log.concurrent > 1 else "sequential"
         groups.append(api.StepLogGroup(type=kind, steps=[log]))
+    if progress is not None and progress.pending:
+        groups.append(api.NextStepLogGroup(type="next", steps=_next_steps(run, progress)))
     return api.WorkflowRun(
         workflow_run_id=run.run_id,
         workflow_url=run.config.url,
@@ -222,6 +235,8 @@ def workflow_run_view(run: Run) -> api.WorkflowRun:
         label=run.config.labels[0] if run.config.labels else None,
         steps=groups,
         invoker=_invoker(run.config.invoker),
+        failure_function=_failure_function(run, progress) if progress else None,
+        dlq_id=progress.dlq_id if progress else None,
     )
 
 
@@ -235,15 +250,26 @@ def _invoker(invoker: Invoker | None) -> api.WorkflowInvoker | None:
     )
 
 
-def _initial_log(message_id: str, body: bytes) -> api.StepLog:
+def _step_timing(run: Run, message_id: str) -> dict[str, Any]:
+    """A step's creation time (the time part of its message id, made when it was published)
+    and the retries it inherits from the trigger."""
+    try:
+        created = tick_of(message_id)
+    except (ValueError, IndexError):
+        created = run.created_at
+    return {"created_at": created, "retries": run.config.retries,
+            "retry_delay": run.config.retry_delay}  # fmt: skip
+
+
+def _initial_log(message_id: str, body: bytes, timing: dict[str, Any]) -> api.StepLog:
     out = body.decode(errors="replace")
     return api.StepLog(
         step_id=0, step_name="init", step_type="Initial", call_type="step",
-        message_id=message_id, concurrent=1, state="STEP_SUCCESS", out=out,
+        message_id=message_id, concurrent=1, state="STEP_SUCCESS", out=out, **timing,
     )  # fmt: skip
 
 
-def _step_log(message_id: str, body: bytes) -> api.StepLog | None:
+def _step_log(message_id: str, body: bytes, timing: dict[str, Any]) -> api.StepLog | None:
     try:
         step = _sdk_step.decode(body)
     except msgspec.DecodeError:
@@ -255,4 +281,80 @@ def _step_log(message_id: str, body: bytes) -> api.StepLog | None:
         step_id=step.step_id, step_name=step.step_name, step_type=step.step_type,
         call_type="step", message_id=message_id, concurrent=step.concurrent,
         state="STEP_SUCCESS", out=out if not isinstance(out, bytes) else out.decode(),
+        sleep_for=step.sleep_for, sleep_until=step.sleep_until, **timing,
     )  # fmt: skip
+
+
+# A run's message under way → its `next` state; a cancelled one's record is gone.
+_NEXT_STATES = {
+    State.CREATED: "STEP_PROGRESS", State.ACTIVE: "STEP_PROGRESS", State.RETRY: "STEP_RETRY",
+    State.ERROR: "STEP_RETRY", State.FAILED: "STEP_FAILED", State.CANCEL_REQUESTED: "STEP_CANCELED",
+}  # fmt: skip
+_CALLBACK_STATES = {
+    State.DELIVERED: "CALLBACK_SUCCESS", State.FAILED: "CALLBACK_FAIL",
+    State.CANCEL_REQUESTED: "CALLBACK_CANCELED",
+}  # fmt: skip
+
+
+def _next_steps(run: Run, progress: Progress) -> list[api.NextStepLog]:
+    return [_next_step(run, pending) for pending in progress.pending]
+
+
+def _next_step(run: Run, pending: Pending) -> api.NextStepLog:
+    """A message under way, or one the run's cancel removed (its record went with it: the
+    run's retries are the ones it had)."""
+    stored = pending.stored
+    if stored is None:
+        return api.NextStepLog(
+            message_id=pending.message_id, state="STEP_CANCELED",
+            retries=run.config.retries, retry_delay=run.config.retry_delay,
+        )  # fmt: skip
+    return api.NextStepLog(
+        message_id=pending.message_id,
+        state=_NEXT_STATES.get(State(stored.state), "STEP_PROGRESS"),
+        retries=stored.envelope.retries, retry_delay=stored.envelope.retry_delay,
+        errors=_errors(stored),
+    )  # fmt: skip
+
+
+def _errors(stored: StoredMessage | None) -> list[api.StepError] | None:
+    """The last failed attempt's answer, when the message has had one."""
+    response = stored.last_response if stored is not None else None
+    if response is None or stored is None or stored.state not in (State.RETRY, State.FAILED):
+        return None
+    return [_step_error(response)]
+
+
+def _step_error(response: Response) -> api.StepError:
+    return api.StepError(
+        error=response.error or f"HTTP {response.status}",
+        body=response.body.decode(errors="replace"),
+        headers=response.headers,
+        status=response.status,
+    )
+
+
+def _failure_function(run: Run, progress: Progress) -> api.FailureFunctionLog | None:
+    """The failure callback of a run that a dead-lettered step failed, if it has one; its
+    state from its record (kept HOOKSTREAM_DELIVERED_RETENTION once delivered; a record
+    gone after that counts as delivered)."""
+    spec = run.config.failure_callback
+    if progress.failure_id is None or spec is None:
+        return None
+    failure, failed = progress.failure, progress.failed_step
+    answer = failed.last_response if failed is not None else None
+    state = (
+        _CALLBACK_STATES.get(State(failure.state), "CALLBACK_INPROGRESS")
+        if failure
+        else "CALLBACK_SUCCESS"
+    )
+    return api.FailureFunctionLog(
+        message_id=progress.failure_id,
+        url=spec.url,
+        state=state,
+        fail_headers=answer.headers if answer else {},
+        fail_status=answer.status if answer else 0,
+        fail_response=answer.body.decode(errors="replace") if answer else "",
+        dlq_id=progress.dlq_id or "",
+        errors=_errors(failure),
+    )

@@ -79,10 +79,12 @@ class SettleResult(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """A settle's result, with the public DLQ id when the message was dead-lettered."""
+    """A settle's result, with the public DLQ id when the message was dead-lettered, and
+    whether that dead letter ended its workflow run (RUN_FAILED)."""
 
     result: SettleResult
     dlq_id: str | None = None
+    run_failed: bool = False
 
 
 def _error_extra(response: Response) -> bytes:
@@ -266,6 +268,8 @@ class Consumer:
             args | outcome_args,
             *messages_tail(callbacks),
         )
+        if isinstance(reply, list):  # settle_failed.lua: {dlq id, 'RUN_FAILED'}
+            return Settled(SettleResult.DEAD_LETTERED, dlq_id=reply[0].decode(), run_failed=True)
         return _settled(reply.decode() if isinstance(reply, bytes) else str(reply))
 
 

@@ -37,6 +37,16 @@ async def load_message(redis: Client, message_id: str) -> StoredMessage | None:
     return _stored(await redis.hmget(key, *_FIELDS))
 
 
+async def load_messages(redis: Client, message_ids: Sequence[str]) -> list[StoredMessage | None]:
+    """The messages with these ids (ids we issued), None for each unknown or expired one,
+    in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for message_id in message_ids:
+            pipe.hmget(keys_for(message_id).message(message_id), *_FIELDS)
+        replies: list[Any] = await pipe.execute()
+    return [_stored(fields) for fields in replies]
+
+
 async def scan_messages(
     redis: Client, partitions: Sequence[PartitionKeys]
 ) -> AsyncIterator[StoredMessage]:

@@ -21,8 +21,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
+import structlog
 
 from broker.errors import BadRequest
+from broker.metrics import WORKFLOW_RUNS_STARTED, count_run_finished
 from broker.queue import scripts
 from broker.queue.cancel import cancel_message
 from broker.queue.connection import Connection
@@ -43,6 +45,7 @@ SUCCESS = "RUN_SUCCESS"
 FAILED = "RUN_FAILED"
 CANCELED = "RUN_CANCELED"
 ENDED_ERROR = "can not append to a cancelled workflow"
+log = structlog.get_logger()
 NOT_A_WORKFLOW = (
     "detected a non-workflow destination for trigger/invoke. make sure you are sending the "
     "request to the correct endpoint"
@@ -65,6 +68,9 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
     period: int | None = None
     # The run that invoked this one (context.invoke), which gets this run's end.
     invoker: Invoker | None = None
+    # The trigger's client address as the ingress saw it (aiohttp's `request.remote`: the
+    # TCP peer, a proxy's address behind one); "" for runs recorded before it was kept.
+    caller_ip: str = ""
 
 
 class RawStep(msgspec.Struct, frozen=True, rename="camel"):
@@ -149,7 +155,11 @@ async def trigger(
     created_new, message_id = await conn.scripts.call(
         scripts.WORKFLOW_TRIGGER, home, keys, args, *messages_tail([first])
     )
-    return None if created_new else message_id.decode()
+    if not created_new:
+        return str(message_id.decode())
+    WORKFLOW_RUNS_STARTED.inc()
+    log.info("workflow.run_started", workflow_run_id=run_id, message_id=env.id)
+    return None
 
 
 def _config(env: Envelope, invoker: Invoker | None) -> RunConfig:
@@ -167,6 +177,7 @@ def _config(env: Envelope, invoker: Invoker | None) -> RunConfig:
         rate=env.rate,
         period=env.period,
         invoker=invoker,
+        caller_ip=env.caller_ip,
     )
 
 
@@ -383,6 +394,7 @@ async def end(
     )
     if members is None:
         return None
+    ended(run_id, state, error)
     return [member.decode() for member in members]
 
 
@@ -400,14 +412,22 @@ async def invoke_reports(
     return (report_draft(partition, run_id, invoker, state, raw[: conn.settings.max_body_bytes]),)
 
 
+def ended(run_id: str, state: str, error: str = "") -> None:
+    """Log and count a run that just ended (here, or in a step's dead-letter settle)."""
+    count_run_finished(state)
+    log.info("workflow.run_ended", workflow_run_id=run_id, state=state, error=error or None)
+
+
 async def cancel(conn: Connection, run_id: str) -> bool:
     """RUN_CANCELED, and none of its waiting or delayed messages is delivered (in-flight ones
     end cancelled at settle, through the message cancel every bulk action uses)."""
     members = await end(conn, run_id, CANCELED)
     if members is None:
         return False
-    for message_id in members:
-        await cancel_message(conn, message_id)
+    cancelled = [m for m in members if await cancel_message(conn, m)]
+    if cancelled:  # a cancelled message is deleted: the run keeps their ids for the logs
+        run_key = (await partition_of_run(conn, run_id)).workflow_run(run_id)["run"]
+        await conn.redis.hset(run_key, "cxl", _json.encode(cancelled))
     return True
 
 

@@ -81,6 +81,10 @@ DELIVERIES = "hookstream_deliveries_total"
 HTTP = "hookstream_http_requests_total"
 RETRIES, FIRES = "hookstream_delivery_retries_total", "hookstream_schedule_fires_total"
 INFLIGHT = "hookstream_worker_inflight_deliveries"
+RUNS_STARTED, RUNS_FINISHED = (
+    "hookstream_workflow_runs_started_total", "hookstream_workflow_runs_finished_total",
+)  # fmt: skip
+STEP_DELIVERIES = "hookstream_workflow_step_deliveries_total"
 WORKER_ROLE, SCHEDULER_ROLE = 'role="worker"', 'role="scheduler"'
 SUCCESS, CODE_5XX, CODE_4XX = 'outcome="success"', 'code=~"5.."', 'code=~"4.."'
 # Every role exports the last-tick gauge (0 when it never ticked): keep the schedulers' only.
@@ -199,6 +203,20 @@ ROWS: list[tuple[str, list[Panel]]] = [
               target(quantile(0.99, "hookstream_http_request_duration_seconds", "le, route"),
                      "{{route}}")),
     ]),
+    ("Workflows", [
+        panel("Workflow runs started",
+              "Upstash Workflow runs created per second by a trigger (a repeated run id "
+              "creates none).", "ops",
+              target(f"sum by (job) ({rate(RUNS_STARTED)})", "{{job}}")),
+        panel("Workflow runs finished by state",
+              "Runs ended per second: RUN_SUCCESS (the app returned), RUN_FAILED (a step ran "
+              "out of retries, or the trigger reached no workflow app), RUN_CANCELED.", "ops",
+              target(f"sum by (state) ({rate(RUNS_FINISHED)})", "{{state}}")),
+        panel("Workflow step deliveries by outcome",
+              "Delivery attempts of workflow steps to their app per second, by outcome. The "
+              "calls of context.call to third parties are ordinary deliveries.", "mps",
+              target(f"sum by (outcome) ({rate(STEP_DELIVERIES)})", "{{outcome}}")),
+    ]),
 ]
 # fmt: on
 
@@ -249,7 +267,8 @@ def build() -> dict[str, Any]:
     return {
         "uid": UID,
         "title": "hookstream",
-        "description": "hookstream: publishing, delivery, backlog, dead letters, scheduler, API.",
+        "description": "hookstream: publishing, delivery, backlog, dead letters, scheduler, API, "
+        "workflow runs.",
         "tags": ["hookstream", "queue", "webhooks"],
         "editable": False,  # provisioned from code: edit deploy/grafana/generate.py
         "schemaVersion": 39,

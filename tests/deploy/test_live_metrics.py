@@ -3,7 +3,8 @@
 One stack per module, about 15 s: an embedded Redis, `hookstream ingress`, `hookstream worker` and
 `hookstream scheduler` as subprocesses, a local HTTP sink, and a
 publisher thread that keeps messages flowing (successes, a retry and a dead letter every
-cycle, unauthorised calls for 4xx). Then:
+cycle, unauthorised calls for 4xx, and a workflow run that the sink, playing the app, ends
+with the SDK's finishing call). Then:
 
 - `promtool check metrics` on each role's /metrics, and the exposition against the metric
   catalogue (tests/deploy/metrics.yaml): names, types, label names, buckets;
@@ -51,6 +52,7 @@ from broker.redis_server import EmbeddedServer, free_port, stop_process
 JOB_PREFIX = "hookstream-"  # the chart's job label is <fullname>-<role>
 RATE_INTERVAL = "15s"  # $__rate_interval: >= 4 scrape intervals of 1 s
 SINK_FAIL = "/fail"  # the sink answers 500 here, 200 everywhere else
+SINK_WORKFLOW = "/wf"  # a workflow app: the sink ends the run its delivery names
 PUBLISH_EVERY = 0.05  # seconds between publishes: ~20 messages/s
 STARTUP_TIMEOUT = 15.0
 WARMUP_TIMEOUT = 35.0  # the worker samples its Redis gauges every 5 s
@@ -113,14 +115,36 @@ def _tail(path: Path, lines: int = 12, width: int = 400) -> str:
 
 
 class _SinkHandler(http.server.BaseHTTPRequestHandler):
-    """200 for every path except /fail (500): the destination of every delivery."""
+    """200 for every path except /fail (500): the destination of every delivery. At /wf it
+    is the smallest workflow app: the trigger's delivery ends its run with RUN_SUCCESS, as the
+    SDK does after a run's last step (DELETE /v2/workflows/runs/{id}?cancel=false)."""
+
+    api, token = "", ""
+    finished: list[int] = []  # the answers to those finishing calls
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        run_id = self.headers.get("Upstash-Workflow-RunId")
+        if self.path.startswith(SINK_WORKFLOW) and run_id:
+            self.finish_run(run_id)
         self.send_response(500 if self.path.startswith(SINK_FAIL) else 200)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
+
+    def finish_run(self, run_id: str) -> None:
+        url = f"{self.api}/v2/workflows/runs/{urllib.parse.quote(run_id)}?cancel=false"
+        request = urllib.request.Request(
+            url, data=b'"done"', method="DELETE", headers={"Authorization": f"Bearer {self.token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                self.finished.append(response.status)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                self.finished.append(exc.code)
+        except OSError:
+            self.finished.append(0)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -139,6 +163,7 @@ class Publisher(threading.Thread):
             ("dead", SINK_FAIL, "0", token),
             ("retried", SINK_FAIL, "1", token),
             ("unauthorised", "/ok", "0", "wrong-token"),
+            ("workflow", SINK_WORKFLOW, "0", token),
         ]
 
     def run(self) -> None:
@@ -151,10 +176,14 @@ class Publisher(threading.Thread):
 
     def publish(self, path: str, retries: str, token: str) -> int:
         url = f"{self.api}/v2/publish/{self.sink}{path}"
+        headers = {"Authorization": f"Bearer {token}", "Upstash-Retries": retries}
+        if path == SINK_WORKFLOW:  # a workflow trigger, as the SDK's Client.trigger sends it
+            headers |= {
+                "Upstash-Workflow-Init": "true",
+                "Upstash-Workflow-RunId": f"wfr_live-{secrets.token_hex(8)}",
+            }
         try:
-            status, _ = _http(
-                url, b"{}", Authorization=f"Bearer {token}", **{"Upstash-Retries": retries}
-            )
+            status, _ = _http(url, b"{}", **headers)
         except OSError:
             return 0
         return status
@@ -188,12 +217,13 @@ class Stack:
         except EmbeddedServerError as exc:
             pytest.fail(f"no Redis-compatible server for the live check: {exc}")
         self.sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SinkHandler)
+        _SinkHandler.token = self.token
         threading.Thread(target=self.sink.serve_forever, daemon=True, name="live-sink").start()
         ports = {role: free_port() for role in ("ingress", "worker", "scheduler")}
         for role, port in ports.items():
             self.spawn(role, port)
             self.metrics_urls[role] = f"http://127.0.0.1:{port}/metrics"
-        self.api = f"http://127.0.0.1:{ports['ingress']}"
+        self.api = _SinkHandler.api = f"http://127.0.0.1:{ports['ingress']}"
         for role, url in self.metrics_urls.items():
             _wait(f"{role} /readyz", lambda r=role, u=url: self.ready(r, u), STARTUP_TIMEOUT,
                   self.logs)  # fmt: skip
@@ -437,6 +467,10 @@ def warm(prom: Prometheus, stack: Stack) -> Prometheus:
         f"sum(rate(hookstream_dead_lettered_total[{RATE_INTERVAL}])) > 0",
         'max(hookstream_dlq_messages{job="hookstream-worker"}) > 0',  # sampled every 5 s
         "count(hookstream_stream_lag_messages)",
+        f"sum(rate(hookstream_workflow_runs_started_total[{RATE_INTERVAL}])) > 0",
+        "sum(rate(hookstream_workflow_runs_finished_total"
+        f'{{state="RUN_SUCCESS"}}[{RATE_INTERVAL}])) > 0',
+        f"sum(rate(hookstream_workflow_step_deliveries_total[{RATE_INTERVAL}])) > 0",
     ]
     for expr in ready:
         _wait(f"data for {expr}", lambda e=expr: prom.result(e), WARMUP_TIMEOUT, prom.logs)
@@ -579,7 +613,10 @@ def test_publisher_saw_the_expected_answers(stack: Stack, warm: Prometheus) -> N
     """The traffic behind every other check: accepted publishes and the 401s."""
     assert stack.publisher is not None
     answers = {kind: set(codes) for kind, codes in stack.publisher.answers.items()}
-    assert answers == {"ok": {201}, "dead": {201}, "retried": {201}, "unauthorised": {401}}
+    assert answers == {
+        "ok": {201}, "dead": {201}, "retried": {201}, "unauthorised": {401}, "workflow": {201},
+    }  # fmt: skip
+    assert set(_SinkHandler.finished) == {200}, "the sink could not end its workflow runs"
 
 
 # -- Prometheus: targets, rules, dashboard and rule queries ---------------------------------
@@ -664,6 +701,33 @@ def test_key_panels_show_the_traffic(
     assert max(values["Publish rate"]) > 0, values
     assert max(values["Deliveries by outcome"]) > 0, values
     assert max(values["DLQ size"]) > 0, values
+
+
+WORKFLOW_PANELS = (
+    "Workflow runs started",
+    "Workflow runs finished by state",
+    "Workflow step deliveries by outcome",
+)
+
+
+def test_workflow_panels_show_the_runs(
+    warm: Prometheus, dashboard: Json, grafana_variables: dict[str, str]
+) -> None:
+    """The workflow runs of the traffic show: runs started, runs finished with RUN_SUCCESS and
+    successful step deliveries, each at a positive rate."""
+    rates: dict[str, dict[str, float]] = {}
+    for panel in dashboard["panels"]:
+        if panel["title"] in WORKFLOW_PANELS:
+            [target] = panel["targets"]
+            result = warm.result(substitute(target["expr"], grafana_variables))
+            rates[panel["title"]] = {
+                next(iter(r["metric"].values()), ""): float(r["value"][1]) for r in result
+            }
+    assert set(rates) == set(WORKFLOW_PANELS)
+    assert rates["Workflow runs started"].get("hookstream-ingress", 0) > 0, rates
+    assert set(rates["Workflow runs finished by state"]) == {"RUN_SUCCESS"}, rates
+    assert rates["Workflow runs finished by state"]["RUN_SUCCESS"] > 0, rates
+    assert rates["Workflow step deliveries by outcome"].get("success", 0) > 0, rates
 
 
 def test_every_rule_expression_evaluates_and_returns_data(

@@ -186,6 +186,20 @@ const routes = {
     });
     return after;
   },
+  // --- wfops ---
+  "/twofail": async (context) => {
+    await Promise.all([
+      context.run("left", () => {
+        once(context, "left");
+        throw new Error("left failed");
+      }),
+      context.run("right", () => {
+        once(context, "right");
+        throw new Error("right failed");
+      }),
+    ]);
+    return "unreachable";
+  },
 };
 
 const options = {

@@ -18,6 +18,7 @@ cancelling runs, and the run logs.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,19 +31,20 @@ from broker.http.context import connection
 from broker.http.filters import count_parameter
 from broker.http.views import respond, workflow_run_view
 from broker.options import parse_publish_headers
-from broker.queue import workflow_runs, workflow_waits
+from broker.queue import workflow_progress, workflow_runs, workflow_waits
 from broker.queue.connection import Connection
 from broker.queue.destinations import validate_url
 from broker.queue.names import check_name
 
 _LOG_PARAMETERS = frozenset(
     {"groupBy", "workflowRunId", "workflowUrl", "state", "label", "fromDate", "toDate", "cursor",
-     "count"}
+     "count", "callerIp"}
 )  # fmt: skip
 _STATES = frozenset(
     {workflow_runs.RUNNING, workflow_runs.SUCCESS, workflow_runs.FAILED, workflow_runs.CANCELED}
 )
 MAX_IDS = 100
+_MAX_IP_LENGTH = 64  # an IPv6 address with a zone index fits
 
 
 def _run_id(raw: str) -> str:
@@ -74,8 +76,9 @@ async def end_run(request: web.Request) -> web.Response:
 
 
 _BULK_FILTERS = frozenset(
-    {"workflowUrl", "workflowUrlExactMatch", "label", "fromDate", "toDate", "flowControlKey"}
-)
+    {"workflowUrl", "workflowUrlExactMatch", "label", "fromDate", "toDate", "flowControlKey",
+     "callerIp"}
+)  # fmt: skip
 SCAN_MAX = 2000
 """Runs one list or bulk call examines at most; past it, it answers with a cursor."""
 
@@ -83,7 +86,8 @@ SCAN_MAX = 2000
 async def cancel_runs(request: web.Request) -> web.Response:
     """`client.cancel`: by run ids (repeated or comma-separated), by filters (`workflowUrl`, a
     prefix unless `workflowUrlExactMatch=true`, `label`, `fromDate`/`toDate` in ms,
-    `flowControlKey`), or every running run (`count` and `cursor` alone); `count` runs a call."""
+    `flowControlKey`, `callerIp`), or every running run (`count` and `cursor` alone); `count`
+    runs a call."""
     query = request.query
     conn = connection(request)
     if "workflowRunIds" in query:
@@ -132,6 +136,7 @@ def _filter(query: MultiMapping[str], exact: bool) -> Wanted:
     state = query.get("state")
     if state is not None and state not in _STATES:
         raise BadRequest(f"state must be one of {', '.join(sorted(_STATES))}")
+    callers = _caller_ips(query)
 
     def wanted(run: workflow_runs.Run) -> bool:
         config = run.config
@@ -140,10 +145,38 @@ def _filter(query: MultiMapping[str], exact: bool) -> Wanted:
             and (not label or label in config.labels)
             and (not key or config.flow_control_key == key)
             and (not state or run.state == state)
+            and (not callers or _normal_ip(config.caller_ip) in callers)
             and since <= run.created_at <= until
         )
 
     return wanted
+
+
+def _caller_ips(query: MultiMapping[str]) -> frozenset[str]:
+    """`callerIp` values (repeated, as the SDK sends a list, or comma-separated), each an IP
+    address, at most MAX_IDS; normalised, so `::0001` finds a run from `::1`."""
+    raw = [
+        part.strip()
+        for value in query.getall("callerIp", [])
+        for part in value.split(",")
+        if part.strip()
+    ]
+    if len(raw) > MAX_IDS:
+        raise BadRequest(f"at most {MAX_IDS} callerIp values per call, got {len(raw)}")
+    found = {_normal_ip(value) for value in raw}
+    if "" in found:
+        raise BadRequest("callerIp must be an IPv4 or IPv6 address")
+    return frozenset(found)
+
+
+def _normal_ip(value: str) -> str:
+    """The address in its canonical spelling, or "" when `value` is none."""
+    if len(value) > _MAX_IP_LENGTH:
+        return ""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return ""
 
 
 def _running(wanted: Wanted) -> Wanted:
@@ -172,7 +205,8 @@ async def list_runs(request: web.Request) -> web.Response:
         page = _Page([run] if run is not None and wanted(run) else [], None)
     else:
         page = await _scan(conn, _cursor(query.get("cursor")), count, wanted)
-    runs = [workflow_run_view(run) for run in page.runs]
+    progress = await workflow_progress.progress_of_page(conn, page.runs)
+    runs = [workflow_run_view(run, shown) for run, shown in zip(page.runs, progress, strict=True)]
     return respond({"runs": runs, **({"cursor": page.cursor} if page.cursor else {})})
 
 

@@ -24,7 +24,7 @@ redis.call('SREM', KEY.members, entry[1][2][2])
 redis.call('LSET', KEY.steps, index, ARG.step)
 redis.call('HINCRBY', KEY.run, 'bytes', #ARG.step - #old_step)
 redis.call('HSET', KEY.run, 'state', 'RUN_STARTED', 'c', ARG.config)
-redis.call('HDEL', KEY.run, 'ended', 'error', 'fdlq', 'fcb', 'fcs')
+redis.call('HDEL', KEY.run, 'ended', 'error', 'fdlq', 'fstep', 'fcb', 'fcs')
 local message_id = ARGV[ARG_TAIL]
 local gated = redis.call('EXISTS', KEY.gate) == 1
 create_messages(nil, gated and KEY.wait or nil)
