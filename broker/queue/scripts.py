@@ -32,6 +32,38 @@ if TYPE_CHECKING:
 Arg = bytes | str | int
 PARTITION_KEYS = ("ready", "delayed", "events", "dlq")
 PARTITION_ARGS = ("events_maxlen", "group")
+_FOLDER = resources.files("broker.queue") / "scripts"
+
+# The batched form's head (Script.batch_source): KEYS, ARGV, KEY and ARG become locals that
+# select_call points at one call after another; the prelude's functions see them as upvalues,
+# and the partition prelude reads the partition's keys (the same for every call) at load.
+_BATCH_SELECT = """local BATCH_KEYS, BATCH_ARGV = KEYS, ARGV
+local KEYS, ARGV, KEY, ARG = {{}}, {{}}, {{}}, {{}}
+local KEY_TAIL, ARG_TAIL = {tails}
+local BATCH_CALLS = tonumber(BATCH_ARGV[3])
+local batch_key_at, batch_arg_at = 5, 4 + 2 * BATCH_CALLS
+local function select_call(i)
+  local key_count, arg_count = tonumber(BATCH_ARGV[2 + 2 * i]), tonumber(BATCH_ARGV[3 + 2 * i])
+  KEYS = {{BATCH_KEYS[1], BATCH_KEYS[2], BATCH_KEYS[3], BATCH_KEYS[4]}}
+  for j = 0, key_count - 1 do KEYS[5 + j] = BATCH_KEYS[batch_key_at + j] end
+  ARGV = {{BATCH_ARGV[1], BATCH_ARGV[2]}}
+  for j = 0, arg_count - 1 do ARGV[3 + j] = BATCH_ARGV[batch_arg_at + j] end
+  batch_key_at, batch_arg_at = batch_key_at + key_count, batch_arg_at + arg_count
+  KEY, ARG = {keys}, {args}
+end
+select_call(1)"""
+# Each call's reply is {1, its reply} or {0, its error}: a nil reply would end the array.
+_BATCH_RUN = """local replies = {}
+for i = 1, BATCH_CALLS do
+  if i > 1 then select_call(i) end
+  local ok, reply = pcall(run_call)
+  if ok then
+    replies[i] = {1, reply}
+  else
+    replies[i] = {0, type(reply) == 'table' and reply.err or tostring(reply)}
+  end
+end
+return replies"""
 
 
 def _names(declared: str) -> tuple[tuple[str, ...], str | None]:
@@ -63,20 +95,48 @@ class Script:
 
     def source(self) -> str:
         """The Lua sent to Redis: name bindings, core, prelude, body."""
-        folder = resources.files("broker.queue") / "scripts"
-        parts = [self._bindings(), (folder / "core.lua").read_text()]
+        return "\n".join([self._bindings(), *self._preludes(), *self._body()])
+
+    def batch_source(self) -> str:
+        """The batched form of a partition script: one EVALSHA runs several calls of it on
+        one partition, one after the other, each as if it ran alone (its own KEYS, ARGV,
+        KEY, ARG and tails; an error fails only its own call). The prelude runs once.
+
+        KEYS: the partition's keys, then each call's own keys (declared ones and tail), call
+        after call. ARGV: the partition's args, the call count n, each call's own key count
+        and arg count (2n values), then each call's own args, call after call.
+        """
+        assert self.partition, self.name
+        body = "\n".join(self._body())
+        return "\n".join([_BATCH_SELECT.format(
+            keys=self._named("KEYS", self.key_names), args=self._named("ARGV", self.arg_names),
+            tails=self._tails()),
+            *self._preludes(),
+            f"local function run_call()\n{body}\nend",
+            _BATCH_RUN,
+        ])  # fmt: skip
+
+    def _preludes(self) -> list[str]:
+        parts = [(_FOLDER / "core.lua").read_text()]
         if self.partition:
-            parts.append((folder / "partition.lua").read_text())
-        parts.append((folder / f"{self.name}.lua").read_text())
-        if self.continues:
-            parts.append((folder / f"{self.continues}.lua").read_text())
-        return "\n".join(parts)
+            parts.append((_FOLDER / "partition.lua").read_text())
+        return parts
+
+    def _body(self) -> list[str]:
+        names = [self.name, self.continues] if self.continues else [self.name]
+        return [(_FOLDER / f"{name}.lua").read_text() for name in names]
 
     def _bindings(self) -> str:
-        keys = ", ".join(f"{n} = KEYS[{i}]" for i, n in enumerate(self.key_names, 1))
-        args = ", ".join(f"{n} = ARGV[{i}]" for i, n in enumerate(self.arg_names, 1))
-        tails = f"{len(self.key_names) + 1}, {len(self.arg_names) + 1}"
-        return f"local KEY = {{{keys}}}\nlocal ARG = {{{args}}}\nlocal KEY_TAIL, ARG_TAIL = {tails}"
+        keys, args = self._named("KEYS", self.key_names), self._named("ARGV", self.arg_names)
+        return f"local KEY = {keys}\nlocal ARG = {args}\nlocal KEY_TAIL, ARG_TAIL = {self._tails()}"
+
+    @staticmethod
+    def _named(array: str, names: tuple[str, ...]) -> str:
+        """A Lua table constructor naming `array`'s leading values."""
+        return "{" + ", ".join(f"{n} = {array}[{i}]" for i, n in enumerate(names, 1)) + "}"
+
+    def _tails(self) -> str:
+        return f"{len(self.key_names) + 1}, {len(self.arg_names) + 1}"
 
     def bind(
         self,
@@ -197,8 +257,28 @@ ALL = (
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
+    """A script's source and SHA1, computed locally: nothing reaches Redis before a call."""
+
     source: str
     sha: str
+    batched: bool
+
+    @classmethod
+    def of(cls, source: str, batched: bool = False) -> _Loaded:
+        return cls(source, hashlib.sha1(source.encode()).hexdigest(), batched)
+
+
+@dataclass(frozen=True, slots=True)
+class _Forms:
+    """A script's forms: alone, and batched (partition scripts only)."""
+
+    single: _Loaded
+    batched: _Loaded | None
+
+    @classmethod
+    def of(cls, script: Script) -> _Forms:
+        batched = _Loaded.of(script.batch_source(), batched=True) if script.partition else None
+        return cls(_Loaded.of(script.source()), batched)
 
 
 @dataclass(slots=True)
@@ -209,6 +289,50 @@ class _Call:
     script: Script
     keys: list[str]
     args: list[Arg]
+
+
+@dataclass(slots=True)
+class _Command:
+    """One EVALSHA on the wire: one call, or several calls of one partition script on one
+    partition in its batched form (Script.batch_source)."""
+
+    calls: list[_Call]
+    form: _Loaded
+    keys: list[str]
+    args: list[Arg]
+
+    @classmethod
+    def single(cls, call: _Call, forms: _Forms) -> _Command:
+        return cls([call], forms.single, call.keys, call.args)
+
+    @classmethod
+    def batched(cls, calls: list[_Call], forms: _Forms) -> _Command:
+        assert forms.batched is not None
+        base_keys, base_args = len(PARTITION_KEYS), len(PARTITION_ARGS)
+        keys = calls[0].keys[:base_keys]
+        args: list[Arg] = [*calls[0].args[:base_args], len(calls)]
+        for call in calls:
+            args += (len(call.keys) - base_keys, len(call.args) - base_args)
+        for call in calls:
+            keys += call.keys[base_keys:]
+            args += call.args[base_args:]
+        return cls(calls, forms.batched, keys, args)
+
+    def results(self, reply: Any) -> list[Any]:
+        """Each call's result: an error reply fails every call of the command; a batched
+        reply holds {1, result} or {0, error} per call."""
+        if isinstance(reply, Exception):
+            return [reply] * len(self.calls)
+        if self.form.batched:
+            return [_batched_result(one) for one in reply]
+        return [reply]
+
+
+def _batched_result(reply: list[Any]) -> Any:
+    if reply[0] == 1:
+        return reply[1] if len(reply) > 1 else None
+    message = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+    return ResponseError(message)
 
 
 class Scripts:
@@ -228,7 +352,7 @@ class Scripts:
     def __init__(self, redis: Client, events_max: int) -> None:
         self._redis = redis
         self._events_max = events_max
-        self._loaded = {s.name: _loaded(s) for s in ALL}
+        self._forms = {s.name: _Forms.of(s) for s in ALL}
         self._pending: list[_Call] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
@@ -286,67 +410,83 @@ class Scripts:
         return groups
 
     async def _run(self, batch: list[_Call], node: ClusterNode | None) -> None:
+        commands = self._commands(batch)
         try:
-            results = await self._send(batch, node)
-            missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+            replies = await self._send(commands, node)
+            missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
             if missing:  # a restart, a failover, a new node: load, resend those
-                await self._load({batch[i].script.name for i in missing})
-                resent = await self._send([batch[i] for i in missing], node)
-                for index, result in zip(missing, resent, strict=True):
-                    results[index] = result
+                await self._load({commands[i].form for i in missing})
+                resent = await self._send([commands[i] for i in missing], node)
+                for index, reply in zip(missing, resent, strict=True):
+                    replies[index] = reply
         except Exception as exc:  # every waiting caller of this node gets the failure
-            results = [exc] * len(batch)
-        for call, result in zip(batch, results, strict=True):
-            if call.future.done():  # its caller was cancelled meanwhile
-                continue
-            if isinstance(result, Exception):
-                call.future.set_exception(result)
-            else:
-                call.future.set_result(result)
+            replies = [exc] * len(commands)
+        for command, reply in zip(commands, replies, strict=True):
+            for call, result in zip(command.calls, command.results(reply), strict=True):
+                if call.future.done():  # its caller was cancelled meanwhile
+                    continue
+                if isinstance(result, Exception):
+                    call.future.set_exception(result)
+                else:
+                    call.future.set_result(result)
 
-    async def _send(self, batch: list[_Call], node: ClusterNode | None) -> list[Any]:
-        """EVALSHA each call in one pipeline. Calling redis-py's script objects on a pipeline
-        would send SCRIPT EXISTS before every batch (a third of all round trips); a NOSCRIPT
-        reply instead means that call never ran, so resending it is safe. EVALSHA goes as a
-        raw command: the cluster pipeline refuses `evalsha`.
+    def _commands(self, batch: list[_Call]) -> list[_Command]:
+        """The turn's calls as EVALSHA commands: calls of one partition script on one
+        partition go as one command of its batched form, so Redis runs the prelude and
+        the client packs the partition's keys once for all of them (a busy worker's
+        settles, a busy ingress's publishes)."""
+        grouped: dict[tuple[str, str], list[_Call]] = {}
+        commands: list[_Command] = []
+        for call in batch:
+            if call.script.partition:
+                grouped.setdefault((call.script.name, call.keys[0]), []).append(call)
+            else:
+                commands.append(_Command.single(call, self._forms[call.script.name]))
+        for calls in grouped.values():
+            forms = self._forms[calls[0].script.name]
+            if len(calls) == 1:
+                commands.append(_Command.single(calls[0], forms))
+            else:
+                commands.append(_Command.batched(calls, forms))
+        return commands
+
+    async def _send(self, commands: list[_Command], node: ClusterNode | None) -> list[Any]:
+        """EVALSHA each command in one pipeline. Calling redis-py's script objects on a
+        pipeline would send SCRIPT EXISTS before every batch (a third of all round trips); a
+        NOSCRIPT reply instead means that command never ran, so resending it is safe.
+        EVALSHA goes as a raw command: the cluster pipeline refuses `evalsha`.
 
         On a cluster the node is named, sparing redis-py's per-command routing (it parses
         every key of every call: half the client's CPU on the cluster); a MOVED reply (a
         slot that moved since) is still followed, routed by the keys."""
-        if len(batch) == 1 and not isinstance(self._redis, RedisCluster):
-            return [await self._send_one(batch[0])]
+        if len(commands) == 1 and not isinstance(self._redis, RedisCluster):
+            return [await self._send_one(commands[0])]
         route = {"target_nodes": node} if node is not None else {}
         async with self._redis.pipeline(transaction=False) as pipe:
-            for call in batch:
-                sha = self._loaded[call.script.name].sha
-                keys, args = call.keys, call.args
-                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args, **route)
+            for command in commands:
+                keys, args = command.keys, command.args
+                pipe.execute_command("EVALSHA", command.form.sha, len(keys), *keys, *args, **route)
             results: list[Any] = await pipe.execute(raise_on_error=False)
         return results
 
-    async def _send_one(self, call: _Call) -> Any:
-        """A turn's only call, without building a pipeline (a sequential caller's every
+    async def _send_one(self, command: _Command) -> Any:
+        """A turn's only command, without building a pipeline (a sequential caller's every
         call: the pipeline doubled the client CPU of a script call, docs/performance-log.md).
-        An error reply is the call's result, as `raise_on_error=False` makes it above."""
-        sha = self._loaded[call.script.name].sha
+        An error reply is the command's result, as `raise_on_error=False` makes it above."""
+        keys, args = command.keys, command.args
         try:
             return await self._redis.execute_command(
-                "EVALSHA", sha, len(call.keys), *call.keys, *call.args
+                "EVALSHA", command.form.sha, len(keys), *keys, *args
             )
         except ResponseError as exc:
             return exc
 
     async def load_all(self) -> None:
-        """Load every script up front (on every primary), so that steady state sees no
-        NOSCRIPT round trip; `call` still recovers when a cache is emptied later."""
-        await self._load(set(self._loaded))
+        """Load every script up front (on every primary), both forms, so that steady state
+        sees no NOSCRIPT round trip; `call` still recovers when a cache is emptied later."""
+        forms = {f for s in self._forms.values() for f in (s.single, s.batched) if f is not None}
+        await self._load(forms)
 
-    async def _load(self, names: set[str]) -> None:
+    async def _load(self, forms: set[_Loaded]) -> None:
         """SCRIPT LOAD on the server, or on every primary of a cluster."""
-        await asyncio.gather(*(self._redis.script_load(self._loaded[n].source) for n in names))
-
-
-def _loaded(script: Script) -> _Loaded:
-    """The script's source and SHA1, computed locally: nothing reaches Redis before a call."""
-    source = script.source()
-    return _Loaded(source, hashlib.sha1(source.encode()).hexdigest())
+        await asyncio.gather(*(self._redis.script_load(form.source) for form in forms))
