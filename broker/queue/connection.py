@@ -75,9 +75,12 @@ class _HiredisPacking(redis.asyncio.Connection):
             args = (*head.encode().split(), *args[1:])
         elif isinstance(head, bytes) and b" " in head:
             args = (*head.split(), *args[1:])
-        encoded = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
         # hiredis' stub types the argument as a 1-tuple; any length is accepted at run time.
-        return [hiredis.pack_command(cast(Any, encoded))]
+        try:
+            return [hiredis.pack_command(cast(Any, args))]
+        except TypeError:  # a bytearray, which hiredis refuses: converted only then
+            encoded = tuple(bytes(a) if isinstance(a, bytearray) else a for a in args)
+            return [hiredis.pack_command(cast(Any, encoded))]
 
 
 class _HiredisSentinelConnection(_HiredisPacking, SentinelManagedConnection):
