@@ -4,9 +4,9 @@ It must pass PyJWT's strict decode in the Python SDK's Receiver: `iss`, `sub`, `
 `nbf` present, no `aud`, and `body` = base64url(SHA-256(exact body bytes)).
 
 The token is assembled here rather than by PyJWT's `encode`, which re-validates the key on
-every call (PEM/SSH/JSON probes, 15 µs a token); with the header encoded once and a keyed
-HMAC copied per token it costs 4 µs. The tests verify every token with PyJWT and with both
-SDKs' Receivers.
+every call (PEM/SSH/JSON probes, 15 µs a token): the header is encoded once, the claims are
+one bytes format with the URL's JSON text cached, and the MAC is OpenSSL's one-shot HMAC;
+about 6 µs a token. The tests verify every token with PyJWT and with both SDKs' Receivers.
 """
 
 from __future__ import annotations
@@ -25,17 +25,29 @@ LIFETIME_SECONDS = 300
 
 def body_hash(body: bytes) -> str:
     """base64url of the body's SHA-256, padded as QStash sends it (receivers strip `=`)."""
-    return base64.urlsafe_b64encode(hashlib.sha256(body).digest()).decode()
+    return _body_digest(body).decode()
+
+
+def _body_digest(body: bytes) -> bytes:
+    return base64.urlsafe_b64encode(hashlib.sha256(body).digest())
 
 
 _HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
-_claims = msgspec.json.Encoder()
+# Claim order as QStash sends them. nbf 0 (as QStash does since 2024): a receiver whose
+# clock runs behind still accepts.
+_CLAIMS = b'{"iss":"Upstash","sub":%s,"exp":%d,"nbf":0,"iat":%d,"jti":"jwt_%s","body":"%s"}'
+
+
+@functools.lru_cache(maxsize=1024)
+def _subject(url: str) -> bytes:
+    """The URL as a JSON string (escaped), once per destination."""
+    return msgspec.json.encode(url)
 
 
 @functools.lru_cache(maxsize=4)
-def _keyed_mac(key: str) -> hmac.HMAC:
-    """An HMAC-SHA256 primed with the key (the key string's UTF-8 bytes, as the SDKs use)."""
-    return hmac.new(key.encode(), digestmod=hashlib.sha256)
+def _key_bytes(key: str) -> bytes:
+    """The key string's UTF-8 bytes, as the SDKs use them."""
+    return key.encode()
 
 
 def _b64(data: bytes) -> bytes:
@@ -45,17 +57,8 @@ def _b64(data: bytes) -> bytes:
 def sign(url: str, body: bytes, key: str, now: float | None = None) -> str:
     """A token for one delivery of `body` to exactly `url`."""
     issued = int(time.time() if now is None else now)
-    claims = {
-        "iss": "Upstash",
-        "sub": url,
-        "exp": issued + LIFETIME_SECONDS,
-        # nbf 0 (as QStash sends since 2024): a receiver whose clock runs behind still accepts.
-        "nbf": 0,
-        "iat": issued,
-        "jti": "jwt_" + secrets.token_hex(12),
-        "body": body_hash(body),
-    }
-    signing_input = _HEADER + b"." + _b64(_claims.encode(claims))
-    mac = _keyed_mac(key).copy()
-    mac.update(signing_input)
-    return (signing_input + b"." + _b64(mac.digest())).decode()
+    jti = secrets.token_hex(12).encode()
+    claims = _CLAIMS % (_subject(url), issued + LIFETIME_SECONDS, issued, jti, _body_digest(body))
+    signing_input = _HEADER + b"." + _b64(claims)
+    mac = hmac.digest(_key_bytes(key), signing_input, "sha256")
+    return (signing_input + b"." + _b64(mac)).decode()
