@@ -279,7 +279,14 @@ def keys_for(message_id: str) -> PartitionKeys:
     # Bounded like the ids we issue, so a hostile id never names a huge number.
     if len(partition) > 5 or len(salt) > 6:
         raise ValueError(f"not a message id: {message_id!r}")
-    return PartitionKeys(int(partition), int(salt) if dot else None)
+    return _interned(int(partition), int(salt) if dot else None)
+
+
+@lru_cache(maxsize=4096)  # bounded: a hostile id may name any partition and salt
+def _interned(partition: int, salt: int | None) -> PartitionKeys:
+    """One PartitionKeys per partition, its names built once (a publish asks for its
+    draft's several times)."""
+    return PartitionKeys(partition, salt)
 
 
 def dlq_id(stream_id: str, partition: int) -> str:
