@@ -14,7 +14,7 @@ STRESS_RUNS ?= 5
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-integration test-workflow test-browser test-faults test-stress lint fmt typecheck deploy-check image clean
-.PHONY: bench bench-peers bench-cluster
+.PHONY: bench bench-peers bench-cluster bench-instructions
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -105,6 +105,10 @@ typecheck: install  ## mypy --strict on the three packages
 # Not part of `make test`: a few minutes of load on this machine (docs/performance.md).
 bench: install  ## performance scenarios and their ceilings: one table, JSON in bench/results/
 	$(BIN)/python -m bench
+
+# Not part of `make test`: ~4 min; a count a noisy machine does not move (docs/performance.md).
+bench-instructions: install  ## instructions per delivery of a worker and of the lean loop, under callgrind (needs valgrind)
+	$(BIN)/python -m bench instructions
 
 # Not part of `make test`: one Redis against a local 3-master cluster (docs/scaling.md).
 bench-cluster: install  ## 1 node vs 3 masters by 1/2/4 worker processes: deliveries/s, latency, CPU per master, script spread, idle cost

@@ -1,9 +1,11 @@
-"""`python -m bench [run|peers|profile]`: see docs/performance.md.
+"""`python -m bench [run|peers|profile|instructions]`: see docs/performance.md.
 
 - run (what `make bench` does): every scenario, one table, JSON under bench/results/;
 - peers (what `make bench-peers` does): the drain of hookstream, taskiq and saq side by side;
 - profile: py-spy on a worker during a drain and on the ingress during publishes
-  (`--py-spy PATH`; py-spy is not a project dependency).
+  (`--py-spy PATH`; py-spy is not a project dependency);
+- instructions: callgrind's instruction count per delivery of a worker and of the lean loop,
+  which a noisy machine does not move (needs valgrind).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench import profile, targets
+from bench import instructions, profile, targets
 from bench.lab import Lab
 from bench.peers import run as peers
 from bench.proc import background_busy
@@ -27,6 +29,8 @@ from bench.scenarios import delay, drain, idle, latency, memory, publish, retry
 from bench.sizes import Sizes
 
 RESULTS = Path(__file__).parent / "results"
+INSTRUCTIONS_SMALL, INSTRUCTIONS_LARGE = 500, 2500
+COMMANDS = ("run", "peers", "profile", "instructions")
 Scenario = Callable[[Lab, Sizes, Report], Awaitable[None]]
 # Drain runs before retry: the retry rows compare with the plain drain.
 SCENARIOS: dict[str, Scenario] = {
@@ -68,6 +72,15 @@ async def run_profile(py_spy: str, sizes: Sizes) -> None:
         await profile.run(lab, sizes, py_spy, RESULTS / "profiles" / stamp)
 
 
+async def run_instructions() -> None:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    async with Lab(RESULTS / "runs" / stamp) as lab:
+        counts = await instructions.run(lab, INSTRUCTIONS_SMALL, INSTRUCTIONS_LARGE)
+    print(f"instructions per delivery (callgrind, {INSTRUCTIONS_LARGE} - {INSTRUCTIONS_SMALL}"
+          f" messages): worker {counts['worker']:,.0f}, lean loop {counts['lean']:,.0f},"
+          f" ratio {counts['ratio']:.2f}")  # fmt: skip
+
+
 def _chosen(parser: argparse.ArgumentParser, only: str) -> dict[str, Scenario]:
     names = [name.strip() for name in only.split(",") if name.strip()]
     unknown = set(names) - set(SCENARIOS)
@@ -78,7 +91,7 @@ def _chosen(parser: argparse.ArgumentParser, only: str) -> dict[str, Scenario]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("command", nargs="?", default="run", choices=("run", "peers", "profile"))
+    parser.add_argument("command", nargs="?", default="run", choices=COMMANDS)
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply message counts")
     parser.add_argument("--peers-python", default="bench/.peers-venv/bin/python")
@@ -92,8 +105,10 @@ def main() -> None:
             sys.exit(f"{args.peers_python} not found: `make bench-peers` creates the peers' venv")
         scenario = functools.partial(peers.run, python=args.peers_python)
         uvloop.run(run_scenarios({"peers": scenario}, sizes, "hookstream vs peers"))
-    else:
+    elif args.command == "profile":
         uvloop.run(run_profile(args.py_spy, sizes))
+    else:
+        uvloop.run(run_instructions())
 
 
 if __name__ == "__main__":
