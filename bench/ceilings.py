@@ -10,7 +10,8 @@
   trip). An entry is acked only after its POST answered, so a crash leaves it pending.
 
 Both use the same stack as hookstream (uvloop, aiohttp, redis-py with hiredis, hookstream's
-own Redis connection class), so a ratio to them measures hookstream's own overhead, not the
+own Redis connection class) and start as its roles do (broker/runtime.py: the same garbage
+collector settings), so a ratio to them measures hookstream's own overhead, not the
 libraries'. Nothing else is done per message: no attempt counting, signing, events or state.
 """
 
@@ -20,13 +21,13 @@ import asyncio
 import sys
 
 import aiohttp
-import uvloop
 from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bench.payload import CONTENT_TYPE
 from bench.sink import serve_forever
+from broker import runtime
 from broker.queue.connection import Connection
 from broker.settings import Settings
 
@@ -136,10 +137,10 @@ def main() -> None:
     kind, *args = sys.argv[1:]
     if kind == "xadd":
         port, url = args
-        uvloop.run(serve_forever(xadd_app(redis_client(url)), int(port)))
+        runtime.run(serve_forever(xadd_app(redis_client(url)), int(port)))
     elif kind == "drain":
         url, sink_url, concurrency = args
-        uvloop.run(drain(redis_client(url), sink_url, int(concurrency)))
+        runtime.run(drain(redis_client(url), sink_url, int(concurrency)))
     else:
         sys.exit(f"unknown ceiling {kind!r}: xadd or drain")
 

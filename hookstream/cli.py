@@ -7,12 +7,11 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 import structlog
 
+from broker import runtime
 from broker.errors import ConfigError
 from broker.logs import configure_logging
 from broker.queue.keys import partition_keys
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
             print_partitions(settings)
             return
         configure_logging(settings.log_format, settings.log_level)
-        _run(run_dev(settings) if role == "dev" else run_role(settings, role))
+        runtime.run(run_dev(settings) if role == "dev" else run_role(settings, role))
     except ConfigError as exc:
         sys.exit(f"hookstream: {exc}")
 
@@ -44,15 +43,6 @@ def print_partitions(settings: Settings) -> None:
     """One line per partition of HOOKSTREAM_PARTITIONS: number and ready stream."""
     for p in range(settings.partitions):
         print(p, partition_keys(p, settings.partitions).ready)
-
-
-def _run(coroutine: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coroutine)
-    else:
-        uvloop.run(coroutine)
 
 
 async def run_role(settings: Settings, role: str) -> None:
