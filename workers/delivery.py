@@ -67,7 +67,7 @@ async def send(
     try:
         async with session.request(
             envelope.method,
-            URL(envelope.url, encoded=True),
+            _url(envelope.url),
             data=body,
             headers=headers,
             allow_redirects=False,
@@ -88,6 +88,13 @@ async def send(
         if refused is not None:
             return Response(error=f"{REFUSED_PREFIX}{refused}"[:500])
         return Response(error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+@functools.lru_cache(maxsize=1024)
+def _url(url: str) -> URL:
+    """The destination as sent (already encoded at publish), parsed once per destination:
+    yarl's URLs are immutable, and most deliveries go to a few destinations."""
+    return URL(url, encoded=True)
 
 
 @functools.lru_cache(maxsize=64)

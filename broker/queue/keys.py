@@ -123,6 +123,9 @@ class PartitionKeys:
     """Capped stream of state changes of this partition's messages."""
     no_queue: tuple[str, str] = field(init=False, compare=False, repr=False)
     """queue_keys(None): the gate keys every message without a gate passes."""
+    base_keys: tuple[str, str, str, str] = field(init=False, compare=False, repr=False)
+    """ready, delayed, events, dlq: the keys every partition script takes first
+    (scripts.PARTITION_KEYS)."""
 
     def __post_init__(self) -> None:
         id_part = str(self.partition) if self.salt is None else f"{self.partition}.{self.salt}"
@@ -132,6 +135,8 @@ class PartitionKeys:
         for name, value in names.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "no_queue", (f"{tag}:q:", f"{tag}:q::wait"))
+        base_keys = (names["ready"], names["delayed"], names["events"], names["dlq"])
+        object.__setattr__(self, "base_keys", base_keys)
 
     def message(self, message_id: str) -> str:
         """Hash holding one message: envelope `m` plus mutable fields."""

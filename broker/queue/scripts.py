@@ -87,11 +87,17 @@ class Script:
     continues: str = ""
     key_names: tuple[str, ...] = field(init=False)
     arg_names: tuple[str, ...] = field(init=False)
+    own_key_names: tuple[str, ...] = field(init=False)
+    """The names a caller passes (key_names without the partition's base keys)."""
+    own_arg_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         base_keys, base_args = (PARTITION_KEYS, PARTITION_ARGS) if self.partition else ((), ())
-        object.__setattr__(self, "key_names", base_keys + _names(self.keys)[0])
-        object.__setattr__(self, "arg_names", base_args + _names(self.args)[0])
+        own_keys, own_args = _names(self.keys)[0], _names(self.args)[0]
+        object.__setattr__(self, "key_names", base_keys + own_keys)
+        object.__setattr__(self, "arg_names", base_args + own_args)
+        object.__setattr__(self, "own_key_names", own_keys)
+        object.__setattr__(self, "own_arg_names", own_args)
 
     def source(self) -> str:
         """The Lua sent to Redis: name bindings, core, prelude, body."""
@@ -145,11 +151,10 @@ class Script:
         tail_keys: Sequence[str] = (),
         tail_args: Sequence[Arg] = (),
     ) -> tuple[list[str], list[Arg]]:
-        """Named keys and args → KEYS and ARGV, in declaration order; a wrong name is a bug."""
-        own_keys = self.key_names[len(PARTITION_KEYS) if self.partition else 0 :]
-        own_args = self.arg_names[len(PARTITION_ARGS) if self.partition else 0 :]
-        if tuple(keys) != own_keys or tuple(args) != own_args:
-            raise TypeError(f"{self.name}: expected {own_keys} / {own_args}")
+        """The caller's named keys and args → its part of KEYS and ARGV, in declaration order
+        (a partition script's base keys and args go first: _Command); a wrong name is a bug."""
+        if tuple(keys) != self.own_key_names or tuple(args) != self.own_arg_names:
+            raise TypeError(f"{self.name}: expected {self.own_key_names} / {self.own_arg_names}")
         return [*keys.values(), *tail_keys], [*args.values(), *tail_args]
 
 
@@ -283,18 +288,26 @@ class _Forms:
 
 @dataclass(slots=True)
 class _Call:
-    """A queued script call: the caller's future, the script, its KEYS and ARGV."""
+    """A queued script call: the caller's future, the script, the partition it runs in
+    (None for the other slots' scripts), and the caller's own KEYS and ARGV."""
 
     future: asyncio.Future[Any]
     script: Script
+    partition: PartitionKeys | None
     keys: list[str]
     args: list[Arg]
+
+    @property
+    def first_key(self) -> str:
+        """The key that routes the call to its node."""
+        return self.partition.ready if self.partition is not None else self.keys[0]
 
 
 @dataclass(slots=True)
 class _Command:
     """One EVALSHA on the wire: one call, or several calls of one partition script on one
-    partition in its batched form (Script.batch_source)."""
+    partition in its batched form (Script.batch_source). A partition script's KEYS and ARGV
+    start with the partition's base keys and `base_args` (PARTITION_KEYS, PARTITION_ARGS)."""
 
     calls: list[_Call]
     form: _Loaded
@@ -302,20 +315,23 @@ class _Command:
     args: list[Arg]
 
     @classmethod
-    def single(cls, call: _Call, forms: _Forms) -> _Command:
-        return cls([call], forms.single, call.keys, call.args)
+    def single(cls, call: _Call, forms: _Forms, base_args: list[Arg]) -> _Command:
+        if call.partition is None:
+            return cls([call], forms.single, call.keys, call.args)
+        keys = [*call.partition.base_keys, *call.keys]
+        return cls([call], forms.single, keys, [*base_args, *call.args])
 
     @classmethod
-    def batched(cls, calls: list[_Call], forms: _Forms) -> _Command:
+    def batched(cls, calls: list[_Call], forms: _Forms, base_args: list[Arg]) -> _Command:
         assert forms.batched is not None
-        base_keys, base_args = len(PARTITION_KEYS), len(PARTITION_ARGS)
-        keys = calls[0].keys[:base_keys]
-        args: list[Arg] = [*calls[0].args[:base_args], len(calls)]
+        assert calls[0].partition is not None
+        keys = list(calls[0].partition.base_keys)
+        args: list[Arg] = [*base_args, len(calls)]
         for call in calls:
-            args += (len(call.keys) - base_keys, len(call.args) - base_args)
+            args += (len(call.keys), len(call.args))
         for call in calls:
-            keys += call.keys[base_keys:]
-            args += call.args[base_args:]
+            keys += call.keys
+            args += call.args
         return cls(calls, forms.batched, keys, args)
 
     def results(self, reply: Any) -> list[Any]:
@@ -351,12 +367,12 @@ class Scripts:
 
     def __init__(self, redis: Client, events_max: int) -> None:
         self._redis = redis
-        self._events_max = events_max
         self._forms = {s.name: _Forms.of(s) for s in ALL}
+        self._base_args: list[Arg] = [events_max, GROUP]  # PARTITION_ARGS
         self._pending: list[_Call] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def call(
+    def call(
         self,
         script: Script,
         partition: PartitionKeys | None,
@@ -364,21 +380,20 @@ class Scripts:
         args: Mapping[str, Arg],
         tail_keys: Sequence[str] = (),
         tail_args: Sequence[Arg] = (),
-    ) -> Any:
+    ) -> asyncio.Future[Any]:
         """Run `script` (EVALSHA, loading it when Redis lacks it); a partition script gets
-        `partition`'s base keys and arguments first."""
+        `partition`'s base keys and arguments first. Await the future for its reply.
+
+        A plain function returning the future, not a coroutine: a settle already passes
+        three coroutine frames on its way here, and a fourth cost ~1 µs per call."""
         own_keys, own_args = script.bind(keys, args, tail_keys, tail_args)
-        if script.partition:
-            assert partition is not None, script.name
-            own_keys = [partition.ready, partition.delayed, partition.events, partition.dlq,
-                        *own_keys]  # fmt: skip
-            own_args = [self._events_max, GROUP, *own_args]
+        assert (partition is not None) == script.partition, script.name
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
             loop.call_soon(self._start_flush)
-        self._pending.append(_Call(future, script, own_keys, own_args))
-        return await future
+        self._pending.append(_Call(future, script, partition, own_keys, own_args))
+        return future
 
     def _start_flush(self) -> None:
         task = asyncio.ensure_future(self._flush())
@@ -403,7 +418,7 @@ class Scripts:
         groups: dict[ClusterNode | None, list[_Call]] = {}
         for call in batch:
             try:
-                node = client.get_node_from_key(call.keys[0])
+                node = client.get_node_from_key(call.first_key)
             except RedisError:  # an uncovered slot: the pipeline reports it per call
                 node = None
             groups.setdefault(node, []).append(call)
@@ -437,17 +452,18 @@ class Scripts:
         settles, a busy ingress's publishes)."""
         grouped: dict[tuple[str, str], list[_Call]] = {}
         commands: list[_Command] = []
+        base_args = self._base_args
         for call in batch:
-            if call.script.partition:
-                grouped.setdefault((call.script.name, call.keys[0]), []).append(call)
+            if call.partition is not None:
+                grouped.setdefault((call.script.name, call.partition.ready), []).append(call)
             else:
-                commands.append(_Command.single(call, self._forms[call.script.name]))
+                commands.append(_Command.single(call, self._forms[call.script.name], base_args))
         for calls in grouped.values():
             forms = self._forms[calls[0].script.name]
             if len(calls) == 1:
-                commands.append(_Command.single(calls[0], forms))
+                commands.append(_Command.single(calls[0], forms, base_args))
             else:
-                commands.append(_Command.batched(calls, forms))
+                commands.append(_Command.batched(calls, forms, base_args))
         return commands
 
     async def _send(self, commands: list[_Command], node: ClusterNode | None) -> list[Any]:
