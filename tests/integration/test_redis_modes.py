@@ -22,8 +22,8 @@ from broker.queue.connection import BoundedCluster, Connection
 from broker.queue.keys import LAYOUT, PartitionKeys, partition_keys
 from broker.queue.scripts import PROMOTE
 from broker.settings import Settings
-from tests.support.api import eventually
-from tests.support.cluster import LocalCluster, LocalSentinel, started, wait_until
+from tests.support.api import eventually, until
+from tests.support.cluster import LocalCluster, LocalSentinel, Server, started, wait_until
 from tests.support.hookstream import Hookstream
 from tests.support.sink import Sink
 
@@ -248,8 +248,7 @@ async def test_cluster_failover_loses_nothing_acknowledged(sink: Sink) -> None:
             flowing = asyncio.create_task(publisher.run())
             await publisher.wait_acked(20)
             replica = next(node for node in cluster.nodes if cluster.role(node) == "slave")
-            replica.run("execute_command", "CLUSTER", "FAILOVER")
-            wait_until(lambda: cluster.role(replica) == "master", 20, "no failover")
+            await _fail_over(cluster, replica)
             await publisher.wait_acked(len(publisher.acked) + 20, timeout=30)
             publisher.stop()
             await flowing
@@ -319,6 +318,22 @@ async def test_sentinel_failover_keeps_what_was_acknowledged(
     print(f"sentinel failover: {len(publisher.acked)} acked, {during - before} in the window, "
           f"{len(lost)} lost, {publisher.refused} refused while failing over")  # fmt: skip
     assert lost <= set(publisher.acked[before:during])
+
+
+async def _fail_over(cluster: LocalCluster, replica: Server) -> None:
+    """CLUSTER FAILOVER on `replica` until it is a master, the event loop running meanwhile
+    (publishes keep flowing). A coordinated failover gives up after the server's 5 s
+    manual-failover timeout when the replica has not caught up with its paused master by
+    then, as on a loaded machine (it failed a CI run so); asking again is what an operator
+    would do."""
+    for _ in range(3):
+        replica.run("execute_command", "CLUSTER", "FAILOVER")
+        try:
+            await until(lambda: cluster.role(replica) == "master", 7, "the failover")
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("no failover after three CLUSTER FAILOVER")
 
 
 class _Publisher:
