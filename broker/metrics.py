@@ -8,16 +8,152 @@ stuck at 0 and a worker no scheduler "last tick" of 1970.
 
 from __future__ import annotations
 
+import bisect
 import functools
-from collections.abc import Awaitable, Callable
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
+from typing import Generic, TypeVar, cast
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, Gauge, Histogram, disable_created_metrics
+from prometheus_client import utils as prometheus_utils
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 # `_created` series double the series count of every counter and histogram for nothing our
 # dashboards or rules use.
 disable_created_metrics()
+# How prometheus_client writes a bucket's `le` (1 → "1.0", as Go would); the library has no hints.
+_le_text = cast(Callable[[float], str], prometheus_utils.floatToGoString)
+
+
+# -- counters and histograms of the hot paths ------------------------------------------------
+#
+# prometheus_client's Counter and Histogram take a lock per update, and a histogram scans its
+# buckets in Python: ~1 µs an observation, ~0.8 µs an increment, 3 µs of every delivery and 2.5
+# of every publish (docs/performance-log.md, 2026-12-02). Every hookstream process updates
+# its metrics on its event loop's thread and renders /metrics there too (broker/health.py), so
+# the lock protects nothing: these series are plain numbers, read by `collect` at each scrape.
+
+
+class CounterSeries:
+    """One series of a counter."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+
+class HistogramSeries:
+    """One series of a histogram: a count per bucket (the last one +Inf) and the sum."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, amount: float) -> None:
+        # A bucket counts the observations <= its bound: the first bound not below `amount`.
+        self.counts[bisect.bisect_left(self.bounds, amount)] += 1
+        self.sum += amount
+
+
+S = TypeVar("S", CounterSeries, HistogramSeries)
+
+
+class _Family(Collector, Generic[S]):
+    """Series by label values, created on first use; an unlabelled family has its one series
+    from the start (so it shows 0 before anything happens, as prometheus_client's do)."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self._series: dict[tuple[str, ...], S] = {}
+        if not labelnames:
+            self.labels()
+
+    def labels(self, *values: str) -> S:
+        series = self._series.get(values)
+        if series is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {values}")
+            series = self._series[values] = self._new_series()
+        return series
+
+    def _new_series(self) -> S:
+        raise NotImplementedError
+
+    def _family(self) -> Metric:
+        raise NotImplementedError
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for values, series in self._series.items():
+            self._add(family, values, series)
+        yield family
+
+    def _add(self, family: Metric, values: tuple[str, ...], series: S) -> None:
+        raise NotImplementedError
+
+
+class LoopCounter(_Family[CounterSeries]):
+    """A counter updated from one event loop (see above); exported as `<name>_total`."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...] = ()) -> None:
+        super().__init__(name, documentation, labelnames)
+
+    def inc(self, amount: float = 1) -> None:
+        self.labels().inc(amount)
+
+    def _new_series(self) -> CounterSeries:
+        return CounterSeries()
+
+    def _family(self) -> Metric:
+        return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def _add(self, family: Metric, values: tuple[str, ...], series: CounterSeries) -> None:
+        assert isinstance(family, CounterMetricFamily)
+        family.add_metric(values, series.value)
+
+
+class LoopHistogram(_Family[HistogramSeries]):
+    """A histogram updated from one event loop (see above), with cumulative `le` buckets."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: tuple[str, ...] = (),
+        buckets: tuple[float, ...] = Histogram.DEFAULT_BUCKETS[:-1],
+    ) -> None:
+        self._bounds = tuple(float(bound) for bound in buckets)
+        self._le = [*(_le_text(bound) for bound in self._bounds), "+Inf"]
+        super().__init__(name, documentation, labelnames)
+
+    def observe(self, amount: float) -> None:
+        self.labels().observe(amount)
+
+    def _new_series(self) -> HistogramSeries:
+        return HistogramSeries(self._bounds)
+
+    def _family(self) -> Metric:
+        return HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def _add(self, family: Metric, values: tuple[str, ...], series: HistogramSeries) -> None:
+        assert isinstance(family, HistogramMetricFamily)
+        cumulative = itertools.accumulate(series.counts)
+        family.add_metric(values, list(zip(self._le, cumulative, strict=True)), series.sum)
+
 
 _DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 # Queue waits blow past delivery-shaped buckets under backlog, so they get their own.
@@ -32,39 +168,31 @@ BUILD_INFO = Gauge(
     registry=None,
 )
 
-HTTP_REQUESTS = Counter(
-    "hookstream_http_requests", "API requests", ["method", "route", "code"], registry=None
+HTTP_REQUESTS = LoopCounter("hookstream_http_requests", "API requests", ("method", "route", "code"))
+HTTP_DURATION = LoopHistogram(
+    "hookstream_http_request_duration_seconds", "API request duration", ("route",)
 )
-HTTP_DURATION = Histogram(
-    "hookstream_http_request_duration_seconds", "API request duration", ["route"], registry=None
-)
-PUBLISHED = Counter(
+PUBLISHED = LoopCounter(
     "hookstream_messages_published",
     "Messages stored, by what created them (api, schedule, retry, callback)",
-    ["source"],
-    registry=None,
+    ("source",),
 )
 
-DELIVERIES = Counter(
-    "hookstream_deliveries",
-    "Delivery attempts by outcome",
-    ["outcome", "status_class"],
-    registry=None,
+DELIVERIES = LoopCounter(
+    "hookstream_deliveries", "Delivery attempts by outcome", ("outcome", "status_class")
 )
-DELIVERY_DURATION = Histogram(
+DELIVERY_DURATION = LoopHistogram(
     "hookstream_delivery_duration_seconds",
     "Duration of one HTTP delivery attempt",
     buckets=_DELIVERY_BUCKETS,
-    registry=None,
 )
-DELIVERY_WAIT = Histogram(
+DELIVERY_WAIT = LoopHistogram(
     "hookstream_delivery_wait_seconds",
     "From a message's due time to the start of its first attempt",
     buckets=_WAIT_BUCKETS,
-    registry=None,
 )
-RETRIES = Counter("hookstream_delivery_retries", "Retries scheduled", ["reason"], registry=None)
-DEAD_LETTERED = Counter("hookstream_dead_lettered", "Messages moved to the DLQ", registry=None)
+RETRIES = LoopCounter("hookstream_delivery_retries", "Retries scheduled", ("reason",))
+DEAD_LETTERED = LoopCounter("hookstream_dead_lettered", "Messages moved to the DLQ")
 INFLIGHT = Gauge("hookstream_worker_inflight_deliveries", "Deliveries in flight", registry=None)
 CONCURRENCY = Gauge(
     "hookstream_worker_concurrency", "Configured concurrent deliveries", registry=None
@@ -91,30 +219,27 @@ SCHEDULER_LAST_TICK = Gauge(
     "When the scheduler last ran its loop",
     registry=None,
 )
-SCHEDULE_FIRES = Counter("hookstream_schedule_fires", "Schedule ticks published", registry=None)
-SCHEDULE_FIRE_DELAY = Histogram(
+SCHEDULE_FIRES = LoopCounter("hookstream_schedule_fires", "Schedule ticks published")
+SCHEDULE_FIRE_DELAY = LoopHistogram(
     "hookstream_schedule_fire_delay_seconds",
     "From a tick's cron time to its publish",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
-    registry=None,
 )
 
 # Workflow runs (docs/workflow.md). The state label is one of the three final run states, the
 # outcome one of the delivery outcomes: never a run id or a workflow URL.
-WORKFLOW_RUNS_STARTED = Counter(
-    "hookstream_workflow_runs_started", "Workflow runs created by a trigger", registry=None
+WORKFLOW_RUNS_STARTED = LoopCounter(
+    "hookstream_workflow_runs_started", "Workflow runs created by a trigger"
 )
-WORKFLOW_RUNS_FINISHED = Counter(
+WORKFLOW_RUNS_FINISHED = LoopCounter(
     "hookstream_workflow_runs_finished",
     "Workflow runs ended, by final state (RUN_SUCCESS, RUN_FAILED, RUN_CANCELED)",
-    ["state"],
-    registry=None,
+    ("state",),
 )
-WORKFLOW_STEP_DELIVERIES = Counter(
+WORKFLOW_STEP_DELIVERIES = LoopCounter(
     "hookstream_workflow_step_deliveries",
     "Delivery attempts of workflow steps to their app, by outcome",
-    ["outcome"],
-    registry=None,
+    ("outcome",),
 )
 
 _ROLE_METRICS: dict[str, tuple[Collector, ...]] = {
@@ -162,7 +287,7 @@ def status_class(status: int) -> str:
 
 
 @functools.lru_cache(maxsize=1024)  # bounded: a client chooses the method
-def _http_children(method: str, route: str, code: int) -> tuple[Counter, Histogram]:
+def _http_children(method: str, route: str, code: int) -> tuple[CounterSeries, HistogramSeries]:
     return HTTP_REQUESTS.labels(method, route, str(code)), HTTP_DURATION.labels(route)
 
 
@@ -174,7 +299,7 @@ def observe_request(method: str, route: str, code: int, seconds: float) -> None:
 
 
 @functools.cache
-def _published_child(source: str) -> Counter:
+def _published_child(source: str) -> CounterSeries:
     return PUBLISHED.labels(source)
 
 
@@ -185,7 +310,7 @@ def count_published(source: str, count: int = 1) -> None:
 
 
 @functools.cache
-def _delivery_child(outcome: str, status_group: str) -> Counter:
+def _delivery_child(outcome: str, status_group: str) -> CounterSeries:
     return DELIVERIES.labels(outcome, status_group)
 
 
@@ -196,7 +321,7 @@ def count_delivery(outcome: str, status: int) -> None:
 
 
 @functools.cache
-def _run_finished_child(state: str) -> Counter:
+def _run_finished_child(state: str) -> CounterSeries:
     return WORKFLOW_RUNS_FINISHED.labels(state)
 
 
@@ -206,7 +331,7 @@ def count_run_finished(state: str) -> None:
 
 
 @functools.cache
-def _step_delivery_child(outcome: str) -> Counter:
+def _step_delivery_child(outcome: str) -> CounterSeries:
     return WORKFLOW_STEP_DELIVERIES.labels(outcome)
 
 

@@ -83,7 +83,7 @@ async def test_worker_dead_letters_a_refused_delivery(redis_url: str, sink: Sink
     dev = await Hookstream(redis_url, with_worker=False).start()
     strict = await Hookstream(redis_url, dev=False).start()  # its worker takes the message
     try:
-        before = DELIVERIES.labels("rejected", "none")._value.get()
+        before = DELIVERIES.labels("rejected", "none").value
         published = await dev.publish(sink.url("/never"), "x", Upstash_Retries="3")
         message_id = published["messageId"]
 
@@ -96,7 +96,7 @@ async def test_worker_dead_letters_a_refused_delivery(redis_url: str, sink: Sink
         (entry,) = [m for m in body["messages"] if m["messageId"] == message_id]
         assert entry["error"].startswith("destination refused: destination 127.0.0.1 is a loopback")
         assert sink.received == []
-        assert DELIVERIES.labels("rejected", "none")._value.get() == before + 1
+        assert DELIVERIES.labels("rejected", "none").value == before + 1
         _, events = await api(dev, "GET", "/v2/events", params={"messageId": message_id})
         states = sorted(e["state"] for e in events["events"])
         assert states == ["ACTIVE", "CREATED", "ERROR", "FAILED"]

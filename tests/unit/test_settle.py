@@ -45,9 +45,9 @@ def _attempt() -> Attempt:
 
 def _values() -> tuple[float, float, float]:
     return (
-        RETRIES.labels("http_error")._value.get(),
-        DEAD_LETTERED._value.get(),
-        PUBLISHED.labels("callback")._value.get(),
+        RETRIES.labels("http_error").value,
+        DEAD_LETTERED.labels().value,
+        PUBLISHED.labels("callback").value,
     )
 
 
