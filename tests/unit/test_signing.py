@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import jwt
 import pytest
 from qstash import Receiver
@@ -48,3 +51,30 @@ def test_claims() -> None:
     assert claims["jti"].startswith("jwt_")
     assert claims["body"] == body_hash(b"abc")
     assert "aud" not in claims
+
+
+def _token_id(token: str) -> str:
+    return str(jwt.decode(token, options={"verify_signature": False})["jti"])
+
+
+def test_token_ids_are_24_hex_digits_and_do_not_repeat() -> None:
+    ids = {_token_id(sign(URL, b"abc", "k" * 32, now=1_700_000_000)) for _ in range(20_000)}
+    assert len(ids) == 20_000
+    assert all(re.fullmatch(r"jwt_[0-9a-f]{24}", token_id) for token_id in ids)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_draws_other_token_ids_than_its_parent() -> None:
+    """The id generator is per process: a child that kept its parent's state would sign
+    with the very ids the parent signs with next."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, _token_id(sign(URL, b"", "k" * 32)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        childs = pipe.read()
+    assert childs.startswith("jwt_")
+    assert childs != _token_id(sign(URL, b"", "k" * 32))
