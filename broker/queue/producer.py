@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from broker.queue import scripts
@@ -33,6 +33,12 @@ class Draft:
     delay_ms: int = 0
     not_before_ms: int = 0
     body_suffix: bytes = b""
+    # Read several times per publish (grouping, gates, the script's keys): parsed from the
+    # message id once.
+    partition: PartitionKeys = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "partition", keys_for(self.envelope.id))
 
     def script_args(self) -> list[bytes | str | int]:
         """The seven ARGV values create_message in lib.lua expects."""
@@ -46,10 +52,6 @@ class Draft:
             self.delay_ms,
             event_header(env),
         ]
-
-    @property
-    def partition(self) -> PartitionKeys:
-        return keys_for(self.envelope.id)
 
     @property
     def key(self) -> str:

@@ -367,6 +367,9 @@ class Scripts:
 
     def __init__(self, redis: Client, events_max: int) -> None:
         self._redis = redis
+        # Asked once: RedisCluster's metaclass is typing's Protocol meta, whose isinstance
+        # check costs ~0.7 µs, twice per flush (docs/performance-log.md, 2026-12-02).
+        self._cluster = redis if isinstance(redis, RedisCluster) else None
         self._forms = {s.name: _Forms.of(s) for s in ALL}
         self._base_args: list[Arg] = [events_max, GROUP]  # PARTITION_ARGS
         self._pending: list[_Call] = []
@@ -412,8 +415,8 @@ class Scripts:
     def _by_node(self, batch: list[_Call]) -> dict[ClusterNode | None, list[_Call]]:
         """The batch split by the node owning each call's keys (one group, None, off a
         cluster, or before the cluster client has learnt its slot map)."""
-        client = self._redis
-        if not isinstance(client, RedisCluster) or not client.nodes_manager.slots_cache:
+        client = self._cluster
+        if client is None or not client.nodes_manager.slots_cache:
             return {None: batch}
         groups: dict[ClusterNode | None, list[_Call]] = {}
         for call in batch:
@@ -475,7 +478,7 @@ class Scripts:
         On a cluster the node is named, sparing redis-py's per-command routing (it parses
         every key of every call: half the client's CPU on the cluster); a MOVED reply (a
         slot that moved since) is still followed, routed by the keys."""
-        if len(commands) == 1 and not isinstance(self._redis, RedisCluster):
+        if len(commands) == 1 and self._cluster is None:
             return [await self._send_one(commands[0])]
         route = {"target_nodes": node} if node is not None else {}
         async with self._redis.pipeline(transaction=False) as pipe:
