@@ -14,7 +14,7 @@ STRESS_RUNS ?= 5
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-integration test-workflow test-browser test-faults test-stress lint fmt typecheck deploy-check image clean
-.PHONY: bench bench-peers bench-cluster bench-instructions
+.PHONY: bench bench-peers bench-cluster bench-instructions bench-calls
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -109,6 +109,9 @@ bench: install  ## performance scenarios and their ceilings: one table, JSON in 
 # Not part of `make test`: ~4 min; a count a noisy machine does not move (docs/performance.md).
 bench-instructions: install  ## instructions per delivery of a worker and of the lean loop, under callgrind (needs valgrind)
 	$(BIN)/python -m bench instructions
+
+bench-calls: install  ## Python calls per delivery and per publish against the ceilings', under cProfile
+	$(BIN)/python -m bench calls
 
 # Not part of `make test`: one Redis against a local 3-master cluster (docs/scaling.md).
 bench-cluster: install  ## 1 node vs 3 masters by 1/2/4 worker processes: deliveries/s, latency, CPU per master, script spread, idle cost

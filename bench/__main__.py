@@ -5,7 +5,9 @@
 - profile: py-spy on a worker during a drain and on the ingress during publishes
   (`--py-spy PATH`; py-spy is not a project dependency);
 - instructions: callgrind's instruction count per delivery of a worker and of the lean loop,
-  which a noisy machine does not move (needs valgrind).
+  which a noisy machine does not move (needs valgrind);
+- calls: Python calls per delivery (worker, lean loop) and per publish (ingress, bare app)
+  under cProfile, and the functions with the most calls beyond the ceilings'.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench import instructions, profile, targets
+from bench import calls, instructions, profile, targets
 from bench.lab import Lab
 from bench.peers import run as peers
 from bench.proc import background_busy
@@ -30,7 +32,8 @@ from bench.sizes import Sizes
 
 RESULTS = Path(__file__).parent / "results"
 INSTRUCTIONS_SMALL, INSTRUCTIONS_LARGE = 500, 2500
-COMMANDS = ("run", "peers", "profile", "instructions")
+CALLS_SMALL, CALLS_LARGE = 1000, 6000
+COMMANDS = ("run", "peers", "profile", "instructions", "calls")
 Scenario = Callable[[Lab, Sizes, Report], Awaitable[None]]
 # Drain runs before retry: the retry rows compare with the plain drain.
 SCENARIOS: dict[str, Scenario] = {
@@ -81,6 +84,12 @@ async def run_instructions() -> None:
           f" ratio {counts['ratio']:.2f}")  # fmt: skip
 
 
+async def run_calls() -> None:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    async with Lab(RESULTS / "runs" / stamp) as lab:
+        print(await calls.run(lab, CALLS_SMALL, CALLS_LARGE, RESULTS / "calls" / stamp))
+
+
 def _chosen(parser: argparse.ArgumentParser, only: str) -> dict[str, Scenario]:
     names = [name.strip() for name in only.split(",") if name.strip()]
     unknown = set(names) - set(SCENARIOS)
@@ -107,6 +116,8 @@ def main() -> None:
         uvloop.run(run_scenarios({"peers": scenario}, sizes, "hookstream vs peers"))
     elif args.command == "profile":
         uvloop.run(run_profile(args.py_spy, sizes))
+    elif args.command == "calls":
+        uvloop.run(run_calls())
     else:
         uvloop.run(run_instructions())
 

@@ -32,6 +32,9 @@ from broker.redis_server import EmbeddedServer, free_port
 from broker.settings import Settings
 
 TOKEN = "bench-token-0123456789"
+# How a role's module is started after the interpreter: `-m MODULE`; `bench calls` puts its
+# profiler in front (bench/profiled.py).
+RUN_MODULE: Sequence[str] = ("-m",)
 PARTITIONS = 4
 CONCURRENCY = 64
 FILL_BATCH = 400
@@ -123,21 +126,24 @@ class Lab:
             **overrides,
         }
 
-    async def ingress(self) -> tuple[Role, Endpoint]:
+    async def ingress(self, launcher: Sequence[str] = RUN_MODULE) -> tuple[Role, Endpoint]:
         """A ready `hookstream ingress`, and where to publish to the sink through it."""
         env = self.hookstream_env()
         base = f"http://127.0.0.1:{env['HOOKSTREAM_PORT']}"
-        role = await self._spawn("ingress", ["-m", "broker"], env, base + "/readyz").wait_ready()
+        args = [*launcher, "broker"]
+        role = await self._spawn("ingress", args, env, base + "/readyz").wait_ready()
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": CONTENT_TYPE}
         return role, Endpoint(f"{base}/v2/publish/{self.sink.hook_url}", headers)
 
-    def workers(self, count: int, **overrides: str) -> list[Role]:
+    def workers(
+        self, count: int, launcher: Sequence[str] = RUN_MODULE, **overrides: str
+    ) -> list[Role]:
         """`count` worker processes, started now (a drain measures them at the sink)."""
         roles = []
         for index in range(count):
             env = self.hookstream_env(**overrides)
             ready = f"http://127.0.0.1:{env['HOOKSTREAM_METRICS_PORT']}/readyz"
-            roles.append(self._spawn(f"worker-{index}", ["-m", "workers"], env, ready))
+            roles.append(self._spawn(f"worker-{index}", [*launcher, "workers"], env, ready))
         return roles
 
     async def pipeline(self, fail_first: bool = False, **worker_env: str) -> Endpoint:
@@ -148,18 +154,18 @@ class Lab:
             await worker.wait_ready()
         return endpoint
 
-    async def bare_xadd(self) -> tuple[Role, Endpoint]:
+    async def bare_xadd(self, launcher: Sequence[str] = RUN_MODULE) -> tuple[Role, Endpoint]:
         """The publish ceiling: one XADD per request, behind the same URL shape."""
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        args = ["-m", "bench.ceilings", "xadd", str(port), self.server.url]
+        args = [*launcher, "bench.ceilings", "xadd", str(port), self.server.url]
         role = await self._spawn("ceiling-xadd", args, {}, base + "/readyz").wait_ready()
         headers = {"Content-Type": CONTENT_TYPE}
         return role, Endpoint(f"{base}/v2/publish/{self.sink.hook_url}", headers)
 
-    def bare_drain(self) -> Role:
+    def bare_drain(self, launcher: Sequence[str] = RUN_MODULE) -> Role:
         """The drain ceiling, started now on the stream `ceilings.fill_stream` filled."""
-        args = ["-m", "bench.ceilings", "drain", self.server.url, self.sink.hook_url]
+        args = [*launcher, "bench.ceilings", "drain", self.server.url, self.sink.hook_url]
         return self._spawn("ceiling-drain", [*args, str(CONCURRENCY)], {})
 
     async def stop_roles(self) -> None:
