@@ -10,7 +10,7 @@ import asyncio
 import functools
 
 import aiohttp
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 from yarl import URL
 
 from broker.header_policy import breaks_lines, name_refusal
@@ -20,6 +20,12 @@ from workers.outcome import REFUSED_PREFIX, TIMEOUT_ERROR
 from workers.signing import sign
 
 USER_AGENT = "Upstash-QStash"
+# Our header names as istr: a case-insensitive dict folds a plain str's case at every use (four
+# times on the way through aiohttp), an istr's once; ~6,000 instructions a delivery.
+_USER_AGENT, _MESSAGE_ID = istr("User-Agent"), istr("Upstash-Message-Id")
+_RETRIED, _SIGNATURE = istr("Upstash-Retried"), istr("Upstash-Signature")
+_CALLER_IP, _SCHEDULE_ID = istr("Upstash-Caller-Ip"), istr("Upstash-Schedule-Id")
+_TOPIC_NAME = istr("Upstash-Topic-Name")
 # Stored response bodies (DLQ, callbacks) are cut here; the rest is left unread.
 RESPONSE_BODY_CAP = 64 * 1024
 
@@ -39,16 +45,16 @@ def request_headers(
         for value in values:
             if not breaks_lines(value):
                 headers.add(name, value)
-    headers["User-Agent"] = USER_AGENT
-    headers["Upstash-Message-Id"] = envelope.id
-    headers["Upstash-Retried"] = str(attempts - 1)
-    headers["Upstash-Signature"] = sign(envelope.url, body, signing_key)
+    headers[_USER_AGENT] = USER_AGENT
+    headers[_MESSAGE_ID] = envelope.id
+    headers[_RETRIED] = str(attempts - 1)
+    headers[_SIGNATURE] = sign(envelope.url, body, signing_key)
     if envelope.caller_ip:
-        headers["Upstash-Caller-Ip"] = envelope.caller_ip
+        headers[_CALLER_IP] = envelope.caller_ip
     if envelope.schedule_id:
-        headers["Upstash-Schedule-Id"] = envelope.schedule_id
+        headers[_SCHEDULE_ID] = envelope.schedule_id
     if envelope.topic_name:
-        headers["Upstash-Topic-Name"] = envelope.topic_name
+        headers[_TOPIC_NAME] = envelope.topic_name
     return headers
 
 

@@ -34,34 +34,49 @@ PARTITION_KEYS = ("ready", "delayed", "events", "dlq")
 PARTITION_ARGS = ("events_maxlen", "group")
 _FOLDER = resources.files("broker.queue") / "scripts"
 
-# The batched form's head (Script.batch_source): KEYS, ARGV, KEY and ARG become locals that
-# select_call points at one call after another; the prelude's functions see them as upvalues,
-# and the partition prelude reads the partition's keys (the same for every call) at load.
+# The batched form's head (Script.batch_source): KEYS, ARGV, KEY and ARG are locals that
+# select_call refills for one call after another; the prelude's functions see them as upvalues,
+# and the partition prelude reads the partition's keys (the same for every call) at load. The
+# four tables are made once per command, not once per call: a table each per call was most of
+# what the scripts allocate, and Redis spent ~a third of its time in malloc and Lua's garbage
+# collector on them (docs/performance-log.md, 2026-12-02 third session). Refilling clears what
+# a longer previous call left at the end, so each call sees exactly its own tails.
 _BATCH_SELECT = """local BATCH_KEYS, BATCH_ARGV = KEYS, ARGV
-local KEYS, ARGV, KEY, ARG = {{}}, {{}}, {{}}, {{}}
+local KEYS = {{BATCH_KEYS[1], BATCH_KEYS[2], BATCH_KEYS[3], BATCH_KEYS[4]}}
+local ARGV = {{BATCH_ARGV[1], BATCH_ARGV[2]}}
+local KEY, ARG = {{}}, {{}}
 local KEY_TAIL, ARG_TAIL = {tails}
 local BATCH_CALLS = tonumber(BATCH_ARGV[3])
 local batch_key_at, batch_arg_at = 5, 4 + 2 * BATCH_CALLS
+local keys_end, args_end = 4, 2
+-- into[first ..] = from[at ..] (count values), clearing into[] up to old_end; the new end.
+local function refill(into, first, from, at, count, old_end)
+  for j = 0, count - 1 do into[first + j] = from[at + j] end
+  for j = first + count, old_end do into[j] = nil end
+  return first + count - 1
+end
 local function select_call(i)
   local key_count, arg_count = tonumber(BATCH_ARGV[2 + 2 * i]), tonumber(BATCH_ARGV[3 + 2 * i])
-  KEYS = {{BATCH_KEYS[1], BATCH_KEYS[2], BATCH_KEYS[3], BATCH_KEYS[4]}}
-  for j = 0, key_count - 1 do KEYS[5 + j] = BATCH_KEYS[batch_key_at + j] end
-  ARGV = {{BATCH_ARGV[1], BATCH_ARGV[2]}}
-  for j = 0, arg_count - 1 do ARGV[3 + j] = BATCH_ARGV[batch_arg_at + j] end
+  keys_end = refill(KEYS, 5, BATCH_KEYS, batch_key_at, key_count, keys_end)
+  args_end = refill(ARGV, 3, BATCH_ARGV, batch_arg_at, arg_count, args_end)
   batch_key_at, batch_arg_at = batch_key_at + key_count, batch_arg_at + arg_count
-  KEY, ARG = {keys}, {args}
+  {keys}
+  {args}
 end
 select_call(1)"""
-# Each call's reply is {1, its reply} or {0, its error}: a nil reply would end the array.
+# Each call's reply is two values, 1 and its reply or 0 and its error, in one flat array (a
+# table per call would be garbage too); a nil reply is sent as false (nil would end the array),
+# which reaches the client as None either way.
 _BATCH_RUN = """local replies = {}
 for i = 1, BATCH_CALLS do
   if i > 1 then select_call(i) end
   local ok, reply = pcall(run_call)
-  if ok then
-    replies[i] = {1, reply}
-  else
-    replies[i] = {0, type(reply) == 'table' and reply.err or tostring(reply)}
+  if not ok then
+    reply = type(reply) == 'table' and reply.err or tostring(reply)
+  elseif reply == nil then
+    reply = false
   end
+  replies[2 * i - 1], replies[2 * i] = ok and 1 or 0, reply
 end
 return replies"""
 
@@ -115,7 +130,8 @@ class Script:
         assert self.partition, self.name
         body = "\n".join(self._body())
         return "\n".join([_BATCH_SELECT.format(
-            keys=self._named("KEYS", self.key_names), args=self._named("ARGV", self.arg_names),
+            keys=self._assigned("KEY", "KEYS", self.key_names),
+            args=self._assigned("ARG", "ARGV", self.arg_names),
             tails=self._tails()),
             *self._preludes(),
             f"local function run_call()\n{body}\nend",
@@ -140,6 +156,14 @@ class Script:
     def _named(array: str, names: tuple[str, ...]) -> str:
         """A Lua table constructor naming `array`'s leading values."""
         return "{" + ", ".join(f"{n} = {array}[{i}]" for i, n in enumerate(names, 1)) + "}"
+
+    @staticmethod
+    def _assigned(table: str, array: str, names: tuple[str, ...]) -> str:
+        """A Lua statement setting `table`'s named fields to `array`'s leading values."""
+        if not names:
+            return ""
+        fields = ", ".join(f"{table}.{n}" for n in names)
+        return f"{fields} = " + ", ".join(f"{array}[{i}]" for i in range(1, len(names) + 1))
 
     def _tails(self) -> str:
         return f"{len(self.key_names) + 1}, {len(self.arg_names) + 1}"
@@ -336,18 +360,18 @@ class _Command:
 
     def results(self, reply: Any) -> list[Any]:
         """Each call's result: an error reply fails every call of the command; a batched
-        reply holds {1, result} or {0, error} per call."""
+        reply holds 1 and the result, or 0 and the error, per call."""
         if isinstance(reply, Exception):
             return [reply] * len(self.calls)
         if self.form.batched:
-            return [_batched_result(one) for one in reply]
+            return [_batched_result(*reply[i : i + 2]) for i in range(0, len(reply), 2)]
         return [reply]
 
 
-def _batched_result(reply: list[Any]) -> Any:
-    if reply[0] == 1:
-        return reply[1] if len(reply) > 1 else None
-    message = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+def _batched_result(ok: int, reply: Any) -> Any:
+    if ok == 1:
+        return reply
+    message = reply.decode() if isinstance(reply, bytes) else str(reply)
     return ResponseError(message)
 
 

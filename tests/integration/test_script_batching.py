@@ -72,6 +72,20 @@ async def test_a_turns_publishes_on_one_partition_are_one_command(conn: Connecti
     assert stored == [f"a{i}".encode() for i in range(20)] + [b"b"]
 
 
+async def test_each_call_sees_only_its_own_tails(conn: Connection) -> None:
+    """The batched form refills one KEYS and ARGV per call: a call with fewer messages than
+    the one before it must not see that call's leftover tail (it would store them again)."""
+    partition = conn.partitions[3]
+    sizes = [3, 1, 2, 1]
+    calls = [[draft(partition, f"t{n}.{i}".encode()) for i in range(n)] for n in sizes]
+    await reset_stats(conn)
+    await asyncio.gather(*(publish(conn.scripts, drafts) for drafts in calls))
+    assert await evalsha_calls(conn) == 1
+    assert await conn.redis.xlen(partition.ready) == sum(sizes)
+    stored = [await conn.redis.hget(d.key, "b") for drafts in calls for d in drafts]
+    assert stored == [d.body for drafts in calls for d in drafts]
+
+
 @pytest.mark.cluster
 async def test_an_error_fails_only_its_own_call(conn: Connection) -> None:
     """A call that fails in Lua (WRONGTYPE: its message key holds a string) raises for its

@@ -13,14 +13,16 @@
 -- Returns one item per pair: false, {envelope}, {envelope, 'gate'} or
 -- {envelope, body, attempts, reclaims}.
 -- One HMGET reads every field any branch needs (the body too: read anyway for an attempt,
--- which almost every entry is), instead of a command per field.
+-- which almost every entry is), instead of a command per field, and one HSET writes the
+-- counters with the state: the script is atomic, so no HINCRBY is needed.
 local result = {}
 local reclaimed = ARG.reclaimed == '1'
 local i = 0
 while ARGV[ARG_TAIL + 2 * i] do
   local entry_id, message_id = ARGV[ARG_TAIL + 2 * i], ARGV[ARG_TAIL + 1 + 2 * i]
   local key = KEYS[KEY_TAIL + i]
-  local f = redis.call('HMGET', key, 'state', 'queued', 'gate_due', 'm', 'b', 'evh')
+  local f = redis.call('HMGET', key, 'state', 'queued', 'gate_due', 'm', 'b', 'evh', 'attempts',
+    'reclaims')
   local state, envelope = f[1], f[4]
   if not state or state == 'FAILED' or state == 'DELIVERED' then
     ack(entry_id)
@@ -34,14 +36,16 @@ while ARGV[ARG_TAIL + 2 * i] do
   elseif f[3] == '1' then
     result[i + 1] = {envelope, 'gate'}
   else
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    local reclaims = 0
+    local attempts = (tonumber(f[7]) or 0) + 1
     if reclaimed then
-      reclaims = redis.call('HINCRBY', key, 'reclaims', 1)
+      local reclaims = (tonumber(f[8]) or 0) + 1
+      redis.call('HSET', key, 'state', 'ACTIVE', 'attempts', attempts, 'reclaims', reclaims)
+      result[i + 1] = {envelope, f[5], attempts, reclaims}
+    else
+      redis.call('HSET', key, 'state', 'ACTIVE', 'attempts', attempts)
+      result[i + 1] = {envelope, f[5], attempts, 0}
     end
-    redis.call('HSET', key, 'state', 'ACTIVE')
     add_event(message_id, 'ACTIVE', f[6] or '{}')
-    result[i + 1] = {envelope, f[5], attempts, reclaims}
   end
   i = i + 1
 end
