@@ -67,6 +67,9 @@ KEY_REFRESH_SECONDS = 5.0
 SETTLE_GRACE_SECONDS = 2.0
 RETENTION_SECONDS = 60.0
 HOUSEKEEPING_SECONDS = 60.0
+# Acked entries stay in a ready stream until a trim (Consumer.trim_acked) drops them: about
+# a second's worth of deliveries, in exchange for no XDEL per settle.
+READY_TRIM_SECONDS = 1.0
 # The safety sweep's lease, as a share of the promote interval: shorter than the interval,
 # so the next worker whose interval runs out always finds it expired.
 SWEEP_LEASE = 0.9
@@ -124,6 +127,7 @@ class Worker:
             loops += [self._every(KEY_REFRESH_SECONDS, self._refresh_signing_key)]
             loops += [self._follow_rotations()]
             loops += [self._every(RETENTION_SECONDS, lambda: trim_retention(self.conn))]
+            loops += [self._every(READY_TRIM_SECONDS, self.consumer.trim_acked)]
             loops += [self._every(HOUSEKEEPING_SECONDS, self._housekeeping)]
             log.info("worker.started", consumer=self.consumer.name)
             background = [asyncio.create_task(loop) for loop in loops]
@@ -165,6 +169,10 @@ class Worker:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=SETTLE_GRACE_SECONDS)
+        try:  # what the last settles acked, instead of leaving it to the next worker's trim
+            await self.consumer.trim_acked()
+        except Exception:
+            log.exception("worker.trim_failed")
         log.info("worker.stopped", consumer=self.consumer.name)
 
     async def _pause(self, seconds: float) -> bool:

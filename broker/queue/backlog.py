@@ -1,7 +1,8 @@
 """What is waiting, per partition, read from Redis for the backlog gauges; and retention.
 
 Retention drops DLQ entries and events older than their configured age. The ready streams are
-never trimmed (that would delete pending work); DLQ message hashes expire by themselves
+not trimmed here: what is read and acked there goes by ready_trim.lua (Consumer.trim_acked), which
+never drops pending or unread work; DLQ message hashes expire by themselves
 (PEXPIRE set when they were dead-lettered). Several workers trimming at once is harmless:
 trimming by MINID is idempotent.
 """

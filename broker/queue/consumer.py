@@ -32,6 +32,12 @@ from broker.queue.producer import Draft, messages_tail
 Entry = tuple[str, str]
 """A ready-stream entry: (entry id, message id)."""
 
+TRIM_SPAN_MS = 10_000
+"""ready_trim.lua: how far (in entry-id time) the last read entry may run ahead of the oldest
+pending one before the acked entries between them are deleted one by one."""
+TRIM_SCAN = 1_000
+"""ready_trim.lua: at most this many of those entries looked at per call."""
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -110,6 +116,22 @@ class Consumer:
     def __init__(self, conn: Connection, name: str) -> None:
         self.conn = conn
         self.name = name
+        self._acked: set[PartitionKeys] = set()  # acked in since the last trim_acked
+
+    async def trim_acked(self) -> int:
+        """Drop the read and acked entries of the ready streams this consumer acked in since
+        the last call (ready_trim.lua: never one unread or pending); how many went. A worker
+        calls it about once a second; nothing acked, nothing sent."""
+        partitions, self._acked = self._acked, set()
+        args: dict[str, scripts.Arg] = {"span_ms": TRIM_SPAN_MS, "scan": TRIM_SCAN}
+        try:
+            dropped = await asyncio.gather(
+                *(self.conn.scripts.call(scripts.READY_TRIM, p, {}, args) for p in partitions)
+            )
+        except Exception:
+            self._acked |= partitions  # tried again next time
+            raise
+        return sum(dropped)
 
     def reader(self, partition: PartitionKeys) -> Reader:
         """A blocking reader of `partition` on a connection of its own (see Reader)."""
@@ -140,6 +162,7 @@ class Consumer:
         whose message is gone, final or cancelled (the script acked those)."""
         if not entries:
             return []
+        self._acked.add(partition)  # the entries it skips
         records = await self.conn.scripts.call(
             scripts.START,
             partition,
@@ -238,6 +261,7 @@ class Consumer:
         env = cancelled.envelope
         keys = _message_keys(cancelled.partition, env)
         args = {"consumer": self.name, "entry_id": cancelled.entry_id, "message_id": env.id}
+        self._acked.add(cancelled.partition)
         await self.conn.scripts.call(scripts.SETTLE_CANCELLED, cancelled.partition, keys, args)
 
     async def enter_gate(self, due: DueForGate) -> None:
@@ -251,6 +275,7 @@ class Consumer:
         await apply_message_settings(self.conn, env, create_only=True)
         args = {"entry_id": due.entry_id, "message_id": env.id}
         keys = _message_keys(due.partition, env)
+        self._acked.add(due.partition)
         await self.conn.scripts.call(scripts.GATE_ENTER, due.partition, keys, args)
 
     async def _settle(
@@ -268,6 +293,7 @@ class Consumer:
             "entry_id": attempt.entry_id,
             "message_id": env.id,
         }
+        self._acked.add(attempt.partition)
         reply = await self.conn.scripts.call(
             script,
             attempt.partition,

@@ -191,6 +191,7 @@ PUBLISH_BATCH = Script("publish_batch", "requests...", "requests...")
 PROMOTE = Script("promote", "", "limit")
 START = Script("start", "messages...", "reclaimed entries...")
 EXTEND = Script("extend", "", "consumer entries...")
+READY_TRIM = Script("ready_trim", "", "span_ms scan")
 _SETTLE_KEYS = "gate wait message messages..."
 SETTLE_DELIVERED = Script(
     "settle_delivered", _SETTLE_KEYS, "consumer entry_id message_id extra retention_ms messages..."
@@ -274,7 +275,7 @@ WORKFLOW_DLQ_CALLBACK = Script(
 WORKFLOW_DLQ_RECORD = Script("workflow_dlq_record", "run", "callback_id record")
 
 ALL = (
-    PUBLISH, PUBLISH_ONCE, PUBLISH_BATCH, PROMOTE, START, EXTEND, SETTLE_DELIVERED,
+    PUBLISH, PUBLISH_ONCE, PUBLISH_BATCH, PROMOTE, START, EXTEND, READY_TRIM, SETTLE_DELIVERED,
     SETTLE_RETRY, SETTLE_FAILED, SETTLE_CANCELLED, GATE_ENTER, CANCEL, DLQ_RETRY, GATE_SET,
     GATE_DELETE,
     FLOW_CONTROL_EXPIRE, CONSUMERS_PRUNE, SCHEDULE_SAVE, SCHEDULE_CLAIM, SCHEDULE_DELETE,

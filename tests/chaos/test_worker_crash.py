@@ -13,7 +13,7 @@ from aiohttp import web
 
 from broker.queue.keys import keys_for
 from tests.support.api import PeakConcurrency, api, events_of, eventually
-from tests.support.barriers import nothing_due, pending_entries, wait_for_log
+from tests.support.barriers import live_entries, nothing_due, pending_entries, wait_for_log
 from tests.support.hookstream import Hookstream
 from tests.support.procs import RoleProcess, role_env
 from tests.support.sink import Sink
@@ -33,7 +33,7 @@ async def _all_settled(server: Hookstream) -> bool:
     """No message left waiting, pending or in flight."""
     redis = server.conn.redis
     for partition in server.conn.partitions:
-        if await redis.xlen(partition.ready) or await redis.zcard(partition.delayed):
+        if await live_entries(redis, partition) or await redis.zcard(partition.delayed):
             return False
     return True
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from broker.queue.keys import GROUP, SIGNING_KEYS_CHANNEL
+from redis.exceptions import ResponseError
+
+from broker.queue.connection import Client, StreamEntries
+from broker.queue.keys import GROUP, SIGNING_KEYS_CHANNEL, PartitionKeys
 from tests.support.api import api, eventually
 from tests.support.hookstream import Hookstream
+
+PENDING_SCAN = 100_000  # more pending entries than any test makes
 
 
 async def events(hookstream: Hookstream, **filters: str) -> list[dict[str, Any]]:
@@ -27,13 +32,31 @@ async def events(hookstream: Hookstream, **filters: str) -> list[dict[str, Any]]
         params["cursor"] = body["cursor"]
 
 
+async def live_entries(redis: Client, partition: PartitionKeys) -> StreamEntries:
+    """The ready-stream entries that still hold work: unread (after the group's last-delivered
+    id) or pending. Acked ones stay in the stream until ready_trim.lua drops them, so XLEN is
+    no measure of what is left."""
+    try:
+        groups = await redis.xinfo_groups(partition.ready)
+    except ResponseError:  # no stream yet
+        groups = []
+    last = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()), None)
+    if last is None:  # no group yet: nothing read, everything unread
+        return cast(StreamEntries, await redis.xrange(partition.ready))
+    pending = await redis.xpending_range(partition.ready, GROUP, "-", "+", PENDING_SCAN)
+    held = {p["message_id"] for p in pending}
+    read = await redis.xrange(partition.ready, max=last)
+    unread = await redis.xrange(partition.ready, min=b"(" + last)
+    return [entry for entry in read if entry[0] in held] + unread
+
+
 async def nothing_due(hookstream: Hookstream, message_id: str) -> bool:
     """True when no delayed set and no ready stream holds the message: no worker can send it."""
     redis = hookstream.conn.redis
     for partition in hookstream.conn.partitions:
         if await redis.zscore(partition.delayed, message_id) is not None:
             return False
-        entries = await redis.xrange(partition.ready)
+        entries = await live_entries(redis, partition)
         if any(fields.get(b"id") == message_id.encode() for _, fields in entries):
             return False
     return True

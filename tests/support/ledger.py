@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from broker.queue.keys import GROUP, partition_keys
+from tests.support.barriers import live_entries
 from tests.support.sink import Sink
 
 
@@ -189,7 +190,7 @@ class Ledger:
         """Everything that still holds a message, by key; empty once drained."""
         counts: dict[str, int] = {}
         for partition in self.partitions:
-            counts[partition.ready] = await self.redis.xlen(partition.ready)
+            counts[partition.ready] = len(await live_entries(self.redis, partition))
             counts[partition.delayed] = await self.redis.zcard(partition.delayed)
         counts["pending"] = await self.pending()
         for key in await self._gate_keys():
