@@ -107,7 +107,7 @@ bench: install  ## performance scenarios and their ceilings: one table, JSON in 
 	$(BIN)/python -m bench
 
 # Not part of `make test`: ~4 min; a count a noisy machine does not move (docs/performance.md).
-bench-instructions: install  ## instructions per delivery of a worker and of the lean loop, under callgrind (needs valgrind)
+bench-instructions: install  ## instructions per delivery of a worker, the lean loop and the Redis serving each, under callgrind (needs valgrind)
 	$(BIN)/python -m bench instructions
 
 bench-calls: install  ## Python calls per delivery and per publish against the ceilings', under cProfile

@@ -5,7 +5,7 @@
 - profile: py-spy on a worker during a drain and on the ingress during publishes
   (`--py-spy PATH`; py-spy is not a project dependency);
 - instructions: callgrind's instruction count per delivery of a worker and of the lean loop,
-  which a noisy machine does not move (needs valgrind);
+  and of the Redis server serving each, which a noisy machine does not move (needs valgrind);
 - calls: Python calls per delivery (worker, lean loop) and per publish (ingress, bare app)
   under cProfile, and the functions with the most calls beyond the ceilings'.
 """
@@ -76,12 +76,16 @@ async def run_profile(py_spy: str, sizes: Sizes) -> None:
 
 
 async def run_instructions() -> None:
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    async with Lab(RESULTS / "runs" / stamp) as lab:
-        counts = await instructions.run(lab, INSTRUCTIONS_SMALL, INSTRUCTIONS_LARGE)
-    print(f"instructions per delivery (callgrind, {INSTRUCTIONS_LARGE} - {INSTRUCTIONS_SMALL}"
-          f" messages): worker {counts['worker']:,.0f}, lean loop {counts['lean']:,.0f},"
-          f" ratio {counts['ratio']:.2f}")  # fmt: skip
+    instructions.require_valgrind()
+    run_dir = RESULTS / "runs" / time.strftime("%Y%m%dT%H%M%S")
+    async with Lab(run_dir) as lab:
+        own = await instructions.run(lab, INSTRUCTIONS_SMALL, INSTRUCTIONS_LARGE)
+    async with instructions.server_lab(run_dir / "server") as lab:
+        server = await instructions.run_server(lab, INSTRUCTIONS_SMALL, INSTRUCTIONS_LARGE)
+    for what, counts in (("", own), (" of the Redis server serving it", server)):
+        print(f"instructions per delivery{what} (callgrind, {INSTRUCTIONS_LARGE} - "
+              f"{INSTRUCTIONS_SMALL} messages): worker {counts['worker']:,.0f}, "
+              f"lean loop {counts['lean']:,.0f}, ratio {counts['ratio']:.2f}")  # fmt: skip
 
 
 async def run_calls() -> None:

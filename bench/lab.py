@@ -52,11 +52,16 @@ class Lab:
     """Start with `async with Lab(run_dir) as lab:`; everything stops on exit."""
 
     def __init__(
-        self, run_dir: Path, partitions: int = PARTITIONS, masters: Sequence[int] = ()
+        self,
+        run_dir: Path,
+        partitions: int = PARTITIONS,
+        masters: Sequence[int] = (),
+        server_launcher: Sequence[str] = (),
     ) -> None:
+        """`server_launcher`: run the lab's own server under that program (see EmbeddedServer)."""
         self.run_dir = run_dir
         self.logs = run_dir / "logs"
-        self.server = EmbeddedServer(run_dir / "redis", appendonly=False)
+        self.server = EmbeddedServer(run_dir / "redis", appendonly=False, launcher=server_launcher)
         self.masters = list(masters)
         self.sink = SinkClient(free_port())
         self.roles: list[Role] = []
@@ -73,8 +78,8 @@ class Lab:
 
     async def __aenter__(self) -> Lab:
         # Same settings as the test server: no AOF, so disk speed is not part of the numbers.
-        if not self.masters:
-            await asyncio.to_thread(self.server.start)
+        if not self.masters:  # a minute: valgrind takes seconds to start a server
+            await asyncio.to_thread(self.server.start, 60.0)
         self.redis = Redis.from_url(self.url)
         self.nodes = [Redis(port=port) for port in self.masters] or [self.redis]
         self.conn = await Connection.connect(self.settings, self.url)
@@ -158,14 +163,14 @@ class Lab:
         """The publish ceiling: one XADD per request, behind the same URL shape."""
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        args = [*launcher, "bench.ceilings", "xadd", str(port), self.server.url]
+        args = [*launcher, "bench.ceilings", "xadd", str(port), self.url]
         role = await self._spawn("ceiling-xadd", args, {}, base + "/readyz").wait_ready()
         headers = {"Content-Type": CONTENT_TYPE}
         return role, Endpoint(f"{base}/v2/publish/{self.sink.hook_url}", headers)
 
     def bare_drain(self, launcher: Sequence[str] = RUN_MODULE) -> Role:
         """The drain ceiling, started now on the stream `ceilings.fill_stream` filled."""
-        args = [*launcher, "bench.ceilings", "drain", self.server.url, self.sink.hook_url]
+        args = [*launcher, "bench.ceilings", "drain", self.url, self.sink.hook_url]
         return self._spawn("ceiling-drain", [*args, str(CONCURRENCY)], {})
 
     async def stop_roles(self) -> None:

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -62,13 +62,16 @@ class EmbeddedServer:
         port: int | None = None,
         appendonly: bool = True,
         config: Mapping[str, str] | None = None,
+        launcher: Sequence[str] = (),
     ) -> None:
         """`config` adds or overrides server directives (`{"appendfsync": "always"}`); the
-        fault tests run servers with other persistence and memory settings."""
+        fault tests run servers with other persistence and memory settings. `launcher` runs
+        the server under another program (the bench counts its instructions under valgrind)."""
         self.data_dir = data_dir
         self.port = port or free_port()
         self.appendonly = appendonly
         self.config = dict(config or {})
+        self.launcher = list(launcher)
         self.process: subprocess.Popen[bytes] | None = None
         self._lock: IO[bytes] | None = None
 
@@ -81,6 +84,7 @@ class EmbeddedServer:
         self._lock = _lock(self.data_dir)
         binary = find_server_binary()
         args = [
+            *self.launcher,
             binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from broker.errors import EmbeddedServerError
-from broker.redis_server import EmbeddedServer
+from broker.redis_server import EmbeddedServer, find_server_binary
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 OWNER = """
 import sys, time
 from pathlib import Path
-from broker.redis_server import EmbeddedServer
+from broker.redis_server import EmbeddedServer, find_server_binary
 server = EmbeddedServer(Path(sys.argv[1]), appendonly=False).start()
 print(server.port, flush=True)
 time.sleep(60)
@@ -71,3 +71,17 @@ def _answers(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
+
+
+def test_a_launcher_runs_the_server_under_another_program(tmp_path: Path) -> None:
+    """The bench counts the server's instructions under valgrind this way; a shell that
+    notes itself in the server's log, then execs the server, stands in for it here."""
+    launcher = ["sh", "-c", 'echo "launched $1" && exec "$@"', "sh"]
+    server = EmbeddedServer(tmp_path, appendonly=False, launcher=launcher).start()
+    try:
+        with redis.Redis(port=server.port) as client:
+            assert client.ping()
+        first_line = (tmp_path / "server.log").read_text().splitlines()[0]
+        assert first_line == f"launched {find_server_binary()}"
+    finally:
+        server.stop()
