@@ -1,7 +1,7 @@
 -- Drop the ready stream's entries that were read and acked. Settles only ack (XACK): an XDEL
 -- per settle made the server walk the deleted entries at the head of the stream's node to
 -- find the new first entry, which cost Redis more than every other command of a delivery
--- together (docs/performance-log.md, 2026-12-02 fourth session). Workers run this instead
+-- together (docs/performance-log.md, 2026-12-03). Workers run this instead
 -- about once a second on each partition they acked in (Consumer.trim_acked).
 -- KEYS:
 -- ARGV: span_ms scan
