@@ -532,5 +532,15 @@ class Scripts:
         await self._load(forms)
 
     async def _load(self, forms: set[_Loaded]) -> None:
-        """SCRIPT LOAD on the server, or on every primary of a cluster."""
-        await asyncio.gather(*(self._redis.script_load(form.source) for form in forms))
+        """SCRIPT LOAD on the server (one pipeline), or on every primary of a cluster (one
+        script at a time, each to every primary). Not concurrently: that took a connection
+        per script, ~60 new connections at every role's start (a fleet of workers restarting
+        at once multiplies them), each one a chance to meet a connect timeout."""
+        if self._cluster is not None:
+            for form in forms:
+                await self._cluster.script_load(form.source)
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for form in forms:
+                pipe.script_load(form.source)
+            await pipe.execute()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from multidict import CIMultiDict
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from broker.options import parse_publish_headers
@@ -105,6 +106,25 @@ async def test_an_error_fails_only_its_own_call(conn: Connection) -> None:
     assert results[2] == 0
     assert isinstance(results[1], ResponseError)
     assert "WRONGTYPE" in str(results[1])
+
+
+async def test_a_role_loads_every_script_over_one_connection(redis_url: str) -> None:
+    """Connecting loads both forms of every script before any call, in one pipeline: the
+    start opens one or two connections, not one per script (~60, which turned a busy host's
+    slow accept into a connect timeout at start)."""
+    probe = Redis.from_url(redis_url)
+    try:
+        await probe.script_flush()
+        before = await probe.info("stats")
+        connection = await Connection.connect(SETTINGS, redis_url)
+        after = await probe.info("stats")
+        await connection.close()
+        cached = (await probe.info("memory"))["number_of_cached_scripts"]
+    finally:
+        await probe.aclose()
+    forms = sum(2 if script.partition else 1 for script in scripts.ALL)
+    assert cached == forms
+    assert after["total_connections_received"] - before["total_connections_received"] <= 2
 
 
 async def test_batched_form_is_reloaded_after_a_script_flush(conn: Connection) -> None:
