@@ -5,7 +5,8 @@
 - profile: py-spy on a worker during a drain and on the ingress during publishes
   (`--py-spy PATH`; py-spy is not a project dependency);
 - instructions: callgrind's instruction count per delivery of a worker and of the lean loop,
-  and of the Redis server serving each, which a noisy machine does not move (needs valgrind);
+  per publish of the ingress and of the bare XADD app, and of the Redis server serving each,
+  which a noisy machine does not move (needs valgrind);
 - calls: Python calls per delivery (worker, lean loop) and per publish (ingress, bare app)
   under cProfile, and the functions with the most calls beyond the ceilings'.
 """
@@ -83,9 +84,11 @@ async def run_instructions() -> None:
     async with instructions.server_lab(run_dir / "server") as lab:
         server = await instructions.run_server(lab, INSTRUCTIONS_SMALL, INSTRUCTIONS_LARGE)
     for what, counts in (("", own), (" of the Redis server serving it", server)):
-        print(f"instructions per delivery{what} (callgrind, {INSTRUCTIONS_LARGE} - "
-              f"{INSTRUCTIONS_SMALL} messages): worker {counts['worker']:,.0f}, "
-              f"lean loop {counts['lean']:,.0f}, ratio {counts['ratio']:.2f}")  # fmt: skip
+        print(f"instructions per message{what} (callgrind, {INSTRUCTIONS_LARGE} - "
+              f"{INSTRUCTIONS_SMALL} messages): per delivery worker {counts['worker']:,.0f}, "
+              f"lean loop {counts['lean']:,.0f}, ratio {counts['worker/lean']:.2f}; "
+              f"per sequential publish ingress {counts['ingress']:,.0f}, bare XADD app "
+              f"{counts['bare']:,.0f}, ratio {counts['ingress/bare']:.2f}")  # fmt: skip
 
 
 async def run_calls() -> None:

@@ -14,6 +14,7 @@ so call-heavy code looks slower than it is), but they rank the functions.
 from __future__ import annotations
 
 import pstats
+import sys
 from pathlib import Path
 
 from bench import ceilings
@@ -29,7 +30,7 @@ PerMessage = dict[str, tuple[float, float]]
 
 def _profiled(out: Path) -> tuple[str, ...]:
     """The launcher that runs a role's module under bench/profiled.py, stats to `out`."""
-    return ("-m", "bench.profiled", str(out), "-m")
+    return (sys.executable, "-m", "bench.profiled", str(out), "-m")
 
 
 async def _drained(lab: Lab, who: str, count: int, folder: Path) -> Path:

@@ -1,13 +1,14 @@
 """`bench instructions`: user-space instructions per delivery of one worker and of the lean
-loop, and of the Redis server serving each, counted by callgrind, so a before/after needs no
-quiet machine.
+loop, per sequential publish of the ingress and of the bare XADD app, and of the Redis server
+serving each, counted by callgrind, so a before/after needs no quiet machine.
 
-Each side drains `small` and then `large` messages in a process of its own under
+Each side handles `small` and then `large` messages in a process of its own under
 `valgrind --tool=callgrind`; (Ir(large) - Ir(small)) / (large - small) leaves start-up out.
 Two repeats of the same code agree within ~1%, where CPU seconds on this shared machine move
 by ±20%. For the server's count (`run_server`) the lab's own server runs under callgrind with
-counting off, and only each drain is counted (callgrind_control), the drainers running at
-full speed; the same difference leaves their start-up out.
+counting off, and only the deliveries or publishes are counted (callgrind_control; the messages
+a drain starts from are stored before), the roles running at full speed; the same difference
+leaves their start-up out. Publishes come from one sequential client, which is not counted.
 
 What it does not see, so confirm a change with `make bench` too: kernel time (socket writes),
 cache misses, and the real batching. Under callgrind the worker runs ~50x slower than Redis
@@ -23,11 +24,12 @@ import shutil
 import sys
 import time
 from asyncio.subprocess import PIPE, STDOUT
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from bench import ceilings
-from bench.lab import CONCURRENCY, Lab
+from bench.lab import RUN_MODULE, Lab
+from bench.loadgen import closed_loop
 from bench.payload import make_body
 from bench.proc import Role
 
@@ -36,6 +38,9 @@ MAX_WAIT_SECONDS = 900
 
 CALLGRIND = ["valgrind", "--tool=callgrind"]
 Counter = Callable[[Lab, str, int], Awaitable[int]]
+Counts = dict[str, float]
+# (hookstream's role, its ceiling)
+DRAINERS, PUBLISHERS = ("worker", "lean"), ("ingress", "bare")
 
 
 def server_lab(run_dir: Path) -> Lab:
@@ -46,20 +51,26 @@ def server_lab(run_dir: Path) -> Lab:
     return Lab(run_dir, server_launcher=launcher)
 
 
-async def _drain(lab: Lab, who: str, count: int, launcher: list[str]) -> Role:
-    """Store `count` messages for `who` (worker or lean), start it under `launcher` (empty:
-    at full speed) and return it once the sink has every delivery."""
+async def _prepare(lab: Lab, who: str, count: int) -> None:
+    """A clean lab, and the `count` messages a drainer (worker or lean) starts from."""
     await lab.clean()
-    argv = [*launcher, sys.executable]
-    env: dict[str, str] = {}
     if who == "lean":
         await ceilings.fill_stream(lab.redis, [make_body(seq) for seq in range(count)])
-        argv += ["-m", "bench.ceilings", "drain", lab.url, lab.sink.hook_url, str(CONCURRENCY)]
-    else:
+    elif who == "worker":
         await lab.queue_messages(count)
-        env = lab.hookstream_env()
-        argv += ["-m", "workers"]
-    role = lab.spawn(f"{who}-{count}", argv, env)
+
+
+async def _exercise(lab: Lab, who: str, count: int, launcher: Sequence[str]) -> Role:
+    """Start `who` under `launcher` and return it, still running, once it has delivered
+    (worker, lean) or answered (ingress, bare) `count` messages."""
+    if who in PUBLISHERS:
+        launch = lab.bare_xadd if who == "bare" else lab.ingress
+        role, endpoint = await launch(launcher, MAX_WAIT_SECONDS)
+        published = await closed_loop(endpoint, count, 1)
+        if published.errors:
+            raise RuntimeError(f"{who}: {published.errors} of {count} publishes failed")
+        return role
+    role = lab.bare_drain(launcher) if who == "lean" else lab.workers(1, launcher)[0]
     deadline = time.monotonic() + MAX_WAIT_SECONDS
     while (await lab.sink.stats())["delivered"] < count:
         role.check_alive()
@@ -69,9 +80,11 @@ async def _drain(lab: Lab, who: str, count: int, launcher: list[str]) -> Role:
     return role
 
 
-async def _drainer_instructions(lab: Lab, who: str, count: int) -> int:
-    """Ir of the drainer itself, run under callgrind."""
-    role = await _drain(lab, who, count, [*CALLGRIND, "--callgrind-out-file=/dev/null"])
+async def _own_instructions(lab: Lab, who: str, count: int) -> int:
+    """Ir of the role itself, run under callgrind."""
+    await _prepare(lab, who, count)
+    launcher = [*CALLGRIND, "--callgrind-out-file=/dev/null", *RUN_MODULE]
+    role = await _exercise(lab, who, count, launcher)
     await role.stop(grace=120)  # callgrind writes its totals as the process exits
     totals = re.findall(r"Collected : (\d+)", role.log_path.read_text())
     if not totals:
@@ -98,24 +111,27 @@ def _server_counted(out_dir: Path) -> int:
 
 
 async def _server_instructions(lab: Lab, who: str, count: int) -> int:
-    """Ir of the server while `who`, at full speed, drained `count` messages."""
+    """Ir of the server while `who`, at full speed, handled `count` messages."""
     pid, out_dir = lab.redis_pid, (lab.run_dir / "callgrind").resolve()
+    await _prepare(lab, who, count)
     await _callgrind_control(pid, "--zero")
     await _callgrind_control(pid, "--instr=on")
-    role = await _drain(lab, who, count, [])
+    role = await _exercise(lab, who, count, RUN_MODULE)
     await _callgrind_control(pid, "--instr=off")
     await role.stop()
     await _callgrind_control(pid, "--dump")
     return _server_counted(out_dir)
 
 
-async def _per_delivery(lab: Lab, counter: Counter, small: int, large: int) -> dict[str, float]:
-    per_delivery = {}
-    for who in ("worker", "lean"):
-        first = await counter(lab, who, small)
-        second = await counter(lab, who, large)
-        per_delivery[who] = (second - first) / (large - small)
-    return per_delivery | {"ratio": per_delivery["worker"] / per_delivery["lean"]}
+async def _per_message(lab: Lab, counter: Counter, small: int, large: int) -> Counts:
+    """Per message of each side, and hookstream's over its ceiling's."""
+    counts: Counts = {}
+    for ours, ceiling in (DRAINERS, PUBLISHERS):
+        for who in (ours, ceiling):
+            first = await counter(lab, who, small)
+            counts[who] = (await counter(lab, who, large) - first) / (large - small)
+        counts[f"{ours}/{ceiling}"] = counts[ours] / counts[ceiling]
+    return counts
 
 
 def require_valgrind() -> None:
@@ -123,12 +139,12 @@ def require_valgrind() -> None:
         sys.exit("valgrind not found: `apt-get install valgrind` (Debian) to count instructions")
 
 
-async def run(lab: Lab, small: int, large: int) -> dict[str, float]:
-    """Instructions per delivery of the worker and of the lean loop, and their ratio."""
-    return await _per_delivery(lab, _drainer_instructions, small, large)
+async def run(lab: Lab, small: int, large: int) -> Counts:
+    """Instructions per message of each role, and the ratios to the ceilings."""
+    return await _per_message(lab, _own_instructions, small, large)
 
 
-async def run_server(lab: Lab, small: int, large: int) -> dict[str, float]:
-    """The server's instructions per delivery of each, and their ratio; `lab` comes from
+async def run_server(lab: Lab, small: int, large: int) -> Counts:
+    """The server's instructions per message of each, and the ratios; `lab` comes from
     `server_lab`."""
-    return await _per_delivery(lab, _server_instructions, small, large)
+    return await _per_message(lab, _server_instructions, small, large)

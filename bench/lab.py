@@ -32,9 +32,11 @@ from broker.redis_server import EmbeddedServer, free_port
 from broker.settings import Settings
 
 TOKEN = "bench-token-0123456789"
-# How a role's module is started after the interpreter: `-m MODULE`; `bench calls` puts its
-# profiler in front (bench/profiled.py).
-RUN_MODULE: Sequence[str] = ("-m",)
+# The command a role's module is appended to: `python -m MODULE`. `bench calls` puts its
+# profiler in front of the module (bench/profiled.py), `bench instructions` callgrind in front of
+# the interpreter.
+RUN_MODULE: Sequence[str] = (sys.executable, "-m")
+READY_SECONDS = 20.0
 PARTITIONS = 4
 CONCURRENCY = 64
 FILL_BATCH = 400
@@ -112,9 +114,6 @@ class Lab:
         self.roles.append(role)
         return role
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str], ready_url: str = "") -> Role:
-        return self.spawn(name, [sys.executable, *args], env, ready_url)
-
     def hookstream_env(self, **overrides: str) -> dict[str, str]:
         """The environment of a hookstream role; each role gets its own ports."""
         return {
@@ -131,12 +130,14 @@ class Lab:
             **overrides,
         }
 
-    async def ingress(self, launcher: Sequence[str] = RUN_MODULE) -> tuple[Role, Endpoint]:
+    async def ingress(
+        self, launcher: Sequence[str] = RUN_MODULE, ready_seconds: float = READY_SECONDS
+    ) -> tuple[Role, Endpoint]:
         """A ready `hookstream ingress`, and where to publish to the sink through it."""
         env = self.hookstream_env()
         base = f"http://127.0.0.1:{env['HOOKSTREAM_PORT']}"
-        args = [*launcher, "broker"]
-        role = await self._spawn("ingress", args, env, base + "/readyz").wait_ready()
+        role = self.spawn("ingress", [*launcher, "broker"], env, base + "/readyz")
+        await role.wait_ready(ready_seconds)
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": CONTENT_TYPE}
         return role, Endpoint(f"{base}/v2/publish/{self.sink.hook_url}", headers)
 
@@ -148,7 +149,7 @@ class Lab:
         for index in range(count):
             env = self.hookstream_env(**overrides)
             ready = f"http://127.0.0.1:{env['HOOKSTREAM_METRICS_PORT']}/readyz"
-            roles.append(self._spawn(f"worker-{index}", [*launcher, "workers"], env, ready))
+            roles.append(self.spawn(f"worker-{index}", [*launcher, "workers"], env, ready))
         return roles
 
     async def pipeline(self, fail_first: bool = False, **worker_env: str) -> Endpoint:
@@ -159,19 +160,22 @@ class Lab:
             await worker.wait_ready()
         return endpoint
 
-    async def bare_xadd(self, launcher: Sequence[str] = RUN_MODULE) -> tuple[Role, Endpoint]:
+    async def bare_xadd(
+        self, launcher: Sequence[str] = RUN_MODULE, ready_seconds: float = READY_SECONDS
+    ) -> tuple[Role, Endpoint]:
         """The publish ceiling: one XADD per request, behind the same URL shape."""
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         args = [*launcher, "bench.ceilings", "xadd", str(port), self.url]
-        role = await self._spawn("ceiling-xadd", args, {}, base + "/readyz").wait_ready()
+        role = self.spawn("ceiling-xadd", args, {}, base + "/readyz")
+        await role.wait_ready(ready_seconds)
         headers = {"Content-Type": CONTENT_TYPE}
         return role, Endpoint(f"{base}/v2/publish/{self.sink.hook_url}", headers)
 
     def bare_drain(self, launcher: Sequence[str] = RUN_MODULE) -> Role:
         """The drain ceiling, started now on the stream `ceilings.fill_stream` filled."""
         args = [*launcher, "bench.ceilings", "drain", self.url, self.sink.hook_url]
-        return self._spawn("ceiling-drain", [*args, str(CONCURRENCY)], {})
+        return self.spawn("ceiling-drain", [*args, str(CONCURRENCY)], {})
 
     async def stop_roles(self) -> None:
         await asyncio.gather(*(role.stop() for role in self.roles))
