@@ -81,7 +81,12 @@ def forwarded_headers(
     `Host` and `Content-Length` among them, and QStash accepts that. A line break in a value
     is still a 400."""
     plen = len(prefix)
-    forwarded = _group((n[plen:], v) for n, v in items if n.lower().startswith(prefix))
+    # One loop with a sliced compare: most publishes forward nothing, and every header of
+    # the request is tested (a generator chain and lower() of each whole name cost 3x).
+    forwarded: dict[str, list[str]] = {}
+    for name, value in items:
+        if len(name) > plen and name[:plen].lower() == prefix:
+            forwarded.setdefault(_canonical(name[plen:]), []).append(value)
     if drop_refused:
         forwarded = {n: v for n, v in forwarded.items() if name_refusal(n) is None}
     for name, values in forwarded.items():
@@ -90,15 +95,6 @@ def forwarded_headers(
         check_forwarded("Content-Type", [content_type], "Content-Type")
         forwarded["Content-Type"] = [content_type]
     return forwarded
-
-
-def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """Collect (name, value) pairs into the `{Name: [values]}` shape of the API."""
-    grouped: dict[str, list[str]] = {}
-    for name, value in pairs:
-        if name:
-            grouped.setdefault(_canonical(name), []).append(value)
-    return grouped
 
 
 def _canonical(name: str) -> str:
@@ -186,8 +182,13 @@ def _not_before(value: str | None, settings: Settings) -> int | None:
 _REDACT_ITEM = re.compile(r"^(body|headers?)(?:\[([^\]]+)\])?$", re.IGNORECASE)
 
 
+_NOTHING_REDACTED: dict[str, Any] = {"redact_body": False, "redact_headers": ()}
+
+
 def _redact(value: str) -> dict[str, Any]:
     """`body`, `header` (every header) and `header[Name]`; the docs' `headers` spelling too."""
+    if not value:
+        return _NOTHING_REDACTED
     body, names = False, []
     for item in (part.strip() for part in value.split(",")):
         if not item:
@@ -272,6 +273,8 @@ def _boolean(value: str | None, header: str) -> bool:
 def _labels(values: list[str], most: int) -> tuple[str, ...]:
     """Labels come one per header or comma-separated (the TypeScript SDK joins an array);
     at most `most` of them, counted before any is checked."""
+    if not values:
+        return ()
     labels = [label for value in values for part in value.split(",") if (label := part.strip())]
     if len(labels) > most:
         raise BadRequest(

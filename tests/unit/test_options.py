@@ -27,20 +27,25 @@ def test_defaults() -> None:
     assert options.headers == {}
     assert options.delay_ms == 0
     assert options.not_before_ms is None
+    assert options.labels == ()
+    assert (options.redact_body, options.redact_headers) == (False, ())
 
 
 def test_forward_headers_are_stripped_and_content_type_kept() -> None:
-    """Upstash-Forward-X arrives as X (any case), Content-Type rides along."""
+    """Upstash-Forward-X arrives as X (any case), Content-Type rides along; the prefix
+    without a name forwards nothing."""
     headers = CIMultiDict(
         [
             ("Content-Type", "application/json"),
             ("upstash-forward-x-custom", "a"),
             ("Upstash-Forward-X-Custom", "b"),
+            ("UPSTASH-FORWARD-X-CUSTOM", "c"),
+            ("Upstash-Forward-", "no name"),
             ("Upstash-Telemetry-Sdk", "upstash-qstash-js@2.12.0"),
         ]
     )
     options = parse_publish_headers(headers, SETTINGS)
-    assert options.headers == {"X-Custom": ["a", "b"], "Content-Type": ["application/json"]}
+    assert options.headers == {"X-Custom": ["a", "b", "c"], "Content-Type": ["application/json"]}
 
 
 def test_forwarded_content_type_overrides() -> None:
