@@ -10,7 +10,7 @@ import asyncio
 import functools
 
 import aiohttp
-from multidict import CIMultiDict, istr
+from multidict import istr
 from yarl import URL
 
 from broker.header_policy import breaks_lines, name_refusal
@@ -32,30 +32,40 @@ RESPONSE_BODY_CAP = 64 * 1024
 
 def request_headers(
     envelope: Envelope, body: bytes, attempts: int, signing_key: str
-) -> CIMultiDict[str]:
-    """Forwarded headers plus the Upstash-* headers of a delivery.
+) -> list[tuple[str, str]]:
+    """Forwarded headers plus the Upstash-* headers of a delivery, as the (name, value) pairs
+    aiohttp copies into its request's own multidict (a CIMultiDict built here was copied
+    a second time).
 
     Forwarded names the header policy never sends (framing, hop-by-hop, our own delivery
     headers) and values with a line break are skipped: the ingress refuses them, but a
-    message stored before it did must not smuggle them out either."""
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, values in envelope.headers.items():
-        if name_refusal(name) is not None:
-            continue
-        for value in values:
-            if not breaks_lines(value):
-                headers.add(name, value)
-    headers[_USER_AGENT] = USER_AGENT
-    headers[_MESSAGE_ID] = envelope.id
-    headers[_RETRIED] = str(attempts - 1)
-    headers[_SIGNATURE] = sign(envelope.url, body, signing_key)
+    message stored before it did must not smuggle them out either. A forwarded User-Agent
+    gives way to ours."""
+    headers = [
+        (name, value)
+        for name, values in envelope.headers.items()
+        if _forwarded_as_is(name)
+        for value in values
+        if not breaks_lines(value)
+    ]
+    headers += (
+        (_USER_AGENT, USER_AGENT),
+        (_MESSAGE_ID, envelope.id),
+        (_RETRIED, str(attempts - 1)),
+        (_SIGNATURE, sign(envelope.url, body, signing_key)),
+    )
     if envelope.caller_ip:
-        headers[_CALLER_IP] = envelope.caller_ip
+        headers.append((_CALLER_IP, envelope.caller_ip))
     if envelope.schedule_id:
-        headers[_SCHEDULE_ID] = envelope.schedule_id
+        headers.append((_SCHEDULE_ID, envelope.schedule_id))
     if envelope.topic_name:
-        headers[_TOPIC_NAME] = envelope.topic_name
+        headers.append((_TOPIC_NAME, envelope.topic_name))
     return headers
+
+
+@functools.lru_cache(maxsize=1024)
+def _forwarded_as_is(name: str) -> bool:
+    return name_refusal(name) is None and name.lower() != "user-agent"
 
 
 async def send(

@@ -96,8 +96,10 @@ def test_worker_skips_what_a_message_stored_earlier_would_smuggle() -> None:
     rest does, and our own headers carry our values."""
     stored = {name: ["forged"] for name in NEVER_FORWARDED}
     stored |= {"X-Bad": ["a\r\nX-Injected: 1"], "X-Mixed": ["ok", "a\x00b"], "X-Good": ["1"]}
-    sent = request_headers(_stored(stored), b"body", 2, "sig-key")
+    stored |= {"User-Agent": ["forged"]}
+    sent = CIMultiDict(request_headers(_stored(stored), b"body", 2, "sig-key"))
     assert "forged" not in sent.values()
+    assert sent.getall("User-Agent") == ["Upstash-QStash"]
     assert {n.lower() for n in sent} == {"user-agent", "x-mixed", "x-good"} | DELIVERY
     assert sent.getall("X-Mixed") == ["ok"]
     assert sent["Upstash-Message-Id"] == "msg_0_x"
@@ -107,5 +109,5 @@ def test_worker_skips_what_a_message_stored_earlier_would_smuggle() -> None:
 def test_every_upstash_header_the_worker_sets_is_in_the_policy() -> None:
     """A new delivery header added to workers/delivery.py must join DELIVERY, or a client
     could forward a forged one."""
-    sent = request_headers(_stored({}), b"", 1, "sig-key")
+    sent = CIMultiDict(request_headers(_stored({}), b"", 1, "sig-key"))
     assert {n.lower() for n in sent if n.lower().startswith("upstash-")} == DELIVERY
