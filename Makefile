@@ -106,8 +106,8 @@ typecheck: install  ## mypy --strict on the three packages
 bench: install  ## performance scenarios and their ceilings: one table, JSON in bench/results/
 	$(BIN)/python -m bench
 
-# Not part of `make test`: ~4 min; a count a noisy machine does not move (docs/performance.md).
-bench-instructions: install  ## instructions per delivery of a worker, the lean loop and the Redis serving each, under callgrind (needs valgrind)
+# Not part of `make test`: ~12 min; a count a noisy machine does not move (docs/performance.md).
+bench-instructions: install  ## instructions per delivery (worker, lean loop) and per publish (ingress, bare app), and of the Redis serving each, under callgrind (needs valgrind)
 	$(BIN)/python -m bench instructions
 
 bench-calls: install  ## Python calls per delivery and per publish against the ceilings', under cProfile
