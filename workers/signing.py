@@ -11,7 +11,7 @@ about 6 µs a token. The tests verify every token with PyJWT and with both SDKs'
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -29,11 +29,20 @@ def body_hash(body: bytes) -> str:
     return _body_digest(body).decode()
 
 
+# base64url straight from binascii: base64.urlsafe_b64encode is two Python calls deep, and
+# a token takes three encodings.
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _urlsafe(data: bytes) -> bytes:
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE)
+
+
 def _body_digest(body: bytes) -> bytes:
-    return base64.urlsafe_b64encode(hashlib.sha256(body).digest())
+    return _urlsafe(hashlib.sha256(body).digest())
 
 
-_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+_HEADER = _urlsafe(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
 # Claim order as QStash sends them. nbf 0 (as QStash does since 2024): a receiver whose
 # clock runs behind still accepts.
 _CLAIMS = b'{"iss":"Upstash","sub":%s,"exp":%d,"nbf":0,"iat":%d,"jti":"jwt_%s","body":"%s"}'
@@ -52,7 +61,7 @@ def _key_bytes(key: str) -> bytes:
 
 
 def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    return _urlsafe(data).rstrip(b"=")
 
 
 # The token id only has to be unique (a receiver may refuse a replayed one); what a receiver

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 
@@ -51,6 +53,15 @@ def test_claims() -> None:
     assert claims["jti"].startswith("jwt_")
     assert claims["body"] == body_hash(b"abc")
     assert "aud" not in claims
+
+
+@pytest.mark.parametrize("body", [b"", b"abc", b"\xfb\xff" * 100, os.urandom(1021)])
+def test_body_hash_is_padded_base64url_of_the_sha256(body: bytes) -> None:
+    """As the SDKs' Receivers compute it; '+' and '/' never appear (base64url)."""
+    expected = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).decode()
+    assert body_hash(body) == expected
+    assert expected.endswith("=")
+    assert not {"+", "/"} & set(body_hash(body))
 
 
 def _token_id(token: str) -> str:
