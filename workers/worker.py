@@ -313,7 +313,8 @@ class Worker:
             if task is not None:
                 self._settling.add(task)
             settled = await settle(self.consumer, attempt, outcome)
-            await workflow.settled(self.conn, attempt, settled, outcome.response)
+            if workflow.is_involved(attempt.envelope):
+                await workflow.settled(self.conn, attempt, settled, outcome.response)
             if self._log_settles:
                 log.debug(
                     "delivery.settled",
@@ -362,9 +363,12 @@ class Worker:
         every attempt ends in an outcome instead of waiting for the visibility timeout."""
         assert self._session is not None
         try:
-            envelope, body = await workflow.prepare(self.conn, attempt)
-            if body is None:  # nothing left to deliver (workers/workflow.py)
-                return Response(status=200)
+            envelope, body = attempt.envelope, attempt.body
+            if workflow.is_involved(envelope):
+                envelope, prepared = await workflow.prepare(self.conn, attempt)
+                if prepared is None:  # nothing left to deliver (workers/workflow.py)
+                    return Response(status=200)
+                body = prepared
             return await send(self._session, envelope, body, attempt.attempts, self._signing_key)
         except Exception as exc:
             log.exception("delivery.send_failed", message_id=attempt.envelope.id)

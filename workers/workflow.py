@@ -33,6 +33,13 @@ from workers.callbacks import workflow_failure_draft
 _OWN_HEADERS = frozenset({"upstash-workflow-runid", "upstash-workflow-createdat"})
 
 
+def is_involved(env: Envelope) -> bool:
+    """Whether the message is one of a workflow run's, or a report to one: for any other
+    `prepare` and `settled` have nothing to do, and the worker skips both (two coroutines
+    a delivery on its hottest path)."""
+    return env.workflow_run_id is not None or env.workflow_call_type is not None
+
+
 async def prepare(conn: Connection, attempt: Attempt) -> tuple[Envelope, bytes | None]:
     """The envelope and body to send for this attempt (unchanged for other messages); body
     None when there is nothing to send: a wait's timeout that a notify overtook."""
