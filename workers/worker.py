@@ -355,7 +355,11 @@ class Worker:
         count_delivery(outcome, response.status)
         if envelope.workflow_call_type == "step":  # a step of a run, to its workflow app
             count_step_delivery(outcome)
-        return await self._decide(attempt, response)
+        # A retry's due time counts from Redis TIME, like every due time: a step of this
+        # host's clock must not make it early or strand it late (tests/faults/test_clock.py).
+        # A success needs no clock: no round trip, and no coroutine for one.
+        now_ms = 0 if outcome == "success" else await self.conn.now_ms()
+        return self._decide(attempt, response, now_ms)
 
     async def _send(self, attempt: Attempt) -> Response:
         """send() answers with a Response for whatever the destination does; anything it
@@ -374,12 +378,10 @@ class Worker:
             log.exception("delivery.send_failed", message_id=attempt.envelope.id)
             return Response(error=f"internal error: {exc!r}"[:500])
 
-    async def _decide(self, attempt: Attempt, response: Response) -> Outcome:
-        """A retry's due time counts from Redis TIME, like every due time: a step of this
-        host's clock must not make it early or strand it late (tests/faults/test_clock.py).
-        A success needs no clock, so it costs no round trip."""
+    def _decide(self, attempt: Attempt, response: Response, now_ms: int) -> Outcome:
+        """What the attempt leads to by the message's retry rules, or by the default ones
+        when its own cannot be applied."""
         scale = self.settings.retry_time_scale
-        now_ms = 0 if failure_of(response) is None else await self.conn.now_ms()
         try:
             return decide(attempt.envelope, attempt.attempts, response, now_ms, scale)
         except Exception:  # e.g. a stored retry-delay expression that no longer evaluates
