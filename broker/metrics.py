@@ -111,6 +111,8 @@ class LoopCounter(_Family[CounterSeries]):
 
     def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...] = ()) -> None:
         super().__init__(name, documentation, labelnames)
+        if not labelnames:  # its one series' own method: two calls fewer per update
+            self.inc = self.labels().inc  # type: ignore[method-assign]
 
     def inc(self, amount: float = 1) -> None:
         self.labels().inc(amount)
@@ -139,6 +141,8 @@ class LoopHistogram(_Family[HistogramSeries]):
         self._bounds = tuple(float(bound) for bound in buckets)
         self._le = [*(_le_text(bound) for bound in self._bounds), "+Inf"]
         super().__init__(name, documentation, labelnames)
+        if not labelnames:  # its one series' own method: two calls fewer per observation
+            self.observe = self.labels().observe  # type: ignore[method-assign]
 
     def observe(self, amount: float) -> None:
         self.labels().observe(amount)
