@@ -10,9 +10,11 @@
   trip). An entry is acked only after its POST answered, so a crash leaves it pending.
 
 Both use the same stack as hookstream (uvloop, aiohttp, redis-py with hiredis, hookstream's
-own Redis connection class) and start as its roles do (broker/runtime.py: the same garbage
-collector settings), so a ratio to them measures hookstream's own overhead, not the
-libraries'. Nothing else is done per message: no attempt counting, signing, events or state.
+own Redis connection class; the XADD and the acks go past redis-py's per-call layers, as
+hookstream's script calls do: broker/queue/direct.py) and start as its roles do
+(broker/runtime.py: the same garbage collector settings), so a ratio to them measures
+hookstream's own overhead, not the libraries'. Nothing else is done per message: no attempt
+counting, signing, events or state.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bench.payload import CONTENT_TYPE
 from bench.sink import serve_forever
 from broker import runtime
 from broker.queue.connection import Connection
+from broker.queue.direct import send_commands
 from broker.settings import Settings
 
 STREAM = "bench:bare"
@@ -45,7 +48,9 @@ def redis_client(url: str) -> Redis:
 def xadd_app(redis: Redis) -> web.Application:
     async def publish(request: web.Request) -> web.Response:
         body = await request.read()
-        entry = await redis.xadd(STREAM, {"b": body})
+        [entry] = await send_commands(redis, [("XADD", STREAM, "*", "b", body)])
+        if isinstance(entry, Exception):
+            raise entry
         return web.json_response({"messageId": entry.decode()}, status=201)
 
     async def ready(_: web.Request) -> web.Response:
@@ -120,10 +125,7 @@ class LeanDrain:
         task.add_done_callback(self.tasks.discard)
 
     async def ack(self, ids: list[bytes]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(STREAM, GROUP, *ids)
-            pipe.xdel(STREAM, *ids)
-            await pipe.execute()
+        await send_commands(self.redis, [("XACK", STREAM, GROUP, *ids), ("XDEL", STREAM, *ids)])
 
 
 async def drain(redis: Redis, sink_url: str, concurrency: int) -> None:

@@ -24,6 +24,7 @@ from redis.asyncio import RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from broker.queue.direct import send_commands
 from broker.queue.keys import GROUP, PartitionKeys
 
 if TYPE_CHECKING:
@@ -359,6 +360,11 @@ class _Command:
             args += call.args
         return cls(calls, forms.batched, keys, args)
 
+    @property
+    def evalsha(self) -> tuple[Arg, ...]:
+        """The command's words, as sent."""
+        return ("EVALSHA", self.form.sha, len(self.keys), *self.keys, *self.args)
+
     def results(self, reply: Any) -> list[Any]:
         """Each call's result: an error reply fails every call of the command; a batched
         reply holds 1 and the result, or 0 and the error, per call."""
@@ -395,6 +401,7 @@ class Scripts:
         # Asked once: RedisCluster's metaclass is typing's Protocol meta, whose isinstance
         # check costs ~0.7 µs, twice per flush (docs/performance-log.md, 2026-12-02).
         self._cluster = redis if isinstance(redis, RedisCluster) else None
+        self._server = None if isinstance(redis, RedisCluster) else redis
         self._forms = {s.name: _Forms.of(s) for s in ALL}
         self._base_args: list[Arg] = [events_max, GROUP]  # PARTITION_ARGS
         self._pending: list[_Call] = []
@@ -495,35 +502,24 @@ class Scripts:
         return commands
 
     async def _send(self, commands: list[_Command], node: ClusterNode | None) -> list[Any]:
-        """EVALSHA each command in one pipeline. Calling redis-py's script objects on a
+        """EVALSHA each command, all in one write. Calling redis-py's script objects on a
         pipeline would send SCRIPT EXISTS before every batch (a third of all round trips); a
-        NOSCRIPT reply instead means that command never ran, so resending it is safe.
-        EVALSHA goes as a raw command: the cluster pipeline refuses `evalsha`.
+        NOSCRIPT reply instead means that command never ran, so resending it is safe. Off a
+        cluster they go on one pooled connection past redis-py's per-call layers (direct.py);
+        a cluster's pipeline takes EVALSHA only as a raw command.
 
         On a cluster the node is named, sparing redis-py's per-command routing (it parses
         every key of every call: half the client's CPU on the cluster); a MOVED reply (a
         slot that moved since) is still followed, routed by the keys."""
-        if len(commands) == 1 and self._cluster is None:
-            return [await self._send_one(commands[0])]
+        if self._server is not None:
+            return await send_commands(self._server, [command.evalsha for command in commands])
+        assert self._cluster is not None
         route = {"target_nodes": node} if node is not None else {}
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._cluster.pipeline(transaction=False) as pipe:
             for command in commands:
-                keys, args = command.keys, command.args
-                pipe.execute_command("EVALSHA", command.form.sha, len(keys), *keys, *args, **route)
+                pipe.execute_command(*command.evalsha, **route)
             results: list[Any] = await pipe.execute(raise_on_error=False)
         return results
-
-    async def _send_one(self, command: _Command) -> Any:
-        """A turn's only command, without building a pipeline (a sequential caller's every
-        call: the pipeline doubled the client CPU of a script call, docs/performance-log.md).
-        An error reply is the command's result, as `raise_on_error=False` makes it above."""
-        keys, args = command.keys, command.args
-        try:
-            return await self._redis.execute_command(
-                "EVALSHA", command.form.sha, len(keys), *keys, *args
-            )
-        except ResponseError as exc:
-            return exc
 
     async def load_all(self) -> None:
         """Load every script up front (on every primary), both forms, so that steady state
