@@ -6,6 +6,10 @@ The cap follows demand: each busy partition (holding slots, or waiting for one) 
 ceil(size / busy) slots. A hot partition alone gets all of them; when others get busy too,
 it takes no new slot until it is under their common share, and the freed slots go to them.
 So 64 slots over 48 partitions allow 64 deliveries in flight, not 48 x ceil(64/48) = 96.
+
+A reader may ask to wait for several free slots (`least`, never more than its share) before
+it takes any: a busy worker then reads a batch per round trip instead of the one or two
+slots that the last answers freed.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ class Capacity:
         self.free = size
         self.held = [0] * partitions
         self._busy: set[int] = set()
-        self._waiting: dict[int, asyncio.Event] = {}
+        self._waiting: dict[int, tuple[asyncio.Event, int]] = {}  # event, least
 
     def share(self) -> int:
         """The most slots one busy partition may hold now."""
@@ -30,13 +34,18 @@ class Capacity:
     def _room(self, partition: int) -> int:
         return min(self.free, self.share() - self.held[partition])
 
-    async def take(self, partition: int, limit: int) -> int:
-        """Wait until `partition` may take a slot, then take as many as it may, up to `limit`."""
+    def _ready(self, partition: int, least: int) -> bool:
+        """Room for `least` slots, or for the whole share when that is smaller."""
+        return self._room(partition) >= max(1, min(least, self.share()))
+
+    async def take(self, partition: int, limit: int, least: int = 1) -> int:
+        """Wait until `partition` may take `least` slots (at most its share), then take as
+        many as it may, up to `limit`."""
         self._busy.add(partition)
-        while self._room(partition) <= 0:
-            waiting = self._waiting[partition] = asyncio.Event()
+        while not self._ready(partition, least):
+            waiting = self._waiting[partition] = (asyncio.Event(), least)
             try:
-                await waiting.wait()
+                await waiting[0].wait()
             finally:
                 self._waiting.pop(partition, None)
         taken = min(self._room(partition), limit)
@@ -49,6 +58,6 @@ class Capacity:
         self.free += count
         if self.held[partition] == 0 and partition not in self._waiting:
             self._busy.discard(partition)
-        for other, waiting in self._waiting.items():
-            if self._room(other) > 0:
+        for other, (waiting, least) in self._waiting.items():
+            if self._ready(other, least):
                 waiting.set()

@@ -64,3 +64,33 @@ async def test_an_idle_partition_stops_counting_as_busy() -> None:
 async def test_take_respects_the_callers_limit(limit: int) -> None:
     """A reader asks for at most as many as it can read in one call."""
     assert await Capacity(16, 2).take(0, limit) == limit
+
+
+async def test_a_reader_waits_for_its_least_then_takes_all_it_may() -> None:
+    """Asking for at least 4: the slots freed one by one are not taken until 4 are free,
+    then all that are free go to the reader in one take."""
+    capacity = Capacity(8, 1)
+    assert await capacity.take(0, 100) == 8
+    reader = asyncio.create_task(capacity.take(0, 100, least=4))
+    for freed in range(1, 4):
+        capacity.give_back(0)
+        await asyncio.sleep(0)
+        assert not reader.done(), f"took slots with only {freed} free"
+    capacity.give_back(0, 2)
+    assert await asyncio.wait_for(reader, 1) == 5
+    assert capacity.free == 0
+
+
+async def test_least_never_asks_for_more_than_the_share() -> None:
+    """Asking for at least 6 where the share is 2 (four busy partitions of 8 slots): two
+    free slots under the share are enough, or the reader would wait forever."""
+    capacity = Capacity(8, 4)
+    for partition in range(4):
+        assert await capacity.take(partition, 2) == 2
+    assert capacity.share() == 2
+    reader = asyncio.create_task(capacity.take(3, 100, least=6))
+    capacity.give_back(3)
+    await asyncio.sleep(0)
+    assert not reader.done()
+    capacity.give_back(3)
+    assert await asyncio.wait_for(reader, 1) == 2
