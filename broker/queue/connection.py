@@ -34,10 +34,10 @@ import redis.asyncio
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline
 from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
-from redis.retry import Retry
 from redis.typing import EncodableT, StreamRangeResponse
 
 from broker.errors import ConfigError
