@@ -9,12 +9,14 @@ finds in `KEY_TAIL` / `ARG_TAIL`.
 Scripts of a message partition get the partition prelude (partition.lua) and the partition's
 base keys and arguments before their own: `ready delayed events dlq` and `events_maxlen
 group`. Scripts of the other slots (schedules, signing keys) get only the key-free core.
+Of a prelude, a script gets only the definitions it uses (_used_definitions).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -82,6 +84,50 @@ end
 return replies"""
 
 
+_DEFINED = re.compile(r"^local function (\w+)|^local ([\w ,]+?)\s*=")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _definitions(prelude: str) -> list[tuple[frozenset[str], str]]:
+    """A prelude's top-level statements, each with the comment right above it, and the local
+    names each defines. A prelude's statements are all definitions: each top-level line is a
+    `local` statement, the `end` of one, a comment or blank (nothing runs for its effect)."""
+    lines = prelude.splitlines(keepends=True)
+    starts = [0]
+    for index, line in enumerate(lines):
+        if line.startswith("local "):
+            start = index
+            while start > starts[-1] and lines[start - 1].startswith("--"):
+                start -= 1
+            starts.append(start)
+    pieces = ["".join(lines[a:b]) for a, b in zip(starts, [*starts[1:], len(lines)], strict=True)]
+    return [(_defined_names(piece), piece) for piece in pieces if piece]
+
+
+def _defined_names(statement: str) -> frozenset[str]:
+    match = next(filter(None, map(_DEFINED.match, statement.splitlines())), None)
+    if match is None:
+        return frozenset()
+    return frozenset(name.strip() for name in (match.group(1) or match.group(2)).split(","))
+
+
+def _used_definitions(preludes: list[str], body: str) -> str:
+    """The preludes' definitions that `body` uses, directly or through another kept one, in
+    their order. A Lua local is visible only below its definition, so one pass from the
+    last definition up finds them all. Names are matched as words, comments included: at
+    worst an unused definition stays. Running the unused ones cost every call a closure
+    each, and their code kept the Lua heap that every collection walks ~40% larger
+    (docs/performance-log.md, 2026-12-04)."""
+    definitions = [d for prelude in preludes for d in _definitions(prelude)]
+    used, kept = set(_WORD.findall(body)), []
+    for names, text in reversed(definitions):
+        if names and not names & used:
+            continue
+        kept.append(text)
+        used.update(_WORD.findall(text))
+    return "".join(reversed(kept))
+
+
 def _names(declared: str) -> tuple[tuple[str, ...], str | None]:
     """('a b rest...') → (('a', 'b'), 'rest')."""
     words = declared.split()
@@ -116,8 +162,9 @@ class Script:
         object.__setattr__(self, "own_arg_names", own_args)
 
     def source(self) -> str:
-        """The Lua sent to Redis: name bindings, core, prelude, body."""
-        return "\n".join([self._bindings(), *self._preludes(), *self._body()])
+        """The Lua sent to Redis: name bindings, what it uses of core and prelude, body."""
+        body = "\n".join(self._body())
+        return "\n".join([self._bindings(), self._prelude(body), body])
 
     def batch_source(self) -> str:
         """The batched form of a partition script: one EVALSHA runs several calls of it on
@@ -134,16 +181,15 @@ class Script:
             keys=self._assigned("KEY", "KEYS", self.key_names),
             args=self._assigned("ARG", "ARGV", self.arg_names),
             tails=self._tails()),
-            *self._preludes(),
+            self._prelude(body),
             f"local function run_call()\n{body}\nend",
             _BATCH_RUN,
         ])  # fmt: skip
 
-    def _preludes(self) -> list[str]:
-        parts = [(_FOLDER / "core.lua").read_text()]
-        if self.partition:
-            parts.append((_FOLDER / "partition.lua").read_text())
-        return parts
+    def _prelude(self, body: str) -> str:
+        """What `body` uses of the core and (in a partition) of the partition prelude."""
+        names = ["core.lua", "partition.lua"] if self.partition else ["core.lua"]
+        return _used_definitions([(_FOLDER / name).read_text() for name in names], body)
 
     def _body(self) -> list[str]:
         names = [self.name, self.continues] if self.continues else [self.name]

@@ -69,3 +69,41 @@ def test_delayed_head_channel_is_the_one_workers_subscribe_to() -> None:
     import it): a rename on one side only would silently stop every wake-up."""
     prelude = (resources.files("broker.queue") / "scripts" / "partition.lua").read_text()
     assert f"local WAKE_CHANNEL = '{DELAYED_HEAD_CHANNEL}'" in prelude
+
+
+def _prelude_names() -> set[str]:
+    """Every local name the preludes define."""
+    text = "".join((FOLDER / name).read_text() for name in sorted(PRELUDES))
+    functions = re.findall(r"^local function (\w+)", text, re.MULTILINE)
+    values = re.findall(r"^local ([\w ,]+?)\s*=", text, re.MULTILINE)
+    return {*functions, *(n.strip() for group in values for n in group.split(","))}
+
+
+def _forms(script: scripts.Script) -> list[str]:
+    return [script.source(), *([script.batch_source()] if script.partition else [])]
+
+
+@pytest.mark.parametrize("script", scripts.ALL, ids=lambda s: s.name)
+def test_every_prelude_name_a_script_uses_is_defined_in_it(script: scripts.Script) -> None:
+    """A script carries only the prelude definitions it uses; one it uses but lacks would be
+    a nil global, an error only when that branch runs."""
+    for source in _forms(script):
+        defined = set(re.findall(r"^local function (\w+)", source, re.MULTILINE))
+        for group in re.findall(r"^local ([\w ,]+?)\s*=", source, re.MULTILINE):
+            defined |= {name.strip() for name in group.split(",")}
+        used = set(re.findall(r"[A-Za-z_]\w*", source)) & _prelude_names()
+        assert used <= defined, f"{script.name}: {sorted(used - defined)}"
+
+
+def test_a_script_leaves_out_the_prelude_it_does_not_use() -> None:
+    """The settle of a delivery needs no workflow or cancel step, a schedule script nothing of
+    a partition, and a publish no settle; what they do use is there, in prelude order."""
+    settle = scripts.SETTLE_DELIVERED.batch_source()
+    assert "local function end_run" not in settle
+    assert "local function finish_cancelled" not in settle
+    assert settle.index("local function add_event") < settle.index("local function ack")
+    assert "local READY" not in scripts.SCHEDULE_CLAIM.source()
+    assert "local function now_ms" in scripts.SCHEDULE_CLAIM.source()
+    publish = scripts.PUBLISH.source()
+    assert "local function settle_attempt" not in publish
+    assert "local function create_messages" in publish
