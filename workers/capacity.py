@@ -25,23 +25,34 @@ class Capacity:
         self.free = size
         self.held = [0] * partitions
         self._busy: set[int] = set()
+        # Kept as partitions turn busy or idle, not worked out on every call: a delivery
+        # asked for it ~5 times (docs/performance-log.md, 2026-12-04).
+        self._share = size
         self._waiting: dict[int, tuple[asyncio.Event, int]] = {}  # event, least
 
     def share(self) -> int:
         """The most slots one busy partition may hold now."""
-        return max(1, -(-self.size // max(1, len(self._busy))))
+        return self._share
+
+    def _set_busy(self, partition: int, busy: bool) -> None:
+        if busy:
+            self._busy.add(partition)
+        else:
+            self._busy.discard(partition)
+        self._share = max(1, -(-self.size // max(1, len(self._busy))))
 
     def _room(self, partition: int) -> int:
-        return min(self.free, self.share() - self.held[partition])
+        return min(self.free, self._share - self.held[partition])
 
     def _ready(self, partition: int, least: int) -> bool:
         """Room for `least` slots, or for the whole share when that is smaller."""
-        return self._room(partition) >= max(1, min(least, self.share()))
+        return self._room(partition) >= max(1, min(least, self._share))
 
     async def take(self, partition: int, limit: int, least: int = 1) -> int:
         """Wait until `partition` may take `least` slots (at most its share), then take as
         many as it may, up to `limit`."""
-        self._busy.add(partition)
+        if partition not in self._busy:
+            self._set_busy(partition, True)
         while not self._ready(partition, least):
             waiting = self._waiting[partition] = (asyncio.Event(), least)
             try:
@@ -57,7 +68,7 @@ class Capacity:
         self.held[partition] -= count
         self.free += count
         if self.held[partition] == 0 and partition not in self._waiting:
-            self._busy.discard(partition)
+            self._set_busy(partition, False)
         for other, (waiting, least) in self._waiting.items():
             if self._ready(other, least):
                 waiting.set()
