@@ -7,6 +7,10 @@
 -- all come from broker/queue/keys.py and share one hash tag, so each script stays in one
 -- cluster slot. Scripts that pass a gate take its hash and wait list as KEY.gate, KEY.wait
 -- (for messages without one, the keys of the empty name, which are never created).
+--
+-- Every top-level statement here (and in core.lua) is a `local` definition: a script gets only
+-- the definitions it names, directly or through another (broker/queue/scripts.py), so nothing
+-- may run for its effect alone.
 local READY, DELAYED, EVENTS, DLQ = KEY.ready, KEY.delayed, KEY.events, KEY.dlq
 local EVENTS_MAXLEN, GROUP = ARG.events_maxlen, ARG.group
 
