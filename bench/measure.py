@@ -29,8 +29,15 @@ class DrainResult:
     others_cpu_s_per_1000: dict[str, float]
     machine_busy: float
 
+    @property
+    def cores_busy(self) -> float:
+        """The cores the measured processes kept busy: CPU per delivery x deliveries/s. A
+        drainer of one process below 1.0 waited for something with work in flight (the
+        sink, Redis, or a core), however cheap its deliveries are."""
+        return round(self.cpu_s_per_1000 * self.per_second / 1000, 2)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"cores_busy": self.cores_busy}
 
 
 def drain_timeout(count: int) -> float:

@@ -72,6 +72,7 @@ async def run(lab: Lab, sizes: Sizes, report: Report, python: str) -> None:
     for name, result in results.items():
         report.add(NAME, f"{name} deliveries/s (1 worker)", result.per_second, "/s")
         report.add(NAME, f"{name} CPU per 1,000", result.cpu_s_per_1000, "s")
+        report.add(NAME, f"{name}: cores busy", result.cores_busy, "cores")
         report.add(NAME, f"{name} peak RSS", result.peak_rss_mib, "MiB")
     report.add(NAME, f"hookstream / {best}", share, "x", f">= {TARGET:g}", share >= TARGET)
     report.add(NAME, f"lean loop (the ceiling) / {best}", lean_share, "x")

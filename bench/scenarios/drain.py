@@ -53,6 +53,7 @@ async def run(lab: Lab, sizes: Sizes, report: Report) -> None:
     for who, result in (("hookstream W=1", one), ("hookstream W=2", two), ("lean loop", ceiling)):
         report.add(NAME, f"{who} deliveries/s", result.per_second, "/s")
         report.add(NAME, f"{who} CPU per 1,000", result.cpu_s_per_1000, "s")
+        report.add(NAME, f"{who}: cores busy", result.cores_busy, "cores")
         report.add(NAME, f"{who}: Redis CPU per 1,000", result.others_cpu_s_per_1000["redis"], "s")
         report.add(NAME, f"{who}: machine busy", round(result.machine_busy * 100, 1), "%")
     report.add(NAME, "sink CPU per 1,000 (W=1)", one.others_cpu_s_per_1000["sink"], "s")
